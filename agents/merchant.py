@@ -1,0 +1,176 @@
+"""Merchant: a cross-border seller with products, demand in several markets, and cash.
+
+Per market it decides the fulfilment channel (postal, express, dedicated line, or stock in an
+overseas / border / bonded warehouse) and whom to buy logistics from (one of the 4PL
+integrators, or itself from the 3PLs), by the expected daily profit each option gives: orders
+fall with delivery time, and each order pays landed logistics cost and duty. It reviews the
+choice periodically and switches only when the gain outweighs the switching cost. For
+warehouse channels it runs an (s, S) replenishment policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+
+from market.demand import time_factor
+from market.ledger import to_cents
+
+
+@dataclass
+class Option:
+    channel: int
+    integrator: int        # -1: do it yourself
+    route: int
+    rep_route: int         # -1 for direct channels
+    cost: float            # logistics per order, USD
+    duty: float            # duty and VAT per order, USD
+    days: float            # expected delivery days
+    orders: float          # expected orders a day
+    profit: float          # expected profit a day, USD
+
+
+class Merchant(mesa.Agent):
+    """A cross-border e-commerce seller."""
+
+    role = "merchant"
+
+    def __init__(self, model, name: str, origin: str, index: int):
+        super().__init__(model)
+        self.name = name
+        self.origin = origin
+        self.index = index
+        self.acct = model.ledger.open(f"merchant:{name}", self.role, self.unique_id)
+        self.products = np.zeros(0, dtype=np.int64)   # global product indices
+        self.rows = np.zeros(0, dtype=np.int64)       # rows of the model's merchant-market table
+        self.review_offset = index % model.config.merchants.review_days
+        self.switches = 0
+
+    # ------------------------------------------------------------------------------------
+    def step(self):
+        m, cfg = self.model, self.model.config.merchants
+        if m.day > 0 and (m.day + self.review_offset) % cfg.review_days == 0:
+            self.review(m.day)
+        if (m.day + self.review_offset) % cfg.replenish_review_days == 0:
+            self.replenish(m.day)
+
+    # ---- choosing channel and provider ----
+    def options(self, row: int) -> list[Option]:
+        """Every feasible (channel, provider) for one market, with its expected daily profit."""
+        m, cfg = self.model, self.model.config
+        mm = m.mm
+        market = m.world.markets[mm.market[row]]
+        share = m.lst_share_of(row)
+        prods = self.products
+        w, value = m.prod_weight[prods], m.prod_value[prods]
+        margin = float((share * value * (1.0 - m.prod_cost_share[prods])).sum())
+        base = mm.base[row] * cfg.demand.scale
+        out = []
+        for ch_name, (route, rep) in m.world.channel_routes(self.origin, market).items():
+            ch = m.world.channels.index(ch_name)
+            duty = float((share * m.expected_duty(prods, route, rep if rep is not None else -1)).sum())
+            days0 = m.net.route_expected_days[route]
+            stock_days, units = 0.0, 1.0
+            if rep is not None:
+                d = base * time_factor(days0, cfg.demand.time_elasticity, cfg.demand.reference_days)
+                lead = m.net.route_expected_days[rep]
+                units = max(d * cfg.merchants.order_cycle_days, 1.0)
+                stock_days = cfg.merchants.order_cycle_days / 2 + cfg.merchants.service_level_z * np.sqrt(
+                    (lead + cfg.merchants.replenish_review_days) / max(d, 1.0))
+            carrying = float((share * value * m.prod_cost_share[prods]).sum()) * cfg.merchants.carrying_cost_rate * stock_days / 365
+            for integ in [-1] + list(range(len(m.integrators))):
+                if integ < 0:
+                    buyer = self.acct
+                    days = days0 + m.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
+                    vol = base
+                    cost = m.quoter.route_cost(buyer, route, w, vol)
+                    if rep is not None:
+                        cost = cost + m.quoter.replenish_cost(buyer, rep, m.world.routes[route].warehouse, w, units, stock_days)
+                    n_contracts = m.net.route_n[route] + (m.net.route_n[rep] if rep is not None else 0)
+                    overhead = n_contracts * cfg.merchants.diy_transaction_cost / cfg.market.tender_interval_days
+                else:
+                    it = m.integrators[integ]
+                    days = days0
+                    cost = it.quote(route, w)
+                    if rep is not None:
+                        up = m.quoter.replenish_cost(it.acct, rep, m.world.routes[route].warehouse, w, units, stock_days)
+                        cost = cost + up * (1.0 + it.markup)
+                    overhead = 0.0
+                unit_cost = float((share * cost).sum())
+                if not np.isfinite(unit_cost):
+                    continue
+                current = mm.channel[row] == ch and mm.integrator[row] == integ
+                if current and mm.lead_n[row] >= 30:
+                    days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
+                orders = base * time_factor(days, cfg.demand.time_elasticity, cfg.demand.reference_days)
+                profit = orders * (margin - unit_cost - duty - carrying) - overhead
+                out.append(Option(ch, integ, route, -1 if rep is None else rep, unit_cost, duty, days, orders, profit))
+        return out
+
+    def choose(self, row: int, initial: bool = False) -> Option | None:
+        """Pick the best option for a market; switch only if it pays back the switching cost."""
+        m, cfg = self.model, self.model.config.merchants
+        opts = self.options(row)
+        if not opts:
+            return None
+        profits = np.array([o.profit for o in opts])
+        scores = profits + np.abs(profits) * cfg.choice_noise * m.rng.standard_normal(len(opts))
+        best = opts[int(np.argmax(scores))]
+        mm = m.mm
+        if not initial:
+            cur = [i for i, o in enumerate(opts) if o.channel == mm.channel[row] and o.integrator == mm.integrator[row]]
+            if cur:
+                gain = (scores.max() - scores[cur[0]]) * cfg.review_days
+                if gain <= cfg.switching_cost:
+                    return opts[cur[0]]
+            m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
+            self.switches += 1
+        m.assign_option(row, best, initial=initial)
+        return best
+
+    def review(self, day: int):
+        for row in self.rows:
+            self.choose(int(row))
+
+    # ---- stock ----
+    def replenish(self, day: int):
+        """(s, S) policy per product at each warehouse this merchant's channels stock."""
+        m, cfg = self.model, self.model.config.merchants
+        mm = m.mm
+        for row in self.rows:
+            wh = mm.warehouse[row]
+            if wh < 0 or mm.rep_route[row] < 0:
+                continue
+            prods = self.products
+            share = m.lst_share_of(int(row))
+            planned = mm.base[row] * m.config.demand.scale * mm.time_factor[row] * share
+            inv = m.inventory
+            seen = inv.demand_ema[prods, wh]
+            d = np.where(seen > 0, seen, planned)
+            sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(d))
+            lead = m.net.route_expected_days[mm.rep_route[row]] + cfg.replenish_review_days
+            s = d * lead + cfg.service_level_z * sd * np.sqrt(lead)
+            S = s + d * cfg.order_cycle_days
+            position = inv.stock[prods, wh] + inv.on_order[prods, wh]
+            qty = np.where(position <= s, np.ceil(S - position), 0).astype(np.int64)
+            if qty.any():
+                buyer, integ = self.logistics_buyer_for_warehouse(wh)
+                inv.dispatch(self.index, buyer, -1 if integ is None else integ.index,
+                             int(mm.rep_route[row]), int(wh), prods, qty, day)
+
+    def logistics_buyer_for_warehouse(self, wh: int):
+        """Who buys the legs of stock at this warehouse: the 4PL serving that market, or itself."""
+        mm = self.model.mm
+        for row in self.rows:
+            if mm.warehouse[row] == wh or mm.prev_warehouse[row] == wh:
+                integ = int(mm.integrator[row])
+                if integ >= 0:
+                    it = self.model.integrators[integ]
+                    return it.acct, it
+        return self.acct, None
+
+    @property
+    def cash(self) -> float:
+        return self.model.ledger.balance(self.acct) / 100.0

@@ -1,0 +1,144 @@
+"""Run one scenario headless and write its result files, all or nothing.
+
+Files are written into a hidden staging folder next to the output folder and moved into
+place only when the run has finished, so a failed or interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+from tqdm import tqdm
+
+from market.model import Marketplace
+from market.scenario import ScenarioError, load_scenario, to_toml_dict
+
+OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
+                "config.toml", "ledger.parquet", "agents.parquet")
+VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
+
+
+class OutputError(ValueError):
+    """The output folder cannot be used."""
+
+
+@dataclass
+class RunResult:
+    summary: dict
+    model: Marketplace
+    wall_seconds: float
+    out: Path | None
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "fourpl-market": metadata.version("fourpl-market")}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return None if math.isnan(x) or math.isinf(x) else x
+    return x
+
+
+def check_output_dir(out: Path, overwrite: bool):
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output '{out}' exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputError(f"output folder '{out}' is not empty (use --overwrite to replace it)")
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write into '{parent}'")
+
+
+def agents_frame(model: Marketplace) -> pd.DataFrame:
+    rows = []
+    for a in model.agents:
+        rows.append({"agent_id": a.unique_id, "type": a.role, "name": a.name,
+                     "group": getattr(a, "group", ""), "account": a.acct, "cash_usd": a.cash})
+    return pd.DataFrame(rows).sort_values("agent_id", kind="stable").reset_index(drop=True)
+
+
+def run_scenario(scenario: str | Path = "baseline", *, days: int | None = None, seed: int = 1,
+                 out: str | Path | None = None, overrides: dict | None = None,
+                 overwrite: bool = False, progress: bool = True) -> RunResult:
+    """Run a scenario for ``days`` and write the result files into ``out``.
+
+    Raises ScenarioError / OutputError before anything is written when the input is bad.
+    """
+    config = load_scenario(scenario, overrides)          # validate first: nothing written yet
+    days = config.simulation.days if days is None else int(days)
+    if days < 1:
+        raise ScenarioError(f"--days must be at least 1 (got {days})")
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        check_output_dir(out_path, overwrite)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.partial-", dir=out_path.resolve().parent))
+    else:
+        staging = None
+    try:
+        model = Marketplace(config, rng=seed,
+                            parcels_path=staging / "parcels.parquet" if staging else None)
+        t0 = time.perf_counter()
+        with tqdm(total=days, desc=f"{config.name} seed {seed}", unit="day", disable=not progress,
+                  delay=2.0, leave=False, dynamic_ncols=True) as bar:
+            for _ in range(days):
+                model.step()
+                bar.update()
+                if progress and bar.n % 30 == 0:
+                    bar.set_postfix(parcels=f"{model.metrics.created.sum():,}")
+        wall = time.perf_counter() - t0
+        summary = model.finish()
+        summary["seed"] = seed
+        if staging is not None:
+            write_results(model, summary, staging, seed, days)
+            if out_path.exists():
+                shutil.rmtree(out_path)
+            staging.rename(out_path)
+            staging = None
+        return RunResult(summary, model, wall, out_path)
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, days: int):
+    folder = Path(folder)
+    with open(folder / "summary.json", "w") as fh:
+        json.dump(_jsonable(summary), fh, indent=2)
+        fh.write("\n")
+    ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    ts.to_parquet(folder / "timeseries.parquet", index=False)
+    names = {a.unique_id: a.name for a in model.agents}
+    model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
+    model.ledger.journal().to_parquet(folder / "ledger.parquet", index=False)
+    agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
+    config = to_toml_dict(model.config)
+    config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
+    with open(folder / "config.toml", "wb") as fh:
+        tomli_w.dump(config, fh)

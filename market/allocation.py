@@ -1,0 +1,90 @@
+"""Daily capacity allocation: contract capacity first, then spot, cheapest first.
+
+A plain function over arrays, vectorized over every resource and buyer at once (no Python
+loop over resources, buyers or contracts), so it can be tested without a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _rank_within(keys_sorted: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal keys of a sorted array."""
+    n = keys_sorted.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.ones(n, dtype=bool)
+    first[1:] = keys_sorted[1:] != keys_sorted[:-1]
+    starts = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    return np.arange(n) - starts
+
+
+def _fill(keys: np.ndarray, slot_keys: np.ndarray, slot_cap: np.ndarray) -> np.ndarray:
+    """Give each item (keys, in priority order) a slot with the same key, filling slots in order.
+
+    slot_keys must be sorted; slot_cap are whole units. Returns the slot index per item, or -1
+    when the item's key has no capacity left.
+    """
+    n = keys.size
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0 or slot_keys.size == 0:
+        return out
+    order = np.argsort(keys, kind="stable")      # stable: keeps priority order within a key
+    k = keys[order]
+    rank = _rank_within(k)
+    cum = np.cumsum(slot_cap)
+    lo = np.searchsorted(slot_keys, k, side="left")
+    hi = np.searchsorted(slot_keys, k, side="right")
+    base = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0)
+    top = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0)
+    ok = (hi > lo) & (rank < top - base)
+    pos = np.searchsorted(cum, base + rank, side="right")
+    res = np.where(ok, pos, -1)
+    out[order] = res
+    return out
+
+
+def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
+                      contract_resource: np.ndarray, contract_buyer: np.ndarray,
+                      contract_remaining: np.ndarray, contract_offer: np.ndarray,
+                      offer_resource: np.ndarray, offer_spare: np.ndarray,
+                      offer_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allocate today's capacity to units waiting to start a stage.
+
+    Units are given in priority order (first come, first served). A unit first uses the
+    remaining capacity of its buyer's contracts on its resource (in contract order); units
+    without contract capacity buy spot from the resource's offers, cheapest first, up to each
+    offer's spare capacity (capacity not used and not held for contracts today). Units that
+    get neither wait.
+
+    Returns (contract index or -1, offer index or -1) per unit.
+    """
+    resource = np.asarray(resource, dtype=np.int64)
+    buyer = np.asarray(buyer, dtype=np.int64)
+    n = resource.size
+    contract_of = np.full(n, -1, dtype=np.int64)
+    offer_of = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return contract_of, offer_of
+
+    scale = int(max(buyer.max(initial=0), np.max(contract_buyer, initial=0))) + 1
+    # 1. contracts, grouped by (resource, buyer)
+    if contract_resource.size:
+        ckey = contract_resource.astype(np.int64) * scale + contract_buyer
+        corder = np.argsort(ckey, kind="stable")
+        slot = _fill(resource * scale + buyer, ckey[corder],
+                     np.floor(contract_remaining[corder] + 1e-9).astype(np.int64))
+        has = slot >= 0
+        contract_of[has] = corder[slot[has]]
+        offer_of[has] = contract_offer[contract_of[has]]
+
+    # 2. spot, grouped by resource, cheapest offer first
+    free = np.flatnonzero(contract_of < 0)
+    if free.size and offer_resource.size:
+        oorder = np.lexsort((offer_price, offer_resource))
+        spare = np.floor(np.maximum(offer_spare[oorder], 0) + 1e-9).astype(np.int64)
+        slot = _fill(resource[free], offer_resource[oorder].astype(np.int64), spare)
+        has = slot >= 0
+        offer_of[free[has]] = oorder[slot[has]]
+    return contract_of, offer_of

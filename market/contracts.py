@@ -1,0 +1,97 @@
+"""Contracts as data: who buys what from whom, at what rate, capacity and service level.
+
+A contract binds a buyer (a merchant doing it itself, or a 4PL integrator) to a provider's
+offer on one resource: a lane (carrier), a warehouse (operator: handling and storage), or
+brokerage at a customs point. End-to-end contracts record a 4PL's service to a merchant.
+Parcels flow under a contract while it has capacity left today, otherwise at a spot price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SIGNED, ACTIVE, EXPIRED, BREACHED, TERMINATED = 0, 1, 2, 3, 4
+STATUS_NAMES = ("signed", "active", "expired", "breached", "terminated")
+SERVICES = ("lane", "warehouse", "brokerage", "end_to_end")
+
+_FIELDS: dict[str, type] = {
+    "buyer": np.int64, "buyer_acct": np.int64, "provider": np.int64, "provider_acct": np.int64,
+    "offer": np.int64, "resource": np.int64, "service": np.int64,
+    "rate_parcel": np.float64, "rate_kg": np.float64, "rate_shipment": np.float64,
+    "rate_storage": np.float64, "cost_factor": np.float64,
+    "capacity": np.float64, "volume_commitment": np.float64,
+    "sla_days": np.int64, "penalty": np.float64,
+    "start": np.int64, "end": np.int64, "status": np.int64,
+    "round": np.int64, "n_bids": np.int64, "winning_bid": np.float64, "second_bid": np.float64,
+    "score": np.float64,
+    "allowance": np.float64,     # bulk contracts: volume left over the contract's life
+    "executed": np.float64, "late": np.int64, "penalties_cents": np.int64,
+}
+
+
+class ContractBook:
+    """Growable columns of contracts; the contract id is the row index."""
+
+    def __init__(self):
+        self.n = 0
+        self._cap = 256
+        self.cols = {k: np.zeros(self._cap, dtype=t) for k, t in _FIELDS.items()}
+        self.mechanism: list[str] = []
+        self.by_resource: dict[int, np.ndarray] = {}
+        self.remaining_today = np.zeros(self._cap)
+
+    def __getattr__(self, name):
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name][: self.n]
+        raise AttributeError(name)
+
+    def add(self, mechanism: str, **values) -> int:
+        if self.n == self._cap:
+            self._cap *= 2
+            for k, a in self.cols.items():
+                b = np.zeros(self._cap, dtype=a.dtype)
+                b[: self.n] = a[: self.n]
+                self.cols[k] = b
+            r = np.zeros(self._cap)
+            r[: self.n] = self.remaining_today[: self.n]
+            self.remaining_today = r
+        cid = self.n
+        for k, a in self.cols.items():
+            a[cid] = values.get(k, 0)
+        self.mechanism.append(mechanism)
+        self.n += 1
+        return cid
+
+    def start_day(self, day: int):
+        """Activate, expire and index contracts for ``day``; refill today's capacity."""
+        st = self.cols["status"][: self.n]
+        start, end = self.start, self.end
+        st[(st == SIGNED) & (start <= day)] = ACTIVE
+        st[(st == ACTIVE) & (end <= day)] = EXPIRED
+        active = np.flatnonzero(st == ACTIVE)
+        self.remaining_today[: self.n] = 0.0
+        self.remaining_today[active] = self.capacity[active]
+        res = self.resource[active]
+        order = np.argsort(res, kind="stable")
+        active, res = active[order], res[order]
+        cut = np.flatnonzero(np.diff(res)) + 1
+        self.by_resource = {int(g[0]): a for g, a in zip(np.split(res, cut), np.split(active, cut)) if a.size}
+
+    def active_for(self, buyer_acct: int) -> np.ndarray:
+        st = self.status
+        return np.flatnonzero((st == ACTIVE) & (self.buyer_acct == buyer_acct))
+
+    def frame(self, names: dict[int, str] | None = None) -> pd.DataFrame:
+        data = {k: v.copy() for k, v in ((k, getattr(self, k)) for k in _FIELDS)}
+        df = pd.DataFrame(data)
+        df.insert(0, "contract_id", np.arange(self.n))
+        df["status"] = pd.Categorical.from_codes(df["status"], STATUS_NAMES)
+        df["service"] = pd.Categorical.from_codes(df["service"], SERVICES)
+        df["mechanism"] = pd.Series(self.mechanism, dtype="string")
+        df["penalties_usd"] = df.pop("penalties_cents") / 100.0
+        if names:
+            df.insert(2, "buyer_name", df["buyer"].map(names))
+            df.insert(4, "provider_name", df["provider"].map(names))
+        return df

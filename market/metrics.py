@@ -1,0 +1,182 @@
+"""Daily figures and the run summary, from running totals (no parcel is kept for them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market.parcels import DELIVERED, LOST, WAITING_STOCK
+from market.world import MODES
+
+if TYPE_CHECKING:
+    from market.model import Marketplace
+
+MAX_LEAD = 730   # lead-time histogram bins (days); longer ones land in the last bin
+
+
+def _p95(hist: np.ndarray) -> float:
+    total = hist.sum()
+    if total == 0:
+        return float("nan")
+    return float(np.searchsorted(np.cumsum(hist), 0.95 * total))
+
+
+def _mean_from_hist(hist: np.ndarray) -> float:
+    total = hist.sum()
+    return float((hist * np.arange(hist.size)).sum() / total) if total else float("nan")
+
+
+class Metrics:
+    """Running totals per channel, and today's figures."""
+
+    def __init__(self, model: Marketplace):
+        C = len(model.world.channels)
+        self.channels = model.world.channels
+        self.created = np.zeros(C, dtype=np.int64)
+        self.created_4pl = np.zeros(C, dtype=np.int64)
+        self.fallback = np.zeros(C, dtype=np.int64)
+        self.delivered = np.zeros(C, dtype=np.int64)
+        self.lost = np.zeros(C, dtype=np.int64)
+        self.on_time = np.zeros(C, dtype=np.int64)
+        self.damaged = np.zeros(C, dtype=np.int64)
+        self.lead_hist = np.zeros((C, MAX_LEAD + 1), dtype=np.int64)
+        self.logistics_cents = np.zeros(C, dtype=np.int64)
+        self.duty_cents = np.zeros(C, dtype=np.int64)
+        self.stockouts = 0
+        self.consignments_lost = 0
+        self.start_day()
+
+    def start_day(self):
+        C = len(self.channels)
+        self.t_created = np.zeros(C, dtype=np.int64)
+        self.t_4pl = 0
+        self.t_delivered = np.zeros(C, dtype=np.int64)
+        self.t_lost = 0
+        self.t_on_time = 0
+        self.t_lead = np.zeros(MAX_LEAD + 1, dtype=np.int64)
+        self.t_cost = 0
+        self.stockouts_today = 0
+
+    # ---- events ----
+    def on_created(self, channel: np.ndarray, integrator: np.ndarray, fallback):
+        C = len(self.channels)
+        c = np.bincount(channel, minlength=C)
+        self.created += c
+        self.t_created += c
+        via = integrator >= 0
+        self.created_4pl += np.bincount(channel[via], minlength=C)
+        self.t_4pl += int(via.sum())
+        if np.any(fallback):
+            self.fallback += c
+
+    def on_finished(self, fin: dict):
+        C = len(self.channels)
+        ch = fin["channel"].astype(np.int64)
+        st = fin["status"]
+        d = st == DELIVERED
+        lead = np.clip(fin["finished_day"] - fin["created_day"], 0, MAX_LEAD).astype(np.int64)
+        on_time = d & (lead <= fin["promised_days"])
+        self.delivered += np.bincount(ch[d], minlength=C)
+        self.lost += np.bincount(ch[st == LOST], minlength=C)
+        self.on_time += np.bincount(ch[on_time], minlength=C)
+        self.damaged += np.bincount(ch[d & (fin["damaged"] > 0)], minlength=C)
+        np.add.at(self.lead_hist, (ch[d], lead[d]), 1)
+        cost = fin["price_cents"] + fin["upstream_cents"]
+        self.logistics_cents += np.bincount(ch[d], weights=cost[d], minlength=C).astype(np.int64)
+        duty = fin["duty_cents"] + fin["upstream_duty_cents"]
+        self.duty_cents += np.bincount(ch[d], weights=duty[d], minlength=C).astype(np.int64)
+        self.t_delivered += np.bincount(ch[d], minlength=C)
+        self.t_lost += int((st == LOST).sum())
+        self.t_on_time += int(on_time.sum())
+        self.t_lead += np.bincount(lead[d], minlength=MAX_LEAD + 1)
+        self.t_cost += int(cost[d].sum())
+
+    # ---- reports ----
+    def daily(self, m: Marketplace) -> dict:
+        """Today's figures: one row of timeseries.parquet."""
+        flow, offers = m.flow, m.offers
+        delivered = int(self.t_delivered.sum())
+        finished = delivered + self.t_lost
+        created = int(self.t_created.sum())
+        row = {
+            "day": m.day,
+            "date": m.date.isoformat(),
+            "parcels_created": created,
+            "parcels_delivered": delivered,
+            "parcels_lost": self.t_lost,
+            "parcels_in_transit": int(self.created.sum() - self.delivered.sum() - self.lost.sum()),
+            "on_time_rate": self.t_on_time / finished if finished else float("nan"),
+            "mean_lead_time_days": _mean_from_hist(self.t_lead),
+            "p95_lead_time_days": _p95(self.t_lead),
+            "mean_logistics_cost": self.t_cost / 100.0 / delivered if delivered else float("nan"),
+            "fourpl_share": self.t_4pl / created if created else float("nan"),
+            "spot_share_of_legs": flow.spot_legs / flow.legs_started if flow.legs_started else float("nan"),
+            "stockouts": self.stockouts_today,
+            "waiting_for_stock": int((m.parcels["status"] == WAITING_STOCK).sum()),
+            "consignments_in_transit": len(m.inventory.consignments),
+            "units_in_stock": int(m.inventory.stock.sum()),
+            "inspections": flow.inspections,
+            "customs_holds": flow.holds,
+            "penalties_usd": flow.penalties_cents / 100.0,
+            "claims_usd": flow.claims_cents / 100.0,
+            "service_credits_usd": flow.service_credits_cents / 100.0,
+            "storage_usd": m.inventory.storage_cents_today / 100.0,
+            "tenders": m.tenders_today,
+            "active_contracts": int(m.active_contracts.size),
+            "ledger_imbalance_cents": m.ledger.imbalance(),
+        }
+        for i, ch in enumerate(self.channels):
+            row[f"created_{ch}"] = int(self.t_created[i])
+        cap_by_mode = np.zeros(len(MODES))
+        used_by_mode = np.zeros(len(MODES))
+        lane_offers = np.flatnonzero(m.net.res_mode[offers.resource] >= 0)
+        modes = m.net.res_mode[offers.resource[lane_offers]]
+        parcel = ~m.net.res_bulk[offers.resource[lane_offers]]
+        np.add.at(cap_by_mode, modes[parcel], offers.capacity[lane_offers[parcel]])
+        np.add.at(used_by_mode, modes[parcel], offers.used_today[lane_offers[parcel]])
+        for i, mode in enumerate(MODES):
+            if mode in ("sea", "rail"):
+                continue
+            row[f"utilisation_{mode}"] = float(used_by_mode[i] / cap_by_mode[i]) if cap_by_mode[i] else float("nan")
+            n_c, n_s = flow.contract_rate_n[i], flow.spot_rate_n[i]
+            row[f"contract_price_per_kg_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
+            row[f"spot_price_per_kg_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
+        for it in m.integrators:
+            row[f"cash_{it.name}"] = it.cash
+            row[f"markup_{it.name}"] = it.markup
+        return row
+
+    def _figures(self, idx) -> dict:
+        created = int(self.created[idx].sum())
+        delivered = int(self.delivered[idx].sum())
+        lost = int(self.lost[idx].sum())
+        hist = self.lead_hist[idx].sum(axis=0) if np.ndim(idx) else self.lead_hist[idx]
+        finished = delivered + lost
+        return {
+            "parcels_created": created,
+            "parcels_delivered": delivered,
+            "parcels_in_transit": created - delivered - lost,
+            "parcels_lost": lost,
+            "on_time_rate": int(self.on_time[idx].sum()) / finished if finished else None,
+            "mean_lead_time_days": _mean_from_hist(hist) if delivered else None,
+            "p95_lead_time_days": _p95(hist) if delivered else None,
+            "mean_logistics_cost": int(self.logistics_cents[idx].sum()) / 100.0 / delivered if delivered else None,
+            "mean_duty": int(self.duty_cents[idx].sum()) / 100.0 / delivered if delivered else None,
+            "fourpl_share": int(self.created_4pl[idx].sum()) / created if created else None,
+            "parcels_damaged": int(self.damaged[idx].sum()),
+        }
+
+    def summary(self, m: Marketplace) -> dict:
+        out = {"scenario": m.scenario_name, "days": m.day + 1 if m.steps else 0}
+        out.update(self._figures(np.arange(len(self.channels))))
+        out["ledger_imbalance"] = m.ledger.imbalance() / 100.0
+        out["by_channel"] = {ch: self._figures(i) for i, ch in enumerate(self.channels)}
+        out["stockouts"] = int(self.stockouts)
+        out["consignments_lost"] = self.consignments_lost
+        totals = m.ledger.total_by_kind
+        from market.ledger import KINDS
+        out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS) if totals[i]}
+        out["contracts_signed"] = int(m.contracts.n)
+        out["agents"] = vars(m.agents_summary)
+        return out

@@ -1,0 +1,635 @@
+"""The Marketplace: a Mesa model wiring the world, the actors, the markets and the money.
+
+One step is one day: contracts start and expire, tenders run when due, providers review
+prices, merchants review channels and replenish stock, consumers place orders, parcels and
+consignments move through their stages under capacity, warehouses bill storage, providers pay
+for their capacity, and the day's figures are recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
+
+import mesa
+import numpy as np
+
+from agents.carrier import Carrier
+from agents.customs_agent import CustomsAgent
+from agents.integrator import Integrator
+from agents.merchant import Merchant, Option
+from agents.warehouse_operator import WarehouseOperator
+from market.contracts import ACTIVE, ContractBook
+from market.customs import ClearanceTables, DutyCalculator
+from market.demand import calendar_multipliers, time_factor
+from market.flows import ParcelFlow
+from market.inventory import Inventory
+from market.ledger import Ledger, to_cents
+from market.metrics import Metrics
+from market.network import NetworkTables
+from market.offers import OfferBook
+from market.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, ParcelTable
+from market.quotes import Quoter
+from market.scenario import Scenario, ScenarioError, load_scenario
+from market.tendering import tender_round
+from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_world
+
+
+class MerchantMarkets:
+    """One row per (merchant, market): the merchant's current choice and what it expects."""
+
+    FIELDS = {"merchant": np.int64, "market": np.int64, "base": np.float64, "channel": np.int64,
+              "integrator": np.int64, "route": np.int64, "rep_route": np.int64, "warehouse": np.int64,
+              "prev_warehouse": np.int64, "expected_days": np.float64, "time_factor": np.float64,
+              "lead_ema": np.float64, "lead_n": np.int64, "since": np.int64}
+
+    def __init__(self, rows: list[tuple[int, int, float]]):
+        n = len(rows)
+        for k, t in self.FIELDS.items():
+            setattr(self, k, np.full(n, -1 if t is np.int64 else 0.0, dtype=t))
+        for i, (mer, mkt, base) in enumerate(rows):
+            self.merchant[i], self.market[i], self.base[i] = mer, mkt, base
+        self.time_factor[:] = 1.0
+        self.lead_n[:] = 0
+        self.n = n
+
+
+class Marketplace(mesa.Model):
+    """A multi-agent 4PL marketplace for cross-border e-commerce logistics.
+
+    Args:
+        scenario: a built-in scenario name, a TOML file, or a :class:`Scenario`.
+        rng: seed (or numpy SeedSequence / Generator) of the run's random streams.
+        parcels_path: where to write finished parcels as Parquet (None: not kept).
+        **overrides: scenario keys to change, dotted (``**{"demand.scale": 2}``) or with
+            double underscores (``demand__scale=2``), e.g. for ``mesa.batch_run``.
+    """
+
+    reference_weight = 1.0   # kg: the parcel prices are compared on
+
+    def __init__(self, scenario: str | Path | Scenario = "baseline", rng=None, *,
+                 parcels_path: str | Path | None = None, seed=None, **overrides):
+        super().__init__(rng=seed if rng is None and seed is not None else rng)
+        self.config = load_scenario(scenario, overrides)
+        cfg = self.config
+        self.scenario_name = cfg.name
+        self.world = load_world(cfg.world)
+        self.day = 0
+        self.date = cfg.simulation.start_date
+
+        # ---- money ----
+        self.ledger = Ledger()
+        L = self.ledger
+        self.acct_capital = L.open("owners (starting capital)")
+        self.acct_consumers = L.open("consumers")
+        self.acct_suppliers = L.open("goods suppliers")
+        self.acct_inputs = L.open("input markets (fuel, labour, space)")
+        self.acct_overheads = L.open("merchant overheads (staff, onboarding)")
+        self.acct_authority = np.array([L.open(f"customs authority {t}") for t in self.world.territories])
+
+        # ---- tables ----
+        self.clearance = ClearanceTables(self.world)
+        self.net = NetworkTables(self.world, self.clearance)
+        missing = self.net.check_customs(self.clearance)
+        if missing:
+            raise ScenarioError(f"world: no clearance times for {', '.join(missing)}")
+        self.duties = DutyCalculator(self.world)
+        self.warehouse_nodes = [n for n in self.world.spec.warehouses]
+        self.handling_resource = {r.node: r.index for r in self.world.resources if r.kind == HANDLING}
+        self.route_warehouse = np.array([self.warehouse_nodes.index(rt.warehouse) if rt.warehouse else -1
+                                         for rt in self.world.routes], dtype=np.int64)
+        self.calendar = calendar_multipliers(cfg.demand, cfg.simulation.start_date,
+                                             max(cfg.simulation.days, 1) + 366, self.world.markets)
+
+        # ---- actors ----
+        self.offers = OfferBook()
+        self.contracts = ContractBook()
+        self.carriers: list[Carrier] = []
+        self.operators: list[WarehouseOperator] = []
+        self.brokers: list[CustomsAgent] = []
+        self.integrators: list[Integrator] = []
+        self.merchants: list[Merchant] = []
+        self._create_providers()
+        for i in range(cfg.integrators.count):
+            it = Integrator(self, f"4PL-{i + 1}", cfg.integrators.markup)
+            self.integrators.append(it)
+            self.ledger.transfer(self.acct_capital, it.acct, int(to_cents(cfg.integrators.cash)), "capital")
+        self._create_merchants()
+        uids = [a.unique_id for a in self.agents]
+        self._uid_acct = np.full(max(uids) + 1, -1, dtype=np.int64)
+        for a in self.agents:
+            self._uid_acct[a.unique_id] = a.acct
+
+        # ---- engines ----
+        self.parcels = ParcelTable(self.net.max_stages)
+        labels = {"channel": self.world.channels, "market": self.world.markets,
+                  "category": self.world.categories, "origin_territory": self.world.territories}
+        self.sink = ParcelSink(parcels_path, labels, self.net.max_stages, cfg.output.parcel_chunk_rows)
+        self.inventory = Inventory(self, len(self.prod_value), len(self.warehouse_nodes))
+        self.quoter = Quoter(self)
+        self.flow = ParcelFlow(self)
+        self.metrics = Metrics(self)
+        self.plan: dict[tuple[int, int], float] = {}
+        self.active_contracts = np.zeros(0, dtype=np.int64)
+        self.tenders_today = 0
+        self.tender_log: list[dict] = []
+
+        # merchants pick their first channels on list prices; stock is warm-started
+        for mer in self.merchants:
+            for row in mer.rows:
+                mer.choose(int(row), initial=True)
+        self.refresh_plan()
+
+        self.today = self.metrics.daily(self)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={k: (lambda m, k=k: m.today[k]) for k in self.today})
+
+    # ------------------------------------------------------------------------------------
+    # construction
+    # ------------------------------------------------------------------------------------
+    def _create_providers(self):
+        cfg, w, rng = self.config, self.world, self.rng
+        cs = cfg.carriers
+        scale = cfg.network.capacity_scale
+        u_mid = float(np.mean(cs.utilisation_target))
+        spread = cs.cost_spread
+        for group, gspec in w.spec.carrier_groups.items():
+            lanes = [ln for ln in w.lanes if ln.spec.group == group]
+            if not lanes:
+                continue
+            n = gspec.count
+            shares = rng.dirichlet(np.full(n, 8.0)) if n > 1 else np.ones(1)
+            for i in range(n):
+                car = Carrier(self, f"{group}-{i + 1}", group,
+                              cost_factor=1.0 + rng.uniform(-spread, spread),
+                              speed=1.0 + rng.uniform(-0.05, 0.05),
+                              reliability=rng.uniform(0.7, 1.3))
+                self.carriers.append(car)
+                ids = []
+                for ln in lanes:
+                    ls = ln.spec
+                    cap = ls.capacity * scale * shares[i]
+                    unit = (ls.cost_per_kg if ls.bulk else ls.cost_per_parcel + ls.cost_per_kg * 0.6) * car.cost_factor
+                    ids.append(self.offers.add(
+                        resource=self._lane_resource(ln.index), provider=car.unique_id, acct=car.acct,
+                        kind=TRANSPORT, capacity=cap, cost_parcel=ls.cost_per_parcel * car.cost_factor,
+                        cost_kg=ls.cost_per_kg * car.cost_factor, cost_shipment=ls.cost_per_shipment * car.cost_factor,
+                        fixed_cost_day=cs.fixed_cost_share * u_mid * cap * unit, speed=car.speed,
+                        delay_mult=car.reliability, loss_mult=car.reliability, accuracy=1.0, markup=cs.markup))
+                car.offer_ids = np.array(ids, dtype=np.int64)
+        for node, ws in w.spec.warehouses.items():
+            r = self.handling_resource[node]
+            for i in range(ws.operators):
+                op = WarehouseOperator(self, f"{node}-{i + 1}", node, 1.0 + rng.uniform(-spread, spread))
+                self.operators.append(op)
+                cap = ws.handling_per_day * scale / ws.operators
+                op.offer_ids = np.array([self.offers.add(
+                    resource=r, provider=op.unique_id, acct=op.acct, kind=HANDLING, capacity=cap,
+                    storage_capacity=ws.storage_units * scale / ws.operators,
+                    cost_parcel=ws.handling_cost * op.cost_factor,
+                    cost_storage=ws.storage_cost_per_unit_day * op.cost_factor,
+                    fixed_cost_day=cs.fixed_cost_share * u_mid * cap * ws.handling_cost * op.cost_factor,
+                    speed=1.0, delay_mult=1.0, loss_mult=1.0, accuracy=1.0,
+                    markup=cfg.warehouses.markup)])
+        # brokers: a few per customs point, each filing for every regime handled there
+        points: dict[tuple[str, str], list[int]] = {}
+        for r in w.resources:
+            if r.kind in (EXPORT, IMPORT):
+                points.setdefault((r.node, r.territory), []).append(r.index)
+        lo, hi = cfg.customs_agents.accuracy
+        for (node, terr), res_ids in points.items():
+            t = w.territories.index(terr)
+            n = int(self.clearance.brokers_per_point[t])
+            for i in range(n):
+                br = CustomsAgent(self, f"{terr}@{node}-{i + 1}", node, terr,
+                                  1.0 + rng.uniform(-spread, spread), rng.uniform(lo, hi))
+                self.brokers.append(br)
+                ids = []
+                for r in res_ids:
+                    res = w.resources[r]
+                    g = REGIMES.index(res.regime)
+                    if res.kind == EXPORT:
+                        fee, ship = self.clearance.export_fee[t], self.clearance.export_fee_shipment[t]
+                    else:
+                        fee, ship = self.clearance.broker_fee[t, g], self.clearance.broker_fee_shipment[t]
+                    ids.append(self.offers.add(
+                        resource=r, provider=br.unique_id, acct=br.acct, kind=res.kind,
+                        capacity=self.clearance.broker_capacity[t] * cfg.network.capacity_scale / n,
+                        cost_parcel=0.0 if res.bulk else fee * br.cost_factor,
+                        cost_shipment=ship * br.cost_factor if res.bulk else 0.0,
+                        fixed_cost_day=0.0, speed=1.0, delay_mult=1.0, loss_mult=1.0,
+                        accuracy=br.accuracy, markup=cfg.customs_agents.markup))
+                br.offer_ids = np.array(ids, dtype=np.int64)
+        providers = self.carriers + self.operators + self.brokers
+        for i, p in enumerate(providers):
+            p.provider_index = i
+        self.offers.freeze(len(w.resources))
+
+    def _lane_resource(self, lane_index: int) -> int:
+        # lanes are the first resources, in lane order
+        return lane_index
+
+    def _create_merchants(self):
+        cfg, w, rng = self.config, self.world, self.rng
+        mc = cfg.merchants
+        spec = w.spec
+        cn_terr = {"CN"}
+        origins_x = [o for o in spec.origins if spec.nodes and w.graph.nodes[o]["territory"] in cn_terr]
+        origins_m = [o for o in spec.origins if o not in origins_x]
+        export_markets = [m for m in w.markets if w.graph.nodes[spec.markets[m].node]["territory"] not in cn_terr]
+        import_markets = [m for m in w.markets if m not in export_markets]
+        cats = w.categories
+        prod_rows = []   # (merchant idx, category, value, weight, cost_share, share)
+        mm_rows = []
+        sigma = cfg.demand.size_sigma
+
+        def pick(options, weights, k):
+            p = np.array(weights, dtype=np.float64)
+            return list(rng.choice(len(options), size=k, replace=False, p=p / p.sum()))
+
+        def add_merchant(origin, markets, prefix, idx):
+            mer = Merchant(self, f"{prefix}-{idx + 1}", origin, len(self.merchants))
+            self.merchants.append(mer)
+            self.ledger.transfer(self.acct_capital, mer.acct, int(to_cents(mc.cash)), "capital")
+            n_prod = int(rng.integers(mc.products[0], mc.products[1] + 1))
+            cw = spec.origins[origin].categories
+            cat_names = list(cw)
+            cat_idx = rng.choice(len(cat_names), size=n_prod, p=np.array(list(cw.values())) / sum(cw.values()))
+            shares = rng.dirichlet(np.full(n_prod, 2.0))
+            first = len(prod_rows)
+            for c, s in zip(cat_idx, shares):
+                cs = spec.categories[cat_names[c]]
+                prod_rows.append((mer.index, cats.index(cat_names[c]), rng.uniform(*cs.value),
+                                  rng.uniform(*cs.weight), cs.cost_share, s))
+            mer.products = np.arange(first, len(prod_rows))
+            size = rng.lognormal(-0.5 * sigma ** 2, sigma)
+            rows = []
+            for mkt in markets:
+                rows.append(len(mm_rows))
+                mm_rows.append((mer.index, w.markets.index(mkt),
+                                cfg.demand.base_orders_per_day * size * spec.markets[mkt].weight))
+            mer.rows = np.array(rows, dtype=np.int64)
+
+        ow = [spec.origins[o].weight for o in origins_x]
+        for i in range(mc.exporters):
+            origin = origins_x[pick(origins_x, ow, 1)[0]]
+            lo, hi = mc.markets_per_exporter
+            k = int(rng.integers(lo, min(hi, len(export_markets)) + 1))
+            mk = [export_markets[j] for j in pick(export_markets, [spec.markets[m].weight for m in export_markets], k)]
+            add_merchant(origin, mk, "exporter", i)
+        ow = [spec.origins[o].weight for o in origins_m]
+        for i in range(mc.importers if origins_m and import_markets else 0):
+            origin = origins_m[pick(origins_m, ow, 1)[0]]
+            add_merchant(origin, import_markets, "importer", i)
+
+        pr = np.array(prod_rows, dtype=np.float64).reshape(-1, 6)
+        self.prod_merchant_idx = pr[:, 0].astype(np.int64)
+        self.prod_category = pr[:, 1].astype(np.int64)
+        self.prod_value = pr[:, 2]
+        self.prod_weight = pr[:, 3]
+        self.prod_cost_share = pr[:, 4]
+        self.prod_share = pr[:, 5]
+        origin_terr = [w.territories.index(w.graph.nodes[m.origin]["territory"]) for m in self.merchants]
+        self.prod_origin_territory = np.array(origin_terr, dtype=np.int64)[self.prod_merchant_idx] \
+            if len(origin_terr) else np.zeros(0, dtype=np.int64)
+        self.mm = MerchantMarkets(mm_rows)
+        # listings: one row per (merchant-market, product)
+        lm, lp = [], []
+        for mer in self.merchants:
+            for row in mer.rows:
+                lm.extend([row] * mer.products.size)
+                lp.extend(mer.products.tolist())
+        self.lst_mm = np.array(lm, dtype=np.int64)
+        self.lst_product = np.array(lp, dtype=np.int64)
+
+    # ------------------------------------------------------------------------------------
+    # lookups used by agents and engines
+    # ------------------------------------------------------------------------------------
+    def lst_share_of(self, row: int) -> np.ndarray:
+        """Order shares of a merchant's products (the same in each of its markets)."""
+        return self.prod_share[self.merchants[self.mm.merchant[row]].products]
+
+    def provider_acct_by_uid(self, uids) -> np.ndarray:
+        return self._uid_acct[np.asarray(uids, dtype=np.int64)]
+
+    def expected_duty(self, products: np.ndarray, route: int, rep_route: int) -> np.ndarray:
+        """Duty and VAT per unit of each product along a route (and its replenishment)."""
+        out = np.zeros(products.size)
+        for rt, bulk in ((route, False), (rep_route, True)):
+            if rt < 0:
+                continue
+            for r in self.world.routes[rt].resources:
+                res = self.world.resources[r]
+                if res.kind != IMPORT:
+                    continue
+                value = self.prod_value[products] * (self.prod_cost_share[products] if bulk else 1.0)
+                duty, vat = self.duties.assess(res.territory, self.date, res.regime, value,
+                                               self.prod_weight[products], self.prod_category[products],
+                                               self.prod_origin_territory[products])
+                out += duty + vat
+        return out
+
+    def storage_rate(self, buyer_acct: int, wh: int) -> tuple[int, float]:
+        """(offer, storage rate per unit-day) a buyer pays at a warehouse."""
+        r = self.handling_resource[self.warehouse_nodes[wh]]
+        book = self.contracts
+        for cid in self.contracts.by_resource.get(r, ()):
+            if book.buyer_acct[cid] == buyer_acct:
+                return int(book.offer[cid]), float(book.rate_storage[cid])
+        o = self.offers.by_resource.get(r)
+        if o is None:
+            return -1, 0.0
+        o = o[self.offers.active[o]]
+        if o.size == 0:
+            return -1, 0.0
+        price = self.offers.cost_storage[o] * (1.0 + self.offers.markup[o])
+        j = int(np.argmin(price))
+        return int(o[j]), float(price[j])
+
+    def assign_option(self, row: int, opt: Option, initial: bool = False):
+        """Record a merchant's choice for a market (and warm-start its stock on day 0)."""
+        mm, cfg = self.mm, self.config
+        old_wh = mm.warehouse[row]
+        mm.channel[row] = opt.channel
+        mm.integrator[row] = opt.integrator
+        mm.route[row] = opt.route
+        mm.rep_route[row] = opt.rep_route
+        new_wh = self.route_warehouse[opt.route] if opt.rep_route >= 0 else -1
+        mm.warehouse[row] = new_wh
+        if old_wh >= 0 and old_wh != new_wh:
+            mm.prev_warehouse[row] = old_wh      # sell down what is left there
+        mm.expected_days[row] = opt.days
+        mm.time_factor[row] = time_factor(opt.days, cfg.demand.time_elasticity, cfg.demand.reference_days)
+        mm.lead_ema[row] = 0.0
+        mm.lead_n[row] = 0
+        mm.since[row] = self.day
+        self.plan_dirty = True
+        if initial and new_wh >= 0:
+            self._warm_start_stock(row, opt)
+
+    def _warm_start_stock(self, row: int, opt: Option):
+        """Opening stock: one replenishment cycle plus safety stock, carrying its expected cost."""
+        mm, cfg = self.mm, self.config
+        mer = self.merchants[mm.merchant[row]]
+        prods = mer.products
+        wh = mm.warehouse[row]
+        d = mm.base[row] * cfg.demand.scale * mm.time_factor[row] * self.prod_share[prods]
+        lead = self.net.route_expected_days[opt.rep_route] + cfg.merchants.replenish_review_days
+        units = np.ceil(d * (lead + cfg.merchants.order_cycle_days) + cfg.merchants.service_level_z * np.sqrt(d * lead)).astype(np.int64)
+        self.inventory.stock[prods, wh] += units
+        per_unit_duty = self.expected_duty(prods, -1, opt.rep_route)
+        buyer = mer.acct if opt.integrator < 0 else self.integrators[opt.integrator].acct
+        up = self.quoter.replenish_cost(buyer, opt.rep_route, self.warehouse_nodes[wh], self.prod_weight[prods],
+                                        max(float(d.sum() * cfg.merchants.order_cycle_days), 1.0), 0.0)
+        self.inventory.pool_cost[prods, wh] += up * units
+        self.inventory.pool_duty[prods, wh] += per_unit_duty * units
+        self.inventory.opening_stock_cost += float((up * units).sum())
+
+    def refresh_plan(self):
+        """Expected daily volume per (buyer, resource) from merchants' current choices."""
+        mm, cfg = self.mm, self.config
+        plan: dict[tuple[int, int], float] = {}
+        orders = mm.base * cfg.demand.scale * mm.time_factor
+        for row in range(mm.n):
+            if mm.route[row] < 0:
+                continue
+            mer = self.merchants[mm.merchant[row]]
+            integ = mm.integrator[row]
+            buyer = mer.acct if integ < 0 else self.integrators[integ].acct
+            q = orders[row]
+            for r in self.world.routes[mm.route[row]].resources:
+                plan[(buyer, r)] = plan.get((buyer, r), 0.0) + q
+            if mm.rep_route[row] >= 0:
+                kg = q * float((self.prod_share[mer.products] * self.prod_weight[mer.products]).sum())
+                per_consignment = max(q * cfg.merchants.order_cycle_days, 1.0)
+                for r in self.world.routes[mm.rep_route[row]].resources:
+                    amount = kg if self.net.res_kind[r] == TRANSPORT else q / per_consignment
+                    plan[(buyer, r)] = plan.get((buyer, r), 0.0) + amount
+        self.plan = plan
+        self.plan_dirty = False
+
+    # ------------------------------------------------------------------------------------
+    # the day
+    # ------------------------------------------------------------------------------------
+    def step(self):
+        cfg = self.config
+        day = self.steps - 1
+        self.day = day
+        self.date = cfg.simulation.start_date + dt.timedelta(days=day)
+        if day >= self.calendar.shape[0]:
+            self.calendar = calendar_multipliers(cfg.demand, cfg.simulation.start_date, day + 366, self.world.markets)
+        self.flow.reset_counters()
+        self.metrics.start_day()
+        self.offers.new_day()
+        self.contracts.start_day(day)
+        self.tenders_today = 0
+        if day % cfg.market.tender_interval_days == 0:
+            if self.plan_dirty:
+                self.refresh_plan()
+            tender_round(self, day)
+            self.contracts.start_day(day)
+            self.quoter.invalidate()
+        self.active_contracts = np.flatnonzero(self.contracts.status == ACTIVE)
+        self._scale_contracts_to_capacity()
+        self.offers.update_spot(cfg.market.spot_slope, cfg.market.spot_convexity, cfg.market.spot_markup)
+
+        for cls in (Carrier, WarehouseOperator, CustomsAgent, Integrator, Merchant):
+            agents = self.agents_by_type.get(cls)
+            if agents:
+                agents.shuffle_do("step")
+        if self.plan_dirty:
+            self.refresh_plan()
+
+        self._create_orders(day)
+        self.flow.advance(day)
+        self.inventory.advance(day)
+        peak = self.date.month >= 10
+        self.inventory.bill_storage(day, peak)
+        act = np.flatnonzero(self.offers.active & (self.offers.fixed_cost_day > 0))
+        self.ledger.post(self.offers.acct[act], self.acct_inputs, to_cents(self.offers.fixed_cost_day[act]), "fixed_cost")
+
+        self._close_day(day)
+
+    def _scale_contracts_to_capacity(self):
+        """If a provider's capacity fell below what it promised (a disruption), ration its contracts."""
+        a = self.active_contracts
+        if a.size == 0:
+            return
+        book, offers = self.contracts, self.offers
+        daily = ~self.net.res_bulk[book.resource[a]]
+        a = a[daily]
+        promised = np.bincount(book.offer[a], weights=book.capacity[a], minlength=offers.n)
+        ratio = np.divide(offers.capacity, promised, out=np.ones(offers.n), where=promised > 0)
+        ratio = np.where(offers.active, np.minimum(ratio, 1.0), 0.0)
+        book.remaining_today[a] = book.capacity[a] * ratio[book.offer[a]]
+
+    def _create_orders(self, day: int):
+        """Consumers order; each order ships from stock if its market has some, else as chosen."""
+        cfg, mm, P = self.config, self.mm, self.parcels
+        lm, lp = self.lst_mm, self.lst_product
+        if lm.size == 0:
+            return
+        mult = self.calendar[day, mm.market[lm]]
+        lam = mm.base[lm] * cfg.demand.scale * mm.time_factor[lm] * self.prod_share[lp] * mult
+        n = self.rng.poisson(lam).astype(np.int64)
+
+        wh_cur = mm.warehouse[lm]
+        wh = np.where(wh_cur >= 0, wh_cur, mm.prev_warehouse[lm])
+        observed = np.zeros_like(self.inventory.demand_ema)
+        cur = wh_cur >= 0
+        np.add.at(observed, (lp[cur], wh_cur[cur]), n[cur])
+        self.inventory.observe_demand(observed)
+
+        from_stock = np.zeros_like(n)
+        ucost = np.zeros(n.size)
+        uduty = np.zeros(n.size)
+        has = (wh >= 0) & (n > 0)
+        if has.any():
+            t, c, d = self.inventory.issue(lp[has], wh[has], n[has])
+            from_stock[has], ucost[has], uduty[has] = t, c, d
+        rest = n - from_stock
+        stockout = (wh_cur >= 0) & (rest > 0)
+        lacking = int(rest[stockout].sum())
+        self.metrics.stockouts_today += lacking
+        self.metrics.stockouts += lacking
+
+        groups = []
+        # (a) from stock: the warehouse's order route
+        sel = from_stock > 0
+        if sel.any():
+            stock_route = self._order_route_for(mm.market[lm[sel]], wh[sel])
+            groups.append(dict(rows=np.flatnonzero(sel), count=from_stock[sel], route=stock_route,
+                               status=WAITING, fallback=0, upstream=ucost[sel], updu=uduty[sel], goods=False))
+        # (b) direct channels as chosen
+        sel = (rest > 0) & (wh_cur < 0)
+        if sel.any():
+            groups.append(dict(rows=np.flatnonzero(sel), count=rest[sel], route=mm.route[lm[sel]],
+                               status=WAITING, fallback=0, upstream=0.0, updu=0.0, goods=True))
+        # (c) stock-outs on a warehouse channel
+        sel = stockout
+        if sel.any():
+            rows = np.flatnonzero(sel)
+            if cfg.merchants.stockout_policy == "direct":
+                route = self._fallback_route(lm[rows])
+                groups.append(dict(rows=rows, count=rest[sel], route=route, status=WAITING, fallback=1,
+                                   upstream=0.0, updu=0.0, goods=True))
+            else:
+                groups.append(dict(rows=rows, count=rest[sel], route=mm.route[lm[rows]], status=WAITING_STOCK,
+                                   fallback=0, upstream=0.0, updu=0.0, goods=False))
+        for g in groups:
+            self._append_parcels(day, g)
+
+    def _order_route_for(self, market: np.ndarray, wh: np.ndarray) -> np.ndarray:
+        out = np.empty(market.size, dtype=np.int64)
+        for i, (mk, w) in enumerate(zip(market, wh)):
+            node = self.warehouse_nodes[w]
+            ch = next(ch for ch in self.world.channels
+                      if self.world.spec.channels[ch].warehouse == self.world.graph.nodes[node]["warehouse"])
+            out[i] = self.world.order_route[(self.world.markets[mk], ch)]
+        return out
+
+    def _fallback_route(self, rows: np.ndarray) -> np.ndarray:
+        """Express direct from the merchant's origin when its warehouse is empty."""
+        out = np.empty(rows.size, dtype=np.int64)
+        for i, row in enumerate(rows):
+            mer = self.merchants[self.mm.merchant[row]]
+            mkt = self.world.markets[self.mm.market[row]]
+            out[i] = self.world.direct_route[(mer.origin, mkt, "express")]
+        return out
+
+    def _append_parcels(self, day: int, g: dict):
+        mm, P = self.mm, self.parcels
+        lrows, count = g["rows"], g["count"]
+        total = int(count.sum())
+        if total == 0:
+            return
+        rep = lambda a: np.repeat(np.broadcast_to(a, lrows.shape), count)   # noqa: E731
+        row = rep(self.lst_mm[lrows])
+        prod = rep(self.lst_product[lrows])
+        route = rep(g["route"])
+        mer_idx = mm.merchant[row]
+        integ_idx = mm.integrator[row]
+        mer_acct = np.array([m.acct for m in self.merchants], dtype=np.int64)[mer_idx]
+        mer_uid = np.array([m.unique_id for m in self.merchants], dtype=np.int64)[mer_idx]
+        if self.integrators:
+            it_acct = np.array([it.acct for it in self.integrators] + [-1], dtype=np.int64)[integ_idx]
+            it_uid = np.array([it.unique_id for it in self.integrators] + [-1], dtype=np.int64)[integ_idx]
+        else:
+            it_acct = np.full(total, -1, dtype=np.int64)
+            it_uid = np.full(total, -1, dtype=np.int64)
+        buyer = np.where(integ_idx >= 0, it_acct, mer_acct)
+        value = self.prod_value[prod]
+        weight = self.prod_weight[prod]
+        promised = np.array([self.world.spec.channels[c].promised_days for c in self.world.channels])[mm.channel[row]]
+        channel = self.net.route_channel[route]
+        rows = P.append(total, created_day=day, merchant=mer_uid, merchant_idx=mer_idx, mm_row=row,
+                        product=prod, category=self.prod_category[prod],
+                        origin_territory=self.prod_origin_territory[prod], market=mm.market[row],
+                        channel=channel, route=route, n_stages=self.net.route_n[route], stage=0,
+                        status=g["status"], ready_day=day, end_day=day, buyer_acct=buyer,
+                        merchant_acct=mer_acct, integrator=it_uid, integrator_idx=integ_idx,
+                        value=value, weight=weight, promised_days=promised, fallback=g["fallback"],
+                        stockout_wait=int(g["status"] == WAITING_STOCK),
+                        upstream_cents=to_cents(rep(g["upstream"])), upstream_duty_cents=to_cents(rep(g["updu"])))
+        L = self.ledger
+        L.post(self.acct_consumers, mer_acct, to_cents(value), "sale")
+        if g["goods"]:
+            L.post(mer_acct, self.acct_suppliers, to_cents(value * self.prod_cost_share[prod]), "goods")
+        via = integ_idx >= 0
+        if via.any():
+            price = np.zeros(total)
+            key = integ_idx[via] * len(self.world.routes) + route[via]
+            for k in np.unique(key):
+                i, r = divmod(int(k), len(self.world.routes))
+                sel = np.flatnonzero(via)[key == k]
+                price[sel] = self.integrators[i].quote(r, weight[sel])
+            cents = to_cents(price[via])
+            L.post(mer_acct[via], it_acct[via], cents, "service_fee")
+            P["price_cents"][rows[via]] = cents
+        self.metrics.on_created(channel, integ_idx, g["fallback"])
+
+    def _close_day(self, day: int):
+        P = self.parcels
+        status = P["status"]
+        keep = (status != DELIVERED) & (status != LOST)
+        finished = P.compact(keep)
+        if finished is not None:
+            self.metrics.on_finished(finished)
+            self._learn_lead_times(finished)
+            self.sink.add(finished)
+        self.ledger.close_day(day)
+        self.today = self.metrics.daily(self)
+        self.datacollector.collect(self)
+
+    def _learn_lead_times(self, fin: dict):
+        """Merchants update what delivery time they see on their current choice (EMA)."""
+        mm = self.mm
+        ok = fin["status"] == DELIVERED
+        row = fin["mm_row"][ok]
+        cur = (fin["channel"][ok] == mm.channel[row]) & (fin["integrator_idx"][ok] == mm.integrator[row]) \
+            & (fin["created_day"][ok] >= mm.since[row])
+        row = row[cur]
+        if row.size == 0:
+            return
+        lead = (fin["finished_day"][ok][cur] - fin["created_day"][ok][cur]).astype(np.float64)
+        n = np.bincount(row, minlength=mm.n)
+        s = np.bincount(row, weights=lead, minlength=mm.n)
+        has = n > 0
+        mean = s[has] / n[has]
+        alpha = np.minimum(1.0, n[has] / np.maximum(mm.lead_n[has] + n[has], 1)) * 0.5 + 0.05
+        mm.lead_ema[has] = np.where(mm.lead_n[has] == 0, mean, mm.lead_ema[has] + alpha * (mean - mm.lead_ema[has]))
+        mm.lead_n[has] += n[has]
+
+    # ------------------------------------------------------------------------------------
+    def finish(self):
+        """Close the parcel file (writing parcels still in flight) and return the summary."""
+        P = self.parcels
+        self.sink.close(P.take(np.ones(P.n, dtype=bool)) if P.n else None)
+        return self.metrics.summary(self)
+
+    @property
+    def agents_summary(self):
+        return SimpleNamespace(merchants=len(self.merchants), carriers=len(self.carriers),
+                               warehouse_operators=len(self.operators), customs_agents=len(self.brokers),
+                               integrators=len(self.integrators))

@@ -1,0 +1,372 @@
+"""The scenario schema: every model parameter's default, range, unit and source, in one place.
+
+A scenario is a TOML file validated against :class:`Scenario`. The CLI (``--set``), the
+Solara app's sliders and the docs' parameter tables all read this schema; nothing else lists
+parameters. Built-in scenarios live in ``experiments/scenarios/``; a scenario may
+``extends = "other"`` and override keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCENARIO_PACKAGE = "experiments"
+SCENARIO_FOLDER = "scenarios"
+
+
+class ScenarioError(ValueError):
+    """A scenario (or an override) is invalid; the message is one line naming the key."""
+
+
+def param(default, *, description: str, source: str = "assumption", unit: str = "",
+          ui: bool = False, step: float | None = None, **constraints) -> Any:
+    """A scenario field with its metadata: description, unit, source, and slider hints."""
+    extra = {"source": source, "unit": unit, "ui": ui}
+    if step is not None:
+        extra["step"] = step
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ------------------------------------------------------------------------------------------
+class Simulation(Section):
+    start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0; dated customs rules in force on each day apply")
+    days: int = param(365, ge=1, le=3650, unit="days", description="horizon of `make run` and of `fourpl run` without --days")
+
+
+class Peak(Section):
+    name: str
+    anchor: Literal["date", "black_friday"] = "date"
+    date: str = Field("11-11", pattern=r"^\d{2}-\d{2}$", description="MM-DD when anchor is 'date'")
+    width: float = Field(3.0, gt=0, le=60, description="standard deviation of the peak in days")
+    offset: float = Field(0.0, ge=-60, le=60, description="days after the anchor at which the peak centres (negative: before)")
+    amplitude: float = Field(1.0, ge=0, le=20, description="extra demand at the centre, as a multiple of normal")
+    markets: list[str] = Field(default_factory=list, description="markets affected (empty: all)")
+
+
+class Demand(Section):
+    scale: float = param(1.0, gt=0, le=200, ui=True, step=0.1, description="multiplies every merchant's base order rate")
+    base_orders_per_day: float = param(35.0, gt=0, le=100000, unit="orders/day", description="mean base orders a day of one merchant in one market (lognormal across merchants)")
+    size_sigma: float = param(0.8, ge=0, le=3, description="log-sd of merchant size (lognormal)")
+    time_elasticity: float = param(0.03, ge=0, le=1, ui=True, step=0.005, unit="1/day", description="semi-elasticity of orders to expected delivery days: orders x exp(-e (days - reference_days))")
+    reference_days: float = param(7.0, ge=0, le=60, unit="days", description="delivery time at which the base order rate holds")
+    weekly: list[float] = param([1.08, 1.06, 1.02, 0.98, 0.94, 0.92, 1.0], description="order multipliers Monday..Sunday (normalised to mean 1)")
+    peaks: list[Peak] = param(
+        [Peak(name="11.11 Singles' Day", date="11-11", width=2.5, amplitude=1.6),
+         Peak(name="Black Friday / Cyber Monday", anchor="black_friday", width=2.5, offset=1.5, amplitude=1.4, markets=["US", "EU", "UK"]),
+         Peak(name="Christmas", date="12-25", width=6.0, offset=-12.0, amplitude=0.6, markets=["US", "EU", "UK"]),
+         Peak(name="618 mid-year sale", date="06-18", width=2.5, amplitude=0.8, markets=["CN"])],
+        description="seasonal peaks: Gaussian bumps on the daily rate")
+
+    @field_validator("weekly")
+    @classmethod
+    def _seven(cls, v):
+        if len(v) != 7 or min(v) <= 0:
+            raise ValueError("needs 7 positive multipliers, Monday..Sunday")
+        return v
+
+
+class Merchants(Section):
+    exporters: int = param(20, ge=0, le=5000, ui=True, description="merchants in Chinese seller clusters exporting to US/EU/UK/RU")
+    importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
+    markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
+    products: tuple[int, int] = param((2, 4), description="range of products per merchant")
+    cash: float = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant")
+    review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")
+    switching_cost: float = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
+    diy_transaction_cost: float = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
+    diy_handoff_delay: float = param(0.6, ge=0, le=10, unit="days", ui=True, step=0.1, description="mean extra days at each hand-off between providers when a merchant coordinates them itself")
+    stockout_policy: Literal["direct", "wait"] = param("direct", description="an order that finds no stock ships direct by express ('direct') or waits for replenishment ('wait')")
+    service_level_z: float = param(1.65, ge=0, le=4, description="safety-stock factor of the (s, S) replenishment policy")
+    order_cycle_days: float = param(21.0, gt=0, le=180, unit="days", description="days of demand between replenishment orders (S - s)")
+    replenish_review_days: int = param(7, ge=1, le=60, unit="days", description="how often warehouse stock is reviewed for replenishment")
+    carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
+    choice_noise: float = param(0.08, ge=0, le=2, description="relative noise on merchants' channel evaluations (heterogeneous judgment)")
+
+
+class Carriers(Section):
+    markup: float = param(0.15, ge=0, le=3, ui=True, step=0.01, description="initial cost-plus markup of carriers")
+    markup_bounds: tuple[float, float] = param((0.02, 0.8), description="range the adaptive markup stays in")
+    markup_step: float = param(0.01, ge=0, le=0.5, description="markup change per review when utilisation is off target")
+    utilisation_target: tuple[float, float] = param((0.55, 0.85), description="utilisation band: below it markups fall, above it they rise")
+    cost_spread: float = param(0.08, ge=0, le=0.5, description="spread of carriers' cost factors around the lane cost (uniform +/-)")
+    fixed_cost_share: float = param(0.2, ge=0, le=0.9, description="share of a lane's unit cost that is a fixed daily cost of capacity")
+    density_discount: float = param(0.25, ge=0, le=0.6, source="sheffi-2004 (economies of density), size assumed", description="largest unit-cost saving from committed volume")
+    density_half_volume: float = param(400.0, gt=0, unit="parcels/day", description="committed volume at which half the density saving is reached")
+    liability_per_kg: float = param(29.0, ge=0, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
+    review_days: int = param(7, ge=1, le=90, unit="days", description="how often providers review prices")
+
+
+class Warehouses(Section):
+    markup: float = param(0.15, ge=0, le=3, description="initial cost-plus markup of warehouse operators")
+
+
+class CustomsAgents(Section):
+    markup: float = param(0.2, ge=0, le=3, description="initial cost-plus markup of customs brokers")
+    accuracy: tuple[float, float] = param((0.96, 0.995), description="range of brokers' filing accuracy; an error puts a parcel on hold")
+
+
+class Integrators(Section):
+    count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")
+    markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
+    service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
+    planning_volume: float = param(2000.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
+    cash: float = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
+
+
+class MarketRules(Section):
+    auction: Literal["first_price"] = param("first_price", description="tender format")
+    tender_interval_days: int = param(90, ge=7, le=730, unit="days", description="days between tender rounds")
+    contract_days: int = param(90, ge=7, le=730, unit="days", description="contract duration")
+    contract_cover: float = param(1.15, ge=0.1, le=5, description="capacity a buyer contracts as a multiple of its forecast volume")
+    max_winners: int = param(2, ge=1, le=10, description="most providers a tender awards")
+    late_penalty_share: float = param(0.2, ge=0, le=2, description="penalty for a late leg under contract, as a share of its rate")
+    spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, description="spot premium at full utilisation (posted price x (1 + slope u^convexity))")
+    spot_convexity: float = param(2.0, ge=1, le=8, description="how sharply the spot premium rises with utilisation")
+    spot_markup: float = param(0.1, ge=0, le=3, description="spot list premium over the provider's contract markup")
+
+
+class Network(Section):
+    capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity")
+
+
+class Output(Section):
+    parcel_chunk_rows: int = param(200000, ge=1000, le=10_000_000, description="finished parcels written per Parquet chunk (bounds memory)")
+
+
+class Scenario(Section):
+    """A whole scenario. Unknown keys are errors."""
+
+    name: str = "custom"
+    description: str = ""
+    extends: str | None = None
+    world: str = param("world", description="world data file: a name in market/data or a path")
+    simulation: Simulation = Field(default_factory=Simulation)
+    demand: Demand = Field(default_factory=Demand)
+    merchants: Merchants = Field(default_factory=Merchants)
+    carriers: Carriers = Field(default_factory=Carriers)
+    warehouses: Warehouses = Field(default_factory=Warehouses)
+    customs_agents: CustomsAgents = Field(default_factory=CustomsAgents)
+    integrators: Integrators = Field(default_factory=Integrators)
+    market: MarketRules = Field(default_factory=MarketRules)
+    network: Network = Field(default_factory=Network)
+    output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for key in ("markets_per_exporter", "products"):
+            lo, hi = getattr(self.merchants, key)
+            if not 1 <= lo <= hi:
+                raise ValueError(f"merchants.{key} must be [low, high] with 1 <= low <= high")
+        lo, hi = self.carriers.utilisation_target
+        if not 0 <= lo < hi <= 1:
+            raise ValueError("carriers.utilisation_target must be [low, high] with 0 <= low < high <= 1")
+        lo, hi = self.customs_agents.accuracy
+        if not 0 < lo <= hi <= 1:
+            raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")
+        return self
+
+
+# ------------------------------------------------------------------------------------------
+# Loading, overriding, reporting errors in one line.
+# ------------------------------------------------------------------------------------------
+def builtin_dir() -> Path:
+    return Path(str(resources.files(SCENARIO_PACKAGE) / SCENARIO_FOLDER))
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Built-in scenario names and their files."""
+    return {p.stem: p for p in sorted(builtin_dir().glob("*.toml"))}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _locate(name_or_file: str | Path, relative_to: Path | None = None) -> Path:
+    text = str(name_or_file)
+    builtins = builtin_scenarios()
+    if text in builtins:
+        return builtins[text]
+    candidates = [Path(text)]
+    if relative_to is not None:
+        candidates.insert(0, relative_to / text)
+    for cand in candidates:
+        if cand.suffix == "" and cand.with_suffix(".toml").is_file():
+            cand = cand.with_suffix(".toml")
+        if cand.is_file():
+            return cand
+    close = difflib.get_close_matches(text, builtins, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ScenarioError(
+        f"scenario '{text}' is neither a built-in ({', '.join(builtins)}) nor a file{hint}")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Recursively merge override into a copy of base (tables merge, other values replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_raw(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """Read a scenario file, resolving ``extends`` chains, without validating."""
+    path = _locate(name_or_file, _seen[-1].parent if _seen else None).resolve()
+    if path in _seen:
+        raise ScenarioError(f"scenario 'extends' loops: {' -> '.join(p.stem for p in (*_seen, path))}")
+    data = _read_toml(path)
+    parent = data.get("extends")
+    if parent:
+        if not isinstance(parent, str):
+            raise ScenarioError(f"{path.name}: key 'extends' must be a scenario name or file")
+        data = deep_merge(load_raw(parent, (*_seen, path)), data)
+    data.setdefault("name", path.stem)
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: TOML syntax (numbers, booleans, dates, [lists], "strings"), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """Set dotted keys (``demand.scale``; ``demand__scale`` also works) in a raw scenario dict."""
+    out = deep_merge(data, {})
+    for dotted, value in overrides.items():
+        keys = dotted.replace("__", ".").split(".")
+        node = out
+        for k in keys[:-1]:
+            child = node.get(k)
+            if not isinstance(child, dict):
+                child = {} if child is None else child
+                if not isinstance(child, dict):
+                    raise ScenarioError(f"scenario key '{dotted}': '{k}' is not a table")
+                node[k] = child = dict(child)
+            else:
+                node[k] = child = dict(child)
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def _allowed_keys(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _section_model(loc: tuple) -> type[BaseModel] | None:
+    model: Any = Scenario
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return model if fields else None
+        ann = fields[part].annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            return None
+    return model
+
+
+def format_validation_error(exc: ValidationError, origin: str = "scenario") -> str:
+    """One line naming the first bad key and what is allowed."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _section_model(loc[:-1])
+        allowed = _allowed_keys(parent) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{origin}: unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{origin}: key '{key}': {msg}{got_text}"
+
+
+def validate(data: dict, origin: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, origin)) from None
+
+
+def load_scenario(name_or_file: str | Path | Scenario = "baseline",
+                  overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load, extend, override and validate a scenario; raises ScenarioError with one line."""
+    if isinstance(name_or_file, Scenario):
+        if not overrides:
+            return name_or_file
+        data = name_or_file.model_dump(mode="json")
+        origin = name_or_file.name
+    else:
+        data = load_raw(name_or_file)
+        origin = f"scenario '{data.get('name', name_or_file)}'"
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return validate(data, origin)
+
+
+def to_toml_dict(scn: Scenario) -> dict:
+    """The resolved scenario as plain TOML-writable data (None values dropped)."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if x is not None}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    data = scn.model_dump(mode="python")
+    data.pop("extends", None)
+    return clean(data)
+
+
+def parameter_table() -> list[dict]:
+    """Every leaf parameter: dotted key, default, constraints, unit, source, description."""
+    rows = []
+    for sect_name, field in Scenario.model_fields.items():
+        ann = field.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            continue
+        for key, f in ann.model_fields.items():
+            extra = f.json_schema_extra or {}
+            bounds = {}
+            for m in f.metadata:
+                for attr in ("ge", "gt", "le", "lt"):
+                    if getattr(m, attr, None) is not None:
+                        bounds[attr] = getattr(m, attr)
+            rows.append({
+                "key": f"{sect_name}.{key}",
+                "default": f.default if f.default_factory is None else f.default_factory(),
+                "bounds": bounds,
+                "unit": extra.get("unit", ""),
+                "source": extra.get("source", ""),
+                "ui": extra.get("ui", False),
+                "step": extra.get("step"),
+                "description": f.description or "",
+                "annotation": f.annotation,
+            })
+    return rows

@@ -1,0 +1,267 @@
+"""Fixtures for testing Solara pages: a real server, and a real (headless) Chromium.
+
+* ``viz_assets``: the Solara browser assets, cached from the npm registry (``viz.assets``).
+* ``solara_app_server``: a factory ``start(app_path) -> RunningServer`` that serves a
+  Solara app file with ``solara run`` on a free port, with the cached assets and no
+  internet (a missing asset fails instead of being fetched). Servers are session
+  scoped, killed at the end; their logs go to ``test-artifacts/server-<app>.log``.
+* ``smoke_server``: that, for ``tests/viz/smoke_app.py``.
+* ``chromium_browser``: Debian's Chromium (``/usr/bin/chromium``) driven by Playwright.
+* ``viz_page``: a fresh browser context and page that records console errors, page
+  errors, failed requests and any request leaving the machine (those are blocked), and
+  saves screenshots into ``test-artifacts/`` (always one on failure).
+
+Browser tests skip when Chromium or Playwright is missing, unless ``CI`` is set: then
+they fail, since CI installs them (``apt-get install -y chromium``).
+
+Fixture names avoid those of pytest-playwright (``browser``, ``page``...) and of
+solara's pytest-ipywidgets plugin (``solara_server``...), so either can be installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from viz.assets import REPO_ROOT, AssetError, ensure_assets
+from viz.serve import serve, stop, wait_until_ready
+
+CHROMIUM = os.environ.get("FOURPL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+VIEWPORT = {"width": 1400, "height": 1000}
+SMOKE_APP = Path(__file__).with_name("smoke_app.py")
+SERVER_START_TIMEOUT = float(os.environ.get("FOURPL_SERVER_START_TIMEOUT", "120"))
+# an access-log line of a /_solara/cdn/ request answered with an error
+_CDN_ERROR_LINE = re.compile(r'"GET /_solara/cdn/\S+ HTTP/[\d.]+" [45]\d\d')
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, except under CI, where a missing browser or asset is a broken setup."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives a real Chromium (skips without it, unless CI is set)")
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # keep each phase's report on the item, so fixtures can tell whether the test failed
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+# ---------------------------------------------------------------- assets and servers
+
+
+@pytest.fixture(scope="session")
+def viz_assets() -> Path:
+    """The filled asset cache (downloads it on first use: about 150 MB from the npm registry)."""
+    try:
+        return ensure_assets()
+    except AssetError as exc:
+        skip_or_fail(f"Solara browser assets unavailable: {exc}")
+
+
+@dataclass
+class RunningServer:
+    app: Path
+    url: str
+    log_path: Path
+    proc: subprocess.Popen = field(repr=False)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cdn_misses(self) -> list[str]:
+        """Log lines where the server could not serve an asset from its cache."""
+        return [ln for ln in self.log_text().splitlines() if "Could not load URL" in ln or _CDN_ERROR_LINE.search(ln)]
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+@pytest.fixture(scope="session")
+def solara_app_server(viz_assets, artifacts_dir, tmp_path_factory) -> Iterator[Callable[[str | Path], RunningServer]]:
+    """Factory: ``start(app_path)`` serves a Solara app (once per session per app)."""
+    servers: dict[Path, RunningServer] = {}
+    # a private solara home with solara's one-time "did it install" checks marked done:
+    # otherwise the first page load calls home to solara.dev
+    solara_home = tmp_path_factory.mktemp("solara-home")
+    for marker in (".solara_checked", ".jupyter_checked"):
+        (solara_home / marker).touch()
+
+    def start(app_path: str | Path) -> RunningServer:
+        app = Path(app_path).resolve()
+        if app in servers:
+            return servers[app]
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # each xdist worker runs its own server
+        log_path = artifacts_dir / f"server-{_slug(app.stem)}{'-' + worker if worker else ''}.log"
+        log_path.write_text(f"# solara run {app} ({time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        proc = serve(
+            app,
+            port=0,
+            block=False,
+            cache_dir=viz_assets,
+            log_file=log_path,
+            offline=True,
+            extra_args=["--log-level", "info", "--log-level-uvicorn", "info", "--access-log"],
+            extra_env={"SOLARA_HOME": str(solara_home)},
+        )
+        server = RunningServer(app=app, url=proc.url, log_path=log_path, proc=proc)
+        servers[app] = server
+        try:
+            wait_until_ready(server.url, SERVER_START_TIMEOUT, proc=proc)
+        except Exception as exc:
+            pytest.fail(f"solara server for {app.name} did not start: {exc}\n--- {log_path} ---\n{server.tail()}", pytrace=False)
+        return server
+
+    yield start
+    for server in servers.values():
+        stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def smoke_server(solara_app_server) -> RunningServer:
+    return solara_app_server(SMOKE_APP)
+
+
+# ---------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """Headless Chromium from Debian, through Playwright (no Playwright browser download)."""
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        skip_or_fail(f"{CHROMIUM} not found: apt-get install -y chromium (or set FOURPL_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed: pip install playwright")
+    with sync_playwright() as pw:
+        # launch() gives each run a fresh temporary user-data dir (and deletes it at close)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageProbe:
+    """A Playwright page plus what went wrong while it ran."""
+
+    page: object  # playwright.sync_api.Page
+    artifacts_dir: Path
+    name: str
+    console_errors: list[str] = field(default_factory=list)
+    console_warnings: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)  # "STATUS url" or "failure url"
+    external_requests: list[str] = field(default_factory=list)  # blocked: the page must work offline
+
+    @property
+    def cdn_failures(self) -> list[str]:
+        return [r for r in self.failed_requests if "/_solara/cdn/" in r]
+
+    def screenshot(self, label: str = "page", full_page: bool = True) -> Path:
+        path = self.artifacts_dir / f"{_slug(self.name)}-{_slug(label)}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def problems(self) -> str:
+        parts = [
+            ("console errors", self.console_errors),
+            ("page errors", self.page_errors),
+            ("failed requests", self.failed_requests),
+            ("external requests", self.external_requests),
+        ]
+        return "\n".join(f"{title}:\n  " + "\n  ".join(items) for title, items in parts if items) or "none"
+
+
+@pytest.fixture
+def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
+    context = chromium_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    probe = PageProbe(page=page, artifacts_dir=artifacts_dir, name=request.node.name)
+
+    def route(route_):
+        host = urlparse(route_.request.url).hostname or ""
+        if route_.request.url.startswith(("http:", "https:", "ws:", "wss:")) and host not in LOCAL_HOSTS:
+            probe.external_requests.append(route_.request.url)
+            route_.abort("blockedbyclient")
+        else:
+            route_.continue_()
+
+    context.route("**/*", route)
+
+    def on_console(msg):
+        if msg.type == "error":
+            probe.console_errors.append(msg.text)
+        elif msg.type == "warning":
+            probe.console_warnings.append(msg.text)
+
+    def on_response(resp):
+        if resp.status >= 400:
+            probe.failed_requests.append(f"{resp.status} {resp.url}")
+
+    def on_failed(req):
+        if req.url not in probe.external_requests:
+            probe.failed_requests.append(f"{req.failure} {req.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: probe.page_errors.append(str(exc)))
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    try:
+        yield probe
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            try:
+                probe.screenshot("FAILED")
+            except Exception:  # the page may be gone
+                pass
+        context.close()
+
+
+def pytest_report_header(config):
+    chromium = CHROMIUM if os.path.exists(CHROMIUM) else f"{CHROMIUM} (missing)"
+    return f"viz: chromium={chromium} npm={shutil.which('npm') or 'missing'} artifacts={ARTIFACTS}"

@@ -1,0 +1,52 @@
+"""Tests of viz.serve: the real server with cached assets, fetched over HTTP (no browser)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+
+pytest.importorskip("solara")
+
+from viz.serve import free_port, resolve_app, server_env, wait_until_ready  # noqa: E402
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.status, resp.read()
+
+
+def test_server_serves_page_and_cached_assets(smoke_server):
+    status, html = _get(smoke_server.url)
+    assert status == 200 and b"/_solara/cdn" in html
+    for path in (
+        "@widgetti/solara-vuetify-app@10.1.1/dist/solara-vuetify-app8.js",
+        "requirejs@2.3.6/require.js",
+        "font-awesome@4.5.0/css/font-awesome.min.css",
+        "vega@5/build/vega.min.js",
+    ):
+        status, body = _get(smoke_server.url + "_solara/cdn/" + path)
+        assert status == 200 and len(body) > 1000, path
+    assert not smoke_server.cdn_misses()
+
+
+def test_server_env_points_solara_at_the_cache(viz_assets):
+    env = server_env(viz_assets, base={"VSCODE_PID": "1"}, offline=True)
+    assert env["SOLARA_ASSETS_PROXY_CACHE_DIR"] == str(viz_assets)
+    assert env["SOLARA_ASSETS_PROXY"] == "true"  # solara would turn the proxy off under VS Code
+    assert env["SOLARA_ASSETS_CDN"].startswith("http://127.0.0.1:")
+
+
+def test_wait_until_ready_times_out_on_a_dead_port():
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        wait_until_ready(f"http://127.0.0.1:{free_port()}/", timeout=1.5)
+    assert time.monotonic() - t0 < 10
+
+
+def test_resolve_app_is_relative_to_the_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_app("tests/viz/smoke_app.py").is_file()
+    with pytest.raises(FileNotFoundError):
+        resolve_app("no/such/app.py")

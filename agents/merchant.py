@@ -47,6 +47,8 @@ class Merchant(mesa.Agent):
         self.rows = np.zeros(0, dtype=np.int64)       # rows of the model's merchant-market table
         self.review_offset = index % model.config.merchants.review_days
         self.switches = 0
+        # persistent, merchant-specific judgment of each (channel, provider) option
+        self.taste = model.rng.standard_normal((len(model.world.channels), model.config.integrators.count + 1))
 
     # ------------------------------------------------------------------------------------
     def step(self):
@@ -84,12 +86,12 @@ class Merchant(mesa.Agent):
                 if integ < 0:
                     buyer = self.acct
                     days = days0 + m.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
-                    vol = base
-                    cost = m.quoter.route_cost(buyer, route, w, vol)
+                    tx = cfg.merchants.diy_transaction_cost
+                    cost = m.quoter.route_cost(buyer, route, w, base, tx)
                     if rep is not None:
-                        cost = cost + m.quoter.replenish_cost(buyer, rep, m.world.routes[route].warehouse, w, units, stock_days)
-                    n_contracts = m.net.route_n[route] + (m.net.route_n[rep] if rep is not None else 0)
-                    overhead = n_contracts * cfg.merchants.diy_transaction_cost / cfg.market.tender_interval_days
+                        kg = base * float((share * w).sum())
+                        cost = cost + m.quoter.replenish_cost(buyer, rep, m.world.routes[route].warehouse, w,
+                                                              units, stock_days, tx, kg)
                 else:
                     it = m.integrators[integ]
                     days = days0
@@ -97,7 +99,6 @@ class Merchant(mesa.Agent):
                     if rep is not None:
                         up = m.quoter.replenish_cost(it.acct, rep, m.world.routes[route].warehouse, w, units, stock_days)
                         cost = cost + up * (1.0 + it.markup)
-                    overhead = 0.0
                 unit_cost = float((share * cost).sum())
                 if not np.isfinite(unit_cost):
                     continue
@@ -105,7 +106,7 @@ class Merchant(mesa.Agent):
                 if current and mm.lead_n[row] >= 30:
                     days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
                 orders = base * time_factor(days, cfg.demand.time_elasticity, cfg.demand.reference_days)
-                profit = orders * (margin - unit_cost - duty - carrying) - overhead
+                profit = orders * (margin - unit_cost - duty - carrying)
                 out.append(Option(ch, integ, route, -1 if rep is None else rep, unit_cost, duty, days, orders, profit))
         return out
 
@@ -116,7 +117,8 @@ class Merchant(mesa.Agent):
         if not opts:
             return None
         profits = np.array([o.profit for o in opts])
-        scores = profits + np.abs(profits) * cfg.choice_noise * m.rng.standard_normal(len(opts))
+        taste = np.array([self.taste[o.channel, o.integrator + 1] for o in opts])
+        scores = profits + np.abs(profits) * cfg.choice_noise * taste
         best = opts[int(np.argmax(scores))]
         mm = m.mm
         if not initial:
@@ -128,6 +130,8 @@ class Merchant(mesa.Agent):
             m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
             self.switches += 1
         m.assign_option(row, best, initial=initial)
+        if not initial and best.rep_route >= 0:
+            self.replenish(m.day, rows=[row])   # stock the new warehouse at once
         return best
 
     def review(self, day: int):
@@ -135,24 +139,30 @@ class Merchant(mesa.Agent):
             self.choose(int(row))
 
     # ---- stock ----
-    def replenish(self, day: int):
+    def replenish(self, day: int, rows=None):
         """(s, S) policy per product at each warehouse this merchant's channels stock."""
         m, cfg = self.model, self.model.config.merchants
         mm = m.mm
-        for row in self.rows:
+        for row in self.rows if rows is None else rows:
             wh = mm.warehouse[row]
             if wh < 0 or mm.rep_route[row] < 0:
                 continue
             prods = self.products
             share = m.lst_share_of(int(row))
+            # demand level (seasonally adjusted) from what it has sold, else from its plan
             planned = mm.base[row] * m.config.demand.scale * mm.time_factor[row] * share
             inv = m.inventory
             seen = inv.demand_ema[prods, wh]
-            d = np.where(seen > 0, seen, planned)
-            sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(d))
+            level = np.where(seen > 0, seen, planned)
+            sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(level))
+            # merchants know the sales calendar: cover the peaks ahead, not just today's rate
             lead = m.net.route_expected_days[mm.rep_route[row]] + cfg.replenish_review_days
-            s = d * lead + cfg.service_level_z * sd * np.sqrt(lead)
-            S = s + d * cfg.order_cycle_days
+            cal = m.season_ahead(int(mm.market[row]), day)
+            k = int(np.ceil(lead))
+            cover = cal[:k].sum()
+            cycle = cal[k:k + int(np.ceil(cfg.order_cycle_days))].sum()
+            s = level * cover + cfg.service_level_z * sd * np.sqrt(lead)
+            S = s + level * cycle
             position = inv.stock[prods, wh] + inv.on_order[prods, wh]
             qty = np.where(position <= s, np.ceil(S - position), 0).astype(np.int64)
             if qty.any():
@@ -162,13 +172,10 @@ class Merchant(mesa.Agent):
 
     def logistics_buyer_for_warehouse(self, wh: int):
         """Who buys the legs of stock at this warehouse: the 4PL serving that market, or itself."""
-        mm = self.model.mm
-        for row in self.rows:
-            if mm.warehouse[row] == wh or mm.prev_warehouse[row] == wh:
-                integ = int(mm.integrator[row])
-                if integ >= 0:
-                    it = self.model.integrators[integ]
-                    return it.acct, it
+        integ = int(self.model.stock_holder()[self.index, wh])
+        if integ >= 0:
+            it = self.model.integrators[integ]
+            return it.acct, it
         return self.acct, None
 
     @property

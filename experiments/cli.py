@@ -15,8 +15,8 @@ from rich.table import Table
 from market.scenario import (ScenarioError, builtin_scenarios, load_raw, load_scenario,
                              parameter_table, parse_value)
 
-console = Console()
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def parse_sets(items: tuple[str, ...]) -> dict:

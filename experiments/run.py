@@ -105,7 +105,7 @@ def run_scenario(scenario: str | Path = "baseline", *, days: int | None = None, 
         model = Marketplace(config, rng=seed,
                             parcels_path=staging / "parcels.parquet" if staging else None)
         t0 = time.perf_counter()
-        with tqdm(total=days, desc=f"{config.name} seed {seed}", unit="day", disable=not progress,
+        with tqdm(total=days, desc=f"{config.name} seed {seed}", unit="day", disable=None if progress else True,
                   delay=2.0, leave=False, dynamic_ncols=True) as bar:
             for _ in range(days):
                 model.step()

@@ -7,6 +7,8 @@ flat per-item duties, excess-only rules, China's cross-border retail tax).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from market.world import REGIMES, World
@@ -16,6 +18,14 @@ DIRECT_REGIMES = ("postal", "express", "retail_from_bonded")
 
 def triangular(lo, mode, hi, u):
     """Inverse CDF of the triangular distribution; handles degenerate (lo == hi) cases."""
+    if isinstance(u, float):          # one draw (a consignment): plain floats are faster
+        lo, mode, hi = float(lo), float(mode), float(hi)
+        width = hi - lo
+        if width <= 0:
+            return lo
+        if u < (mode - lo) / width:
+            return lo + math.sqrt(u * width * (mode - lo))
+        return hi - math.sqrt((1.0 - u) * width * (hi - mode))
     lo, mode, hi, u = (np.asarray(a, dtype=np.float64) for a in (lo, mode, hi, u))
     width = hi - lo
     fc = np.divide(mode - lo, width, out=np.zeros(np.broadcast(lo, u).shape), where=width > 0)

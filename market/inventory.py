@@ -67,6 +67,10 @@ class Inventory:
         self.stockouts_today = 0
         self.storage_cents_today = 0
         self.opening_stock_cost = 0.0          # upstream cost carried by the warm-start stock
+        # running totals for reconciliation with the ledger (cents)
+        self.leg_cents = 0                     # paid to providers for consignment legs
+        self.duty_cents = 0                    # duty and VAT on bulk imports
+        self.fee_cents = 0                     # inspection fees on bulk imports
 
     # ---- stock ----
     def issue(self, product: np.ndarray, wh: np.ndarray, qty: np.ndarray):
@@ -161,7 +165,7 @@ class Inventory:
             book.cols["executed"][contract] += load
 
         # duration and mishaps
-        u = m.rng.random(6)
+        u = m.rng.random(6).tolist()
         terr = int(net.res_territory[r])
         ct = m.clearance
         if kind == TRANSPORT:
@@ -180,6 +184,7 @@ class Inventory:
                 fee = to_cents(ct.inspection_fee_shipment[terr])
                 m.ledger.transfer(c.buyer_acct, m.acct_authority[terr], fee, "customs_fee")
                 c.cost_cents += int(fee)
+                self.fee_cents += int(fee)
                 self._recharge(c, int(fee))
             if u[4] > offers.accuracy[offer]:
                 dur += triangular(*ct.hold_days[terr], u[5])
@@ -202,6 +207,7 @@ class Inventory:
         m.ledger.transfer(c.buyer_acct, int(offers.acct[offer]), rate_c, pay_kind)
         m.ledger.transfer(int(offers.acct[offer]), m.acct_inputs, var_c, "operating_cost")
         c.cost_cents += rate_c
+        self.leg_cents += rate_c
         self._recharge(c, rate_c)
         if kind == IMPORT:
             self._duty(c, terr, REGIMES[int(net.res_regime[r])])
@@ -231,6 +237,7 @@ class Inventory:
         if total:
             m.ledger.transfer(m.merchants[c.merchant_idx].acct, m.acct_authority[terr], total, "duty")
         c.duty_cents += total
+        self.duty_cents += total
 
     def _finish(self, c: Consignment, day: int):
         m = self.m
@@ -285,33 +292,45 @@ class Inventory:
 
     # ---- storage ----
     def bill_storage(self, day: int, peak: bool):
-        """Each day every unit in stock pays its operator's storage rate (peak-season rate Oct-Dec)."""
+        """Each day every unit in stock pays its operator's storage rate (peak-season rate Oct-Dec).
+
+        The buyer of a merchant's warehouse services (the merchant, or the 4PL serving that
+        market) pays the operator it contracted (else the cheapest one); a 4PL bills the
+        merchant at cost plus its markup. Storage becomes part of the units' landed cost.
+        """
         m = self.m
         self.storage_cents_today = 0
-        units = self.stock.sum(axis=0)
-        for w in np.flatnonzero(units > 0):
-            per_product = self.stock[:, w]
-            holders = np.flatnonzero(per_product > 0)
-            merchants = m.prod_merchant_idx[holders]
-            for mi in np.unique(merchants):
-                prods = holders[merchants == mi]
-                n_units = int(per_product[prods].sum())
-                mer = m.merchants[mi]
-                buyer_acct, integ = mer.logistics_buyer_for_warehouse(w)
-                offer, rate = m.storage_rate(buyer_acct, w)
-                if offer < 0:
-                    continue
-                if peak:
-                    rate *= m.world.spec.warehouses[m.warehouse_nodes[w]].peak_storage_multiplier
-                cents = int(to_cents(rate * n_units))
-                if cents == 0:
-                    continue
-                m.ledger.transfer(buyer_acct, int(m.offers.acct[offer]), cents, "storage")
-                paid = cents
-                if integ is not None:
-                    paid = int(round(cents * (1.0 + integ.markup)))
-                    m.ledger.transfer(mer.acct, integ.acct, paid, "service_fee")
-                self.storage_cents_today += cents
-                # storage becomes part of the units' landed cost
-                share = per_product[prods] / n_units
-                self.pool_cost[prods, w] += share * paid / 100.0
+        held = self.stock > 0
+        if not held.any():
+            return
+        prod, wh = np.nonzero(held)
+        mer = m.prod_merchant_idx[prod]
+        W = self.stock.shape[1]
+        key = mer * W + wh
+        keys, inv = np.unique(key, return_inverse=True)
+        units = np.bincount(inv, weights=self.stock[prod, wh])
+        k_mer, k_wh = keys // W, keys % W
+        integ = m.stock_holder()[k_mer, k_wh]                     # -1: the merchant itself
+        mer_acct = m.merchant_accts[k_mer]
+        it_acct = np.where(integ >= 0, m.integrator_accts[np.maximum(integ, 0)], -1) if m.integrators \
+            else np.full(keys.size, -1)
+        buyer = np.where(integ >= 0, it_acct, mer_acct)
+        offer, rate = m.storage_rates(buyer, k_wh)
+        ok = offer >= 0
+        if peak:
+            rate = rate * m.peak_storage_multiplier[k_wh]
+        cents = np.where(ok, np.rint(rate * units * 100.0), 0).astype(np.int64)
+        m.ledger.post(buyer[ok], m.offers.acct[offer[ok]], cents[ok], "storage")
+        paid = cents.copy()
+        via = ok & (integ >= 0)
+        if via.any():
+            markup = np.array([it.markup for it in m.integrators])[integ[via]]
+            paid[via] = np.rint(cents[via] * (1.0 + markup)).astype(np.int64)
+            m.ledger.post(mer_acct[via], it_acct[via], paid[via], "service_fee")
+        # the operator's own variable cost of the space
+        var = np.rint(m.offers.cost_storage[offer[ok]] * units[ok] * 100.0
+                      * (1.0 - m.config.carriers.fixed_cost_share)).astype(np.int64)
+        m.ledger.post(m.offers.acct[offer[ok]], m.acct_inputs, var, "operating_cost")
+        self.storage_cents_today = int(cents.sum())
+        per_unit = np.where(units > 0, paid / 100.0 / units, 0.0)
+        self.pool_cost[prod, wh] += per_unit[inv] * self.stock[prod, wh]

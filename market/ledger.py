@@ -103,11 +103,15 @@ class Ledger:
 
     def post(self, payer, payee, cents, kind: str):
         """Post many transfers at once: arrays (or scalars broadcast) of payer, payee, cents."""
-        cents = np.asarray(cents, dtype=np.int64)
+        cents = np.asarray(cents, dtype=np.int64).reshape(-1)
         if cents.size == 0:
             return
-        payer = np.broadcast_to(np.asarray(payer, dtype=np.int64), cents.shape)
-        payee = np.broadcast_to(np.asarray(payee, dtype=np.int64), cents.shape)
+        payer = np.asarray(payer, dtype=np.int64)
+        payee = np.asarray(payee, dtype=np.int64)
+        if payer.shape != cents.shape:
+            payer = np.full(cents.shape, payer.reshape(-1)[0] if payer.size == 1 else payer)
+        if payee.shape != cents.shape:
+            payee = np.full(cents.shape, payee.reshape(-1)[0] if payee.size == 1 else payee)
         if (cents < 0).any():
             raise ValueError(f"negative {kind} transfer")
         k = KIND[kind]

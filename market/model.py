@@ -99,6 +99,10 @@ class Marketplace(mesa.Model):
         self.handling_resource = {r.node: r.index for r in self.world.resources if r.kind == HANDLING}
         self.route_warehouse = np.array([self.warehouse_nodes.index(rt.warehouse) if rt.warehouse else -1
                                          for rt in self.world.routes], dtype=np.int64)
+        # (market, warehouse) -> the route an order takes from that warehouse's stock
+        self.order_route_table = np.full((len(self.world.markets), len(self.warehouse_nodes)), -1, dtype=np.int64)
+        for (mkt, ch), r in self.world.order_route.items():
+            self.order_route_table[self.world.markets.index(mkt), self.route_warehouse[r]] = r
         self.calendar = calendar_multipliers(cfg.demand, cfg.simulation.start_date,
                                              max(cfg.simulation.days, 1) + 366, self.world.markets)
 
@@ -116,6 +120,10 @@ class Marketplace(mesa.Model):
             self.integrators.append(it)
             self.ledger.transfer(self.acct_capital, it.acct, int(to_cents(cfg.integrators.cash)), "capital")
         self._create_merchants()
+        self.merchant_accts = np.array([m.acct for m in self.merchants], dtype=np.int64)
+        self.integrator_accts = np.array([it.acct for it in self.integrators], dtype=np.int64)
+        self.peak_storage_multiplier = np.array([self.world.spec.warehouses[w].peak_storage_multiplier
+                                                 for w in self.world.spec.warehouses])
         uids = [a.unique_id for a in self.agents]
         self._uid_acct = np.full(max(uids) + 1, -1, dtype=np.int64)
         for a in self.agents:
@@ -330,6 +338,32 @@ class Marketplace(mesa.Model):
                 out += duty + vat
         return out
 
+    def season_ahead(self, market: int, day: int, horizon: int = 400) -> np.ndarray:
+        """Calendar multipliers of a market from ``day`` on (extended as needed)."""
+        cfg = self.config
+        if day + horizon > self.calendar.shape[0]:
+            self.calendar = calendar_multipliers(cfg.demand, cfg.simulation.start_date, day + horizon + 366,
+                                                 self.world.markets)
+        return self.calendar[day: day + horizon, market]
+
+    def stock_holder(self) -> np.ndarray:
+        """(merchant, warehouse) -> integrator buying that stock's services, or -1 (the merchant)."""
+        mm = self.mm
+        out = np.full((len(self.merchants), len(self.warehouse_nodes)), -1, dtype=np.int64)
+        for field in ("prev_warehouse", "warehouse"):       # the current channel wins
+            w = getattr(mm, field)
+            sel = w >= 0
+            out[mm.merchant[sel], w[sel]] = mm.integrator[sel]
+        return out
+
+    def storage_rates(self, buyer_acct: np.ndarray, wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorized :meth:`storage_rate` over (buyer, warehouse) pairs."""
+        offer = np.full(buyer_acct.size, -1, dtype=np.int64)
+        rate = np.zeros(buyer_acct.size)
+        for i, (b, w) in enumerate(zip(buyer_acct, wh)):
+            offer[i], rate[i] = self.storage_rate(int(b), int(w))
+        return offer, rate
+
     def storage_rate(self, buyer_acct: int, wh: int) -> tuple[int, float]:
         """(offer, storage rate per unit-day) a buyer pays at a warehouse."""
         r = self.handling_resource[self.warehouse_nodes[wh]]
@@ -376,7 +410,9 @@ class Marketplace(mesa.Model):
         wh = mm.warehouse[row]
         d = mm.base[row] * cfg.demand.scale * mm.time_factor[row] * self.prod_share[prods]
         lead = self.net.route_expected_days[opt.rep_route] + cfg.merchants.replenish_review_days
-        units = np.ceil(d * (lead + cfg.merchants.order_cycle_days) + cfg.merchants.service_level_z * np.sqrt(d * lead)).astype(np.int64)
+        cal = self.season_ahead(int(mm.market[row]), self.day)
+        window = cal[: int(np.ceil(lead + cfg.merchants.order_cycle_days))].sum()
+        units = np.ceil(d * window + cfg.merchants.service_level_z * np.sqrt(d * lead)).astype(np.int64)
         self.inventory.stock[prods, wh] += units
         per_unit_duty = self.expected_duty(prods, -1, opt.rep_route)
         buyer = mer.acct if opt.integrator < 0 else self.integrators[opt.integrator].acct
@@ -417,8 +453,7 @@ class Marketplace(mesa.Model):
         day = self.steps - 1
         self.day = day
         self.date = cfg.simulation.start_date + dt.timedelta(days=day)
-        if day >= self.calendar.shape[0]:
-            self.calendar = calendar_multipliers(cfg.demand, cfg.simulation.start_date, day + 366, self.world.markets)
+        self.season_ahead(0, day)          # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
         self.metrics.start_day()
         self.offers.new_day()
@@ -476,9 +511,10 @@ class Marketplace(mesa.Model):
 
         wh_cur = mm.warehouse[lm]
         wh = np.where(wh_cur >= 0, wh_cur, mm.prev_warehouse[lm])
+        # the seasonally adjusted order level per (product, warehouse), for replenishment
         observed = np.zeros_like(self.inventory.demand_ema)
         cur = wh_cur >= 0
-        np.add.at(observed, (lp[cur], wh_cur[cur]), n[cur])
+        np.add.at(observed, (lp[cur], wh_cur[cur]), n[cur] / mult[cur])
         self.inventory.observe_demand(observed)
 
         from_stock = np.zeros_like(n)
@@ -521,13 +557,8 @@ class Marketplace(mesa.Model):
             self._append_parcels(day, g)
 
     def _order_route_for(self, market: np.ndarray, wh: np.ndarray) -> np.ndarray:
-        out = np.empty(market.size, dtype=np.int64)
-        for i, (mk, w) in enumerate(zip(market, wh)):
-            node = self.warehouse_nodes[w]
-            ch = next(ch for ch in self.world.channels
-                      if self.world.spec.channels[ch].warehouse == self.world.graph.nodes[node]["warehouse"])
-            out[i] = self.world.order_route[(self.world.markets[mk], ch)]
-        return out
+        """The order route from a warehouse to a market (table lookup)."""
+        return self.order_route_table[market, wh]
 
     def _fallback_route(self, rows: np.ndarray) -> np.ndarray:
         """Express direct from the merchant's origin when its warehouse is empty."""
@@ -550,7 +581,7 @@ class Marketplace(mesa.Model):
         route = rep(g["route"])
         mer_idx = mm.merchant[row]
         integ_idx = mm.integrator[row]
-        mer_acct = np.array([m.acct for m in self.merchants], dtype=np.int64)[mer_idx]
+        mer_acct = self.merchant_accts[mer_idx]
         mer_uid = np.array([m.unique_id for m in self.merchants], dtype=np.int64)[mer_idx]
         if self.integrators:
             it_acct = np.array([it.acct for it in self.integrators] + [-1], dtype=np.int64)[integ_idx]
@@ -592,12 +623,18 @@ class Marketplace(mesa.Model):
     def _close_day(self, day: int):
         P = self.parcels
         status = P["status"]
-        keep = (status != DELIVERED) & (status != LOST)
-        finished = P.compact(keep)
-        if finished is not None:
+        done = (status == DELIVERED) | (status == LOST)
+        new = done & (P["collected"] == 0)
+        if new.any():
+            finished = P.take(new)
+            P["collected"][new] = 1
             self.metrics.on_finished(finished)
             self._learn_lead_times(finished)
             self.sink.add(finished)
+        # finished rows are dropped from memory in batches, not every day
+        n_done = int(done.sum())
+        if n_done and n_done >= 0.2 * P.n:
+            P.compact(~done)
         self.ledger.close_day(day)
         self.today = self.metrics.daily(self)
         self.datacollector.collect(self)
@@ -625,7 +662,8 @@ class Marketplace(mesa.Model):
     def finish(self):
         """Close the parcel file (writing parcels still in flight) and return the summary."""
         P = self.parcels
-        self.sink.close(P.take(np.ones(P.n, dtype=bool)) if P.n else None)
+        live = (P["status"] != DELIVERED) & (P["status"] != LOST)
+        self.sink.close(P.take(live) if live.any() else None)
         return self.metrics.summary(self)
 
     @property

@@ -59,6 +59,7 @@ COLUMNS: dict[str, np.dtype] = {
     "wait_days": np.int16,       # days queued for capacity or stock
     "handoff_days": np.int16,    # days lost at hand-offs between providers (DIY)
     "damage_leg": np.int8,       # stage on which the parcel is damaged (-1: none)
+    "collected": np.int8,        # 1: finished and already reported (awaits compaction)
 }
 # columns whose "nothing" value is -1
 DEFAULTS = {"finished_day": -1, "damage_leg": -1, "integrator": -1, "integrator_idx": -1}
@@ -124,10 +125,11 @@ class ParcelTable:
         return rows
 
     def take(self, mask_or_idx) -> dict[str, np.ndarray]:
-        """Copies of the selected rows, all columns (legs flattened per stage)."""
-        out = {k: a[: self.n][mask_or_idx] for k, a in self.cols.items()}
+        """Copies of the selected rows, all columns."""
+        idx = np.flatnonzero(mask_or_idx) if np.asarray(mask_or_idx).dtype == bool else mask_or_idx
+        out = {k: a.take(idx) for k, a in self.cols.items()}
         for k, a in self.legs.items():
-            out[k] = a[: self.n][mask_or_idx]
+            out[k] = a.take(idx, axis=0)
         return out
 
     def compact(self, keep: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -135,11 +137,12 @@ class ParcelTable:
         if keep.all():
             return None
         gone = self.take(~keep)
-        k = int(keep.sum())
-        for name, a in self.cols.items():
-            a[:k] = a[: self.n][keep]
-        for name, a in self.legs.items():
-            a[:k] = a[: self.n][keep]
+        idx = np.flatnonzero(keep)
+        k = idx.size
+        for a in self.cols.values():
+            a[:k] = a.take(idx)
+        for a in self.legs.values():
+            a[:k] = a.take(idx, axis=0)
         self.n = k
         return gone
 
@@ -158,7 +161,7 @@ class ParcelSink:
     With ``path=None`` parcels are counted and dropped (library use without output).
     """
 
-    DROP = ("will_lose", "damage_leg", "stage", "ready_day", "end_day", "buyer_acct", "merchant_acct",
+    DROP = ("will_lose", "damage_leg", "collected", "stage", "ready_day", "end_day", "buyer_acct", "merchant_acct",
             "merchant_idx", "integrator_idx", "mm_row")
 
     def __init__(self, path: Path | None, labels: dict[str, list[str]], max_stages: int,

@@ -3,6 +3,9 @@
 A buyer pays its contract rate where it holds a contract on a resource, otherwise the best
 cost-plus list price providers would quote for its volume. Merchants use these figures to
 compare channels and providers; integrators to price their services.
+
+Prices change once a day (markups, spot premiums), so the best list and spot offer of every
+resource is found once a day for all resources at once; a quote is then a few array lookups.
 """
 
 from __future__ import annotations
@@ -20,77 +23,108 @@ if TYPE_CHECKING:
 class Quoter:
     def __init__(self, model: Marketplace):
         self.m = model
-        self._contract_cache: dict[int, dict[int, int]] = {}
-        self._cache_day = -1
+        self._contract_cache: dict[int, dict[int, np.ndarray]] = {}
+        self._day = -1
 
-    def _contracts_of(self, buyer_acct: int) -> dict[int, int]:
-        """resource -> cheapest active contract of this buyer (cached for the day)."""
-        if self._cache_day != self.m.day:
-            self._contract_cache.clear()
-            self._cache_day = self.m.day
+    def invalidate(self):
+        self._day = -1
+
+    def _refresh(self):
+        """Best list and spot offer per resource, and their rates, for today."""
+        m = self.m
+        if self._day == m.day:
+            return
+        self._day = m.day
+        self._contract_cache.clear()
+        o = m.offers
+        R = len(m.world.resources)
+        ref = o.cost_parcel + o.cost_kg * m.reference_weight + o.cost_shipment
+        up = 1.0 + o.markup
+        list_ref = np.where(o.active, ref * up, np.inf)
+        spot_ref = np.where(o.active, ref * up * o.spot_factor, np.inf)
+        self.list_rates = np.full((R, 4), np.inf)
+        self.spot_rates = np.full((R, 4), np.inf)
+        self.list_ref = np.full(R, np.inf)
+        self.spot_ref = np.full(R, np.inf)
+        # cheapest offer per resource: sort by (resource, price), take each resource's first
+        for price, rates, best in ((list_ref, self.list_rates, self.list_ref),
+                                   (spot_ref, self.spot_rates, self.spot_ref)):
+            order = np.lexsort((price, o.resource))
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = o.resource[order][1:] != o.resource[order][:-1]
+            j = order[first]
+            j = j[np.isfinite(price[j])]
+            r = o.resource[j]
+            f = price[j] / np.where(ref[j] > 0, ref[j], 1.0)    # the multiplier on cost
+            f = np.where(ref[j] > 0, f, up[j] * (o.spot_factor[j] if best is self.spot_ref else 1.0))
+            rates[r] = np.column_stack([o.cost_parcel[j] * f, o.cost_kg[j] * f, o.cost_shipment[j] * f,
+                                        o.cost_storage[j] * up[j]])
+            best[r] = price[j]
+
+    def _contracts_of(self, buyer_acct: int) -> dict[int, np.ndarray]:
+        """resource -> rates of this buyer's cheapest active contract on it (cached for the day)."""
         got = self._contract_cache.get(buyer_acct)
         if got is None:
             book = self.m.contracts
             ids = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == buyer_acct))
-            got = {}
             ref = book.rate_parcel[ids] + book.rate_kg[ids] * self.m.reference_weight + book.rate_shipment[ids]
+            got = {}
             for cid in ids[np.argsort(-ref, kind="stable")]:   # cheapest last wins
-                got[int(book.resource[cid])] = int(cid)
+                got[int(book.resource[cid])] = np.array([book.rate_parcel[cid], book.rate_kg[cid],
+                                                         book.rate_shipment[cid], book.rate_storage[cid]])
             self._contract_cache[buyer_acct] = got
         return got
 
-    def invalidate(self):
-        self._cache_day = -1
+    def density(self, volume) -> np.ndarray:
+        c = self.m.config.carriers
+        v = np.maximum(np.asarray(volume, dtype=np.float64), 0.0)
+        return 1.0 - c.density_discount * v / (v + c.density_half_volume)
 
-    def stage_rates(self, buyer_acct: int, resources, volume) -> np.ndarray:
-        """Rates per stage, shape (n, 4): per parcel, per kg, per shipment, storage per unit-day."""
+    def stage_rates(self, buyer_acct: int, resources, volume, contract_cost: float = 0.0) -> np.ndarray:
+        """Rates per stage, shape (n, 4): per parcel, per kg, per shipment, storage per unit-day.
+
+        Where the buyer has no contract it compares contracting at its volume (the list price
+        with the volume's density discount, plus ``contract_cost`` - the cost of running a
+        contract for a tender period - spread over the period's volume) with buying spot, and
+        takes the cheaper. Resources nobody serves cost inf.
+        """
+        self._refresh()
         m = self.m
-        resources = np.asarray(resources, dtype=np.int64)
-        vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), resources.shape)
-        out = np.zeros((resources.size, 4))
+        res = np.asarray(resources, dtype=np.int64)
+        vol = np.broadcast_to(np.asarray(volume, dtype=np.float64), res.shape)
+        dens = np.where(m.net.res_bulk[res], 1.0, self.density(vol))
+        out = self.list_rates[res].copy()
+        out[:, :3] *= dens[:, None]
+        if contract_cost > 0:
+            period = np.maximum(vol, 1e-9) * m.config.market.tender_interval_days
+            contract_ref = self.list_ref[res] * dens + contract_cost / period
+            spot = self.spot_ref[res] < contract_ref
+            out[spot, :3] = self.spot_rates[res[spot], :3]
+            out[~spot, 0] += contract_cost / period[~spot]
         mine = self._contracts_of(buyer_acct)
-        book, offers = m.contracts, m.offers
-        cfg = m.config.carriers
-        for i, r in enumerate(resources):
-            cid = mine.get(int(r))
-            if cid is not None:
-                out[i] = (book.rate_parcel[cid], book.rate_kg[cid], book.rate_shipment[cid], book.rate_storage[cid])
-                continue
-            o = offers.by_resource.get(int(r))
-            if o is None:
-                out[i] = np.inf
-                continue
-            o = o[offers.active[o]]
-            if o.size == 0:
-                out[i] = np.inf
-                continue
-            bulk = m.net.res_bulk[r]
-            v = vols[i]
-            dens = 1.0 if bulk else 1.0 - cfg.density_discount * v / (v + cfg.density_half_volume)
-            up = (1.0 + offers.markup[o]) * dens
-            ref = (offers.cost_parcel[o] + offers.cost_kg[o] * m.reference_weight + offers.cost_shipment[o]) * up
-            j = o[np.argmin(ref)]
-            k = (1.0 + offers.markup[j]) * dens
-            out[i] = (offers.cost_parcel[j] * k, offers.cost_kg[j] * k, offers.cost_shipment[j] * k,
-                      offers.cost_storage[j] * (1.0 + offers.markup[j]))
+        if mine:
+            for i, r in enumerate(res):
+                c = mine.get(int(r))
+                if c is not None:
+                    out[i] = c
         return out
 
-    def route_cost(self, buyer_acct: int, route: int, weights, volume) -> np.ndarray:
+    def route_cost(self, buyer_acct: int, route: int, weights, volume, contract_cost: float = 0.0) -> np.ndarray:
         """Cost of sending parcels of these weights along a parcel route (USD each)."""
         res = self.m.world.routes[route].resources
-        rates = self.stage_rates(buyer_acct, res, volume)
+        rates = self.stage_rates(buyer_acct, res, volume, contract_cost)
         w = np.asarray(weights, dtype=np.float64)
         return rates[:, 0].sum() + rates[:, 1].sum() * w
 
     def replenish_cost(self, buyer_acct: int, rep_route: int, wh_node: str, weights,
-                       units_per_consignment: float, stock_days: float) -> np.ndarray:
+                       units_per_consignment: float, stock_days: float, contract_cost: float = 0.0,
+                       kg_per_day: float = 0.0) -> np.ndarray:
         """Bulk freight, customs fees and storage per unit shipped through a warehouse (USD)."""
         m = self.m
         rt = m.world.routes[rep_route]
-        rates = self.stage_rates(buyer_acct, rt.resources, 0.0)
+        rates = self.stage_rates(buyer_acct, rt.resources, kg_per_day, contract_cost)
         w = np.asarray(weights, dtype=np.float64)
         units = max(units_per_consignment, 1.0)
         bulk = rates[:, 1].sum() * w + (rates[:, 2].sum() + rates[:, 0].sum()) / units
-        wh_res = m.handling_resource[wh_node]
-        storage = self.stage_rates(buyer_acct, [wh_res], 0.0)[0, 3]
+        storage = self.stage_rates(buyer_acct, [m.handling_resource[wh_node]], 0.0)[0, 3]
         return bulk + storage * stock_days

@@ -91,7 +91,7 @@ class Merchants(Section):
     order_cycle_days: float = param(21.0, gt=0, le=180, unit="days", description="days of demand between replenishment orders (S - s)")
     replenish_review_days: int = param(7, ge=1, le=60, unit="days", description="how often warehouse stock is reviewed for replenishment")
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
-    choice_noise: float = param(0.08, ge=0, le=2, description="relative noise on merchants' channel evaluations (heterogeneous judgment)")
+    choice_noise: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent judgment of each option, relative to its expected profit (heterogeneous preferences)")
 
 
 class Carriers(Section):
@@ -120,7 +120,7 @@ class Integrators(Section):
     count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")
     markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
-    planning_volume: float = param(2000.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
+    planning_volume: float = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
     cash: float = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
 
 

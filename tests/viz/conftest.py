@@ -46,8 +46,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+ARTIFACTS = Path(os.environ.get("FOURPL_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
 VIEWPORT = {"width": 1400, "height": 1000}
+ACTION_TIMEOUT_MS = int(os.environ.get("FOURPL_PW_TIMEOUT_MS", "60000"))
 SMOKE_APP = Path(__file__).with_name("smoke_app.py")
 SERVER_START_TIMEOUT = float(os.environ.get("FOURPL_SERVER_START_TIMEOUT", "120"))
 # an access-log line of a /_solara/cdn/ request answered with an error
@@ -205,6 +206,25 @@ class PageProbe:
         self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
+    def wait_until_quiet(self, quiet_ms: int = 1000, timeout: float = 30.0) -> None:
+        """Wait until the DOM has not changed for ``quiet_ms``.
+
+        A Solara page keeps re-rendering for a while after it first shows (SolaraViz
+        re-renders when a slider snaps its value, and vega re-embeds its charts), so
+        "visible" is not yet "settled"; a click in that window can be lost.
+        """
+        self.page.evaluate(
+            """() => {
+                if (window.__lastMutation !== undefined) return;
+                window.__lastMutation = performance.now();
+                new MutationObserver(() => { window.__lastMutation = performance.now(); })
+                    .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+            }"""
+        )
+        self.page.wait_for_function(
+            "ms => performance.now() - window.__lastMutation >= ms", arg=quiet_ms, timeout=timeout * 1000, polling=100
+        )
+
     def problems(self) -> str:
         parts = [
             ("console errors", self.console_errors),
@@ -218,9 +238,18 @@ class PageProbe:
 @pytest.fixture
 def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
     context = chromium_browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(30_000)
+    # generous: CI and the developers' machines have 2 cores, often busy with simulations
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    # a trace (screenshots, DOM snapshots, network, console) is kept for failed tests:
+    # open it offline with `playwright show-trace test-artifacts/<test>-trace.zip`
+    context.tracing.start(screenshots=True, snapshots=True)
     page = context.new_page()
     probe = PageProbe(page=page, artifacts_dir=artifacts_dir, name=request.node.name)
+    for stale in artifacts_dir.glob(f"{_slug(probe.name)}-*"):  # from an earlier run
+        stale.unlink()
 
     def route(route_):
         host = urlparse(route_.request.url).hostname or ""
@@ -254,12 +283,21 @@ def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
         yield probe
     finally:
         rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
+        failed = rep is not None and rep.failed
+        if failed:
             try:
                 probe.screenshot("FAILED")
             except Exception:  # the page may be gone
                 pass
-        context.close()
+            report = artifacts_dir / f"{_slug(probe.name)}-FAILED.txt"
+            report.write_text(
+                f"url: {page.url}\n\n{rep.longreprtext}\n\nproblems:\n{probe.problems()}\n\n"
+                "console warnings:\n  " + "\n  ".join(probe.console_warnings) + "\n"
+            )
+        try:
+            context.tracing.stop(path=str(artifacts_dir / f"{_slug(probe.name)}-trace.zip") if failed else None)
+        finally:
+            context.close()
 
 
 def pytest_report_header(config):

@@ -15,6 +15,14 @@ pytest.importorskip("solara")
 
 STEPS = 3
 COUNTER = ".smoke-step-counter"
+# the network space, drawn by vega-embed into a canvas (or svg) of real size
+VEGA_DRAWN = """() => {
+    const el = document.querySelector('.vega-embed canvas, .vega-embed svg');
+    if (!el) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 100 && r.height > 100;
+}"""
+IMG_LOADED = "img => img.complete && img.naturalWidth > 0"
 
 
 def _plot(page):
@@ -52,12 +60,12 @@ def test_smoke_page_renders_and_steps(smoke_server, viz_page):
     expect(page.get_by_text("Nodes", exact=True)).to_be_visible()
 
     # main area: the network space (vega), the matplotlib plot and the custom component
-    expect(page.locator(".vega-embed").first).to_be_visible()
-    expect(page.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible()
     plot = _plot(page)
     expect(plot).to_be_visible()
     expect(page.locator(COUNTER)).to_be_visible()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=plot.element_handle())
+    viz_page.wait_until_quiet()  # SolaraViz re-renders once after the first paint
+    page.wait_for_function(VEGA_DRAWN)
+    page.wait_for_function(IMG_LOADED, arg=plot.element_handle())
     viz_page.screenshot("loaded")
 
     start = _counter_value(page)
@@ -71,10 +79,12 @@ def test_smoke_page_renders_and_steps(smoke_server, viz_page):
 
     after_src = _wait_for_change(lambda: plot.get_attribute("src"), before_src)
     assert after_src != before_src, "the plot image was not replaced after stepping"
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=plot.element_handle())
+    page.wait_for_function(IMG_LOADED, arg=plot.element_handle())
     after_png = _wait_for_change(plot.screenshot, before_png)
     assert after_png != before_png, "the plot looks the same after stepping"
 
+    viz_page.wait_until_quiet()
+    page.wait_for_function(VEGA_DRAWN)
     shot = viz_page.screenshot("stepped")
     assert shot.stat().st_size > 20_000, f"{shot} is suspiciously small (blank page?)"
 

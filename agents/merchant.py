@@ -70,7 +70,11 @@ class Merchant(mesa.Agent):
         margin = float((share * value * (1.0 - m.prod_cost_share[prods])).sum())
         base = mm.base[row] * cfg.demand.scale
         out = []
+        allowed = m.allowed_channels()
         for ch_name, (route, rep) in m.world.channel_routes(self.origin, market).items():
+            if ch_name not in allowed or not m.quoter.route_open(route) \
+                    or (rep is not None and not m.quoter.route_open(rep)):
+                continue
             ch = m.world.channels.index(ch_name)
             duty = float((share * m.expected_duty(prods, route, rep if rep is not None else -1)).sum())
             days0 = m.net.route_expected_days[route]
@@ -110,8 +114,11 @@ class Merchant(mesa.Agent):
                 out.append(Option(ch, integ, route, -1 if rep is None else rep, unit_cost, duty, days, orders, profit))
         return out
 
-    def choose(self, row: int, initial: bool = False) -> Option | None:
-        """Pick the best option for a market; switch only if it pays back the switching cost."""
+    def choose(self, row: int, initial: bool = False, forced: bool = False) -> Option | None:
+        """Pick the best option for a market; switch only if it pays back the switching cost.
+
+        ``forced``: the current option is no longer allowed, so it must move.
+        """
         m, cfg = self.model, self.model.config.merchants
         opts = self.options(row)
         if not opts:
@@ -123,7 +130,7 @@ class Merchant(mesa.Agent):
         mm = m.mm
         if not initial:
             cur = [i for i, o in enumerate(opts) if o.channel == mm.channel[row] and o.integrator == mm.integrator[row]]
-            if cur:
+            if cur and not forced:
                 gain = (scores.max() - scores[cur[0]]) * cfg.review_days
                 if gain <= cfg.switching_cost:
                     return opts[cur[0]]

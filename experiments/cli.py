@@ -136,9 +136,9 @@ def scenarios(params):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a key before validating.")
 def validate(scenario_file, sets):
     """Check a scenario file (or built-in name) against the schema; exit 2 with one line if it is wrong."""
-    from market.world import load_world
+    from market import Marketplace
     scn = load_scenario(scenario_file, parse_sets(sets))
-    load_world(scn.world)
+    Marketplace(scn, rng=0)      # the world file, shocks and routes are checked as a run would
     console.print(f"[green]ok[/]: scenario '{scn.name}' is valid ({scn.simulation.days} days from "
                   f"{scn.simulation.start_date}, world '{scn.world}')", highlight=False)
 

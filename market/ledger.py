@@ -44,7 +44,10 @@ EXTERNAL = "external"
 
 def to_cents(usd) -> np.ndarray:
     """USD (float or array) to int64 cents, rounded half to even."""
-    return np.rint(np.asarray(usd, dtype=np.float64) * 100.0).astype(np.int64)
+    usd = np.asarray(usd, dtype=np.float64)
+    if not np.isfinite(usd).all():
+        raise ValueError("an amount of money is not finite")
+    return np.rint(usd * 100.0).astype(np.int64)
 
 
 class Ledger:

@@ -125,6 +125,7 @@ class Metrics:
             "tenders": m.tenders_today,
             "active_contracts": int(m.active_contracts.size),
             "ledger_imbalance_cents": m.ledger.imbalance(),
+            "shocks_in_force": m.shockboard.names_in_force(),
         }
         for i, ch in enumerate(self.channels):
             row[f"created_{ch}"] = int(self.t_created[i])

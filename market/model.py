@@ -32,6 +32,7 @@ from market.offers import OfferBook
 from market.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, ParcelTable
 from market.quotes import Quoter
 from market.scenario import Scenario, ScenarioError, load_scenario
+from market.shocks import ShockBoard
 from market.tendering import tender_round
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_world
 
@@ -143,11 +144,15 @@ class Marketplace(mesa.Model):
         self.tenders_today = 0
         self.tender_log: list[dict] = []
 
+        self._ready = False
+        self.shockboard = ShockBoard(self)
+        self.shockboard.update(0)
         # merchants pick their first channels on list prices; stock is warm-started
         for mer in self.merchants:
             for row in mer.rows:
                 mer.choose(int(row), initial=True)
         self.refresh_plan()
+        self._ready = True
 
         self.today = self.metrics.daily(self)
         self.datacollector = mesa.DataCollector(
@@ -346,6 +351,22 @@ class Marketplace(mesa.Model):
                                                  self.world.markets)
         return self.calendar[day: day + horizon, market]
 
+    def allowed_channels(self) -> set[str]:
+        """Channels merchants may choose today (a scenario's restriction, or a shock's)."""
+        if self.shockboard.allowed_channels is not None:
+            return self.shockboard.allowed_channels
+        return set(self.config.merchants.allowed_channels or self.world.channels)
+
+    def channels_changed(self):
+        """A shock changed the allowed channels: merchants on a forbidden one move at once."""
+        if not getattr(self, "_ready", False):
+            return
+        allowed = self.allowed_channels()
+        for mer in self.merchants:
+            for row in mer.rows:
+                if self.world.channels[self.mm.channel[row]] not in allowed:
+                    mer.choose(int(row), forced=True)
+
     def stock_holder(self) -> np.ndarray:
         """(merchant, warehouse) -> integrator buying that stock's services, or -1 (the merchant)."""
         mm = self.mm
@@ -456,6 +477,8 @@ class Marketplace(mesa.Model):
         self.season_ahead(0, day)          # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
         self.metrics.start_day()
+        if self.shockboard.update(day):
+            self.quoter.invalidate()
         self.offers.new_day()
         self.contracts.start_day(day)
         self.tenders_today = 0
@@ -506,7 +529,8 @@ class Marketplace(mesa.Model):
         if lm.size == 0:
             return
         mult = self.calendar[day, mm.market[lm]]
-        lam = mm.base[lm] * cfg.demand.scale * mm.time_factor[lm] * self.prod_share[lp] * mult
+        lam = mm.base[lm] * cfg.demand.scale * mm.time_factor[lm] * self.prod_share[lp] * mult \
+            * self.shockboard.demand[mm.market[lm]]
         n = self.rng.poisson(lam).astype(np.int64)
 
         wh_cur = mm.warehouse[lm]

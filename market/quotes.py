@@ -42,6 +42,9 @@ class Quoter:
         up = 1.0 + o.markup
         list_ref = np.where(o.active, ref * up, np.inf)
         spot_ref = np.where(o.active, ref * up * o.spot_factor, np.inf)
+        # a resource whose every offer has no capacity today (a closed border) is closed
+        cap = np.bincount(o.resource[o.active], weights=o.capacity[o.active], minlength=R)
+        self.res_open = cap > 0
         self.list_rates = np.full((R, 4), np.inf)
         self.spot_rates = np.full((R, 4), np.inf)
         self.list_ref = np.full(R, np.inf)
@@ -108,6 +111,11 @@ class Quoter:
                 if c is not None:
                     out[i] = c
         return out
+
+    def route_open(self, route: int) -> bool:
+        """Whether every stage of a route has some capacity today."""
+        self._refresh()
+        return bool(self.res_open[self.m.world.routes[route].resources].all())
 
     def route_cost(self, buyer_acct: int, route: int, weights, volume, contract_cost: float = 0.0) -> np.ndarray:
         """Cost of sending parcels of these weights along a parcel route (USD each)."""

@@ -91,6 +91,7 @@ class Merchants(Section):
     order_cycle_days: float = param(21.0, gt=0, le=180, unit="days", description="days of demand between replenishment orders (S - s)")
     replenish_review_days: int = param(7, ge=1, le=60, unit="days", description="how often warehouse stock is reviewed for replenishment")
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
+    allowed_channels: list[str] = param([], description="channels merchants may choose (empty: all); e.g. to compare strategies")
     choice_noise: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent judgment of each option, relative to its expected profit (heterogeneous preferences)")
 
 
@@ -144,6 +145,54 @@ class Output(Section):
     parcel_chunk_rows: int = param(200000, ge=1000, le=10_000_000, description="finished parcels written per Parquet chunk (bounds memory)")
 
 
+SHOCK_KINDS = ("capacity", "transit", "clearance", "inspection", "cost", "demand", "duty_rule", "channels")
+
+
+class Shock(Section):
+    """A scheduled change to the world: what changes, where, from when, for how long.
+
+    kind:
+      capacity   - multiply the capacity of the selected lanes / warehouses / customs points
+                   by ``factor`` (0 closes them: a border closure, a strike)
+      transit    - multiply the transit times of the selected lanes by ``factor`` (congestion)
+      clearance  - multiply clearance times in the selected territories (and regimes)
+      inspection - multiply inspection rates in the selected territories (and regimes)
+      cost       - multiply providers' unit costs on the selected resources (a fuel shock)
+      demand     - multiply orders in the selected markets
+      duty_rule  - change the duty rule in force in the selected territories: ``rule`` holds
+                   the fields that change (e.g. de_minimis = 0.0)
+      channels   - only the listed ``channels`` may be chosen (merchants re-choose at once)
+    Selectors (all that are given must match): lanes (ids, shell patterns allowed), modes,
+    nodes (lanes from/to, warehouses and customs points at them), territories, markets,
+    regimes. Either ``start`` (a date) or ``day`` (days from the start) says when.
+    """
+
+    name: str
+    kind: Literal["capacity", "transit", "clearance", "inspection", "cost", "demand", "duty_rule", "channels"]
+    start: dt.date | None = Field(None, description="first day it applies (a date)")
+    day: int | None = Field(None, ge=0, description="first day it applies (days after the start)")
+    days: int | None = Field(None, ge=1, description="how long it lasts (omit: to the end)")
+    factor: float = Field(1.0, ge=0, le=100)
+    lanes: list[str] = Field(default_factory=list)
+    modes: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+    territories: list[str] = Field(default_factory=list)
+    markets: list[str] = Field(default_factory=list)
+    regimes: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    rule: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _when(self):
+        if (self.start is None) == (self.day is None):
+            raise ValueError(f"shock '{self.name}' needs exactly one of 'start' (a date) or 'day'")
+        if self.kind == "duty_rule" and not (self.rule and self.territories):
+            raise ValueError(f"shock '{self.name}': a duty_rule shock needs 'territories' and a 'rule' table")
+        if self.kind == "channels" and not self.channels:
+            raise ValueError(f"shock '{self.name}': a channels shock lists the allowed 'channels'")
+        return self
+
+
 class Scenario(Section):
     """A whole scenario. Unknown keys are errors."""
 
@@ -161,6 +210,7 @@ class Scenario(Section):
     market: MarketRules = Field(default_factory=MarketRules)
     network: Network = Field(default_factory=Network)
     output: Output = Field(default_factory=Output)
+    shocks: list[Shock] = Field(default_factory=list, description="scheduled disruptions and policy changes")
 
     @model_validator(mode="after")
     def _ranges(self):

@@ -300,6 +300,8 @@ class World:
     channels: list[str]
     categories: list[str]
     # route lookups
+    rule_patches: dict[str, list[dict]] = field(default_factory=dict)   # shocks: territory -> rule changes
+    _rule_cache: dict = field(default_factory=dict, repr=False)
     direct_route: dict[tuple[str, str, str], int] = field(default_factory=dict)       # (origin, market, channel)
     order_route: dict[tuple[str, str], int] = field(default_factory=dict)             # (market, channel) from its warehouse
     replenish_route: dict[tuple[str, str], int] = field(default_factory=dict)         # (origin, warehouse node)
@@ -331,12 +333,23 @@ class World:
         return out
 
     def duty_rule(self, territory: str, day_date: dt.date) -> DutyRuleSpec:
+        """The duty rule in force in a territory on a date (with any shock's changes on top)."""
         rules = self.spec.duty_rules[territory]
         current = rules[0]
         for r in rules:
             if r.start <= day_date:
                 current = r
-        return current
+        patches = self.rule_patches.get(territory)
+        if not patches:
+            return current
+        key = (territory, id(current), tuple(id(p) for p in patches))
+        got = self._rule_cache.get(key)
+        if got is None:
+            update = {}
+            for p in patches:
+                update.update(p)
+            got = self._rule_cache[key] = current.model_copy(update=update)
+        return got
 
     def fx(self, currency: str) -> float:
         return self.spec.fx[currency]

@@ -276,7 +276,12 @@ def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
             probe.failed_requests.append(f"{req.failure} {req.url}")
 
     page.on("console", on_console)
-    page.on("pageerror", lambda exc: probe.page_errors.append(str(exc)))
+    def on_page_error(exc):
+        # message plus where it was thrown, so known upstream errors can be told apart
+        frames = [ln.strip() for ln in (getattr(exc, "stack", "") or "").splitlines()[1:4]]
+        probe.page_errors.append(" | ".join([str(exc), *frames]))
+
+    page.on("pageerror", on_page_error)
     page.on("response", on_response)
     page.on("requestfailed", on_failed)
     try:

@@ -100,5 +100,6 @@ page = SolaraViz(
     components=[StockPlot, StepCounter],
     model_params=model_params,
     name="Viz smoke test",
+    play_interval=101,
 )
 page  # noqa: B018

@@ -1,0 +1,32 @@
+# Two commands on a fresh clone: `make run` and `make test`. Each sets up what it needs:
+# a virtual environment in .venv with Python 3.12 and the pinned packages (constraints.txt).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Python 3.12: the repo's .python-version makes pyenv's python3.12 resolve here
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3")
+SEED ?= 1
+
+.PHONY: run test app assets bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.12")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[viz,dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## the baseline scenario for a year, headless; results in results/baseline
+	$(BIN)/fourpl run --scenario baseline --days 365 --seed $(SEED) --out results/baseline --overwrite
+
+test: $(STAMP)  ## the whole test suite (two workers)
+	$(BIN)/pytest -n 2 --dist loadfile
+
+bench: $(STAMP)  ## speed and memory of the engine (medians of 3 runs)
+	$(BIN)/python benchmarks/bench_engine.py
+
+lock:  ## re-pin constraints.txt from the current environment
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) results .pytest_cache test-artifacts

@@ -49,6 +49,7 @@ class Merchant(mesa.Agent):
         self.switches = 0
         # persistent, merchant-specific judgment of each (channel, provider) option
         self.taste = model.rng.standard_normal((len(model.world.channels), model.config.integrators.count + 1))
+        self.risk_aversion = model.rng.uniform(*model.config.insurance.risk_aversion)
 
     # ------------------------------------------------------------------------------------
     def step(self):
@@ -137,9 +138,22 @@ class Merchant(mesa.Agent):
             m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
             self.switches += 1
         m.assign_option(row, best, initial=initial)
+        m.mm.insured[row] = self.wants_insurance(row, best)
         if not initial and best.rep_route >= 0:
             self.replenish(m.day, rows=[row])   # stock the new warehouse at once
         return best
+
+    def wants_insurance(self, row: int, opt: Option) -> bool:
+        """Insure when the uninsured loss it fears exceeds the premium (DIY only; a 4PL insures)."""
+        if opt.integrator >= 0:
+            return False
+        m, ic = self.model, self.model.config.insurance
+        share = m.lst_share_of(row)
+        value, w = m.prod_value[self.products], m.prod_weight[self.products]
+        risk = m.net.route_risk[opt.route]
+        uncovered = np.maximum(value - m.config.carriers.liability_per_kg * w - ic.deductible, 0.0)
+        premium = (1.0 + ic.loading) * risk * uncovered + ic.expense
+        return bool(self.risk_aversion * float((share * risk * uncovered).sum()) > float((share * premium).sum()))
 
     def review(self, day: int):
         for row in self.rows:

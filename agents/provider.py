@@ -56,7 +56,9 @@ class Provider(mesa.Agent):
 
     def step(self):
         day = self.model.day
-        if day > 0 and day % self.model.config.carriers.review_days == 0:
+        # with adaptive bidding the markup is learned in tenders instead
+        if day > 0 and day % self.model.config.carriers.review_days == 0 \
+                and self.model.config.market.bidding != "adaptive":
             self.review_prices()
 
     # ---- reporting ----

@@ -143,5 +143,38 @@ def validate(scenario_file, sets):
                   f"{scn.simulation.start_date}, world '{scn.world}')", highlight=False)
 
 
+@main.command()
+@click.argument("experiment", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: results/sweeps/<experiment name>].")
+@click.option("--workers", "-w", type=int, default=None, help="Worker processes [default: all cores].")
+@click.option("--engine", type=click.Choice(["process", "dask"]), default="process", show_default=True,
+              help="A local process pool, or Dask distributed.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 [default: a local Dask cluster].")
+@click.option("--retry-failed", is_flag=True, help="Run the failed runs of an earlier sweep again.")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder instead of resuming.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def sweep(experiment, out, workers, engine, scheduler, retry_failed, overwrite, quiet):
+    """Run an experiment: scenarios x design points x replications, each run with its own seed.
+
+    Finished runs are written at once into OUT (runs/, daily/: partitioned Parquet); started
+    again on the same OUT, a sweep skips the runs already done."""
+    from experiments.sweep import sweep_cli
+    sweep_cli(experiment, out, workers, engine, scheduler, retry_failed, overwrite, quiet, console)
+
+
+@main.command()
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Report folder [default: SWEEP_DIR/report].")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the headline table.")
+def report(sweep_dir, out, quiet):
+    """Analyse a sweep: mean and 95% confidence interval per design point, sensitivity indices
+    (Sobol or Morris designs), PNG plots and one Markdown report linking them."""
+    from experiments.report import report_cli
+    report_cli(sweep_dir, out, quiet, console)
+
+
 if __name__ == "__main__":
     main()

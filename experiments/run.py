@@ -26,7 +26,7 @@ from market.model import Marketplace
 from market.scenario import ScenarioError, load_scenario, to_toml_dict
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
-                "config.toml", "ledger.parquet", "agents.parquet")
+                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet")
 VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
 
 
@@ -138,6 +138,7 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
     model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
     model.ledger.journal().to_parquet(folder / "ledger.parquet", index=False)
     agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
+    model.claims.frame(names).to_parquet(folder / "claims.parquet", index=False)
     config = to_toml_dict(model.config)
     config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
     with open(folder / "config.toml", "wb") as fh:

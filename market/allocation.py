@@ -88,3 +88,66 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
         has = slot >= 0
         offer_of[free[has]] = oorder[slot[has]]
     return contract_of, offer_of
+
+
+def call_auction_allocate(resource: np.ndarray, bid: np.ndarray, offer_resource: np.ndarray,
+                          offer_spare: np.ndarray, offer_ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A uniform-price call auction (sealed double auction) per resource, all resources at once.
+
+    Units bid ``bid`` (their buyer's willingness to pay for a slot today); offers ask
+    ``offer_ask`` per slot for up to ``offer_spare`` slots. In each resource the highest bids
+    meet the lowest asks while bid >= ask; every trade there clears at one price, the midpoint
+    of the last accepted bid and the last accepted ask. Ties in bids keep the units' order.
+
+    Returns (offer index or -1, clearing price or nan) per unit.
+    """
+    resource = np.asarray(resource, dtype=np.int64)
+    n = resource.size
+    offer_of = np.full(n, -1, dtype=np.int64)
+    price = np.full(n, np.nan)
+    if n == 0 or offer_resource.size == 0:
+        return offer_of, price
+    # units by resource, highest bid first (stable: earlier units first among equal bids)
+    order = np.lexsort((-np.asarray(bid, dtype=np.float64), resource))
+    oorder = np.lexsort((offer_ask, offer_resource))
+    spare = np.floor(np.maximum(offer_spare[oorder], 0) + 1e-9).astype(np.int64)
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[order] = _fill_sorted(resource[order], offer_resource[oorder].astype(np.int64), spare)
+    has = slot >= 0
+    ask = np.full(n, np.inf)
+    ask[has] = offer_ask[oorder][slot[has]]
+    trade = has & (np.asarray(bid) >= ask)
+    # trades form a prefix of each resource's ranking; keep only that prefix
+    rs = resource[order]
+    t_sorted = trade[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = rs[1:] != rs[:-1]
+    broken = np.cumsum(~t_sorted) - np.maximum.accumulate(np.where(first, np.cumsum(~t_sorted) - (~t_sorted), 0))
+    prefix = t_sorted & (broken == 0)
+    trade[order] = prefix
+    if trade.any():
+        # the marginal (last) accepted bid and ask of each resource set its price
+        tr = order[prefix]
+        r_tr = resource[tr]
+        last = np.ones(tr.size, dtype=bool)
+        last[:-1] = r_tr[1:] != r_tr[:-1]
+        p_res = dict(zip(r_tr[last].tolist(), ((np.asarray(bid)[tr[last]] + ask[tr[last]]) / 2).tolist()))
+        price[trade] = [p_res[r] for r in resource[trade].tolist()]
+        offer_of[trade] = oorder[slot[trade]]
+    return offer_of, price
+
+
+def _fill_sorted(keys_sorted: np.ndarray, slot_keys: np.ndarray, slot_cap: np.ndarray) -> np.ndarray:
+    """Like :func:`_fill` for keys already in priority order (no re-sorting)."""
+    n = keys_sorted.size
+    if n == 0 or slot_keys.size == 0:
+        return np.full(n, -1, dtype=np.int64)
+    rank = _rank_within(keys_sorted)
+    cum = np.cumsum(slot_cap)
+    lo = np.searchsorted(slot_keys, keys_sorted, side="left")
+    hi = np.searchsorted(slot_keys, keys_sorted, side="right")
+    base = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0)
+    top = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0)
+    ok = (hi > lo) & (rank < top - base)
+    pos = np.searchsorted(cum, base + rank, side="right")
+    return np.where(ok, pos, -1)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SIGNED, ACTIVE, EXPIRED, BREACHED, TERMINATED = 0, 1, 2, 3, 4
-STATUS_NAMES = ("signed", "active", "expired", "breached", "terminated")
+# signed -> active -> executed (ran its course within its service level) | breached (missed
+# it) | expired (ended with nothing shipped) | terminated (the provider left the market)
+SIGNED, ACTIVE, EXECUTED, BREACHED, EXPIRED, TERMINATED = 0, 1, 2, 3, 4, 5
+STATUS_NAMES = ("signed", "active", "executed", "breached", "expired", "terminated")
+ENDED = (EXECUTED, BREACHED, EXPIRED, TERMINATED)
 SERVICES = ("lane", "warehouse", "brokerage", "end_to_end")
 
 _FIELDS: dict[str, type] = {
@@ -27,6 +30,10 @@ _FIELDS: dict[str, type] = {
     "score": np.float64,
     "allowance": np.float64,     # bulk contracts: volume left over the contract's life
     "executed": np.float64, "late": np.int64, "penalties_cents": np.int64,
+    "shortfall_cents": np.int64,
+    # contract net: the lead provider (provider_acct) has the leg served by a subcontractor
+    "sub_acct": np.int64, "sub_provider": np.int64, "sub_rate_parcel": np.float64,
+    "sub_rate_kg": np.float64, "sub_rate_shipment": np.float64,
 }
 
 
@@ -59,18 +66,23 @@ class ContractBook:
             self.remaining_today = r
         cid = self.n
         for k, a in self.cols.items():
-            a[cid] = values.get(k, 0)
+            a[cid] = values.get(k, -1 if k in ("sub_acct", "sub_provider") else 0)
         self.mechanism.append(mechanism)
         self.n += 1
         return cid
 
-    def start_day(self, day: int):
-        """Activate, expire and index contracts for ``day``; refill today's capacity."""
+    def start_day(self, day: int) -> np.ndarray:
+        """Activate and index contracts for ``day``; refill today's capacity.
+
+        Returns the contracts whose term ended today (still marked active: the model
+        settles them and sets their final status).
+        """
         st = self.cols["status"][: self.n]
         start, end = self.start, self.end
         st[(st == SIGNED) & (start <= day)] = ACTIVE
-        st[(st == ACTIVE) & (end <= day)] = EXPIRED
-        active = np.flatnonzero(st == ACTIVE)
+        ended = np.flatnonzero((st == ACTIVE) & (end <= day))
+        live = (st == ACTIVE) & (end > day)
+        active = np.flatnonzero(live)
         self.remaining_today[: self.n] = 0.0
         self.remaining_today[active] = self.capacity[active]
         res = self.resource[active]
@@ -78,6 +90,7 @@ class ContractBook:
         active, res = active[order], res[order]
         cut = np.flatnonzero(np.diff(res)) + 1
         self.by_resource = {int(g[0]): a for g, a in zip(np.split(res, cut), np.split(active, cut)) if a.size}
+        return ended
 
     def active_for(self, buyer_acct: int) -> np.ndarray:
         st = self.status
@@ -91,6 +104,7 @@ class ContractBook:
         df["service"] = pd.Categorical.from_codes(df["service"], SERVICES)
         df["mechanism"] = pd.Series(self.mechanism, dtype="string")
         df["penalties_usd"] = df.pop("penalties_cents") / 100.0
+        df["shortfall_fee_usd"] = df.pop("shortfall_cents") / 100.0
         if names:
             df.insert(2, "buyer_name", df["buyer"].map(names))
             df.insert(4, "provider_name", df["provider"].map(names))

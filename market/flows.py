@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.allocation import allocate_capacity
+from market.allocation import allocate_capacity, call_auction_allocate
 from market.customs import triangular, whole_days
+from market.claims import DAMAGE, INSURANCE, LOSS
 from market.ledger import to_cents
 from market.parcels import DELIVERED, IN_STAGE, LOST, WAITING
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT
@@ -59,6 +60,8 @@ class ParcelFlow:
         self.service_credits_cents = 0
         self.inspections = 0
         self.holds = 0
+        self.subcontracted_cents = 0
+        self.auction_trades = 0
 
     # ------------------------------------------------------------------------------------
     def advance(self, day: int):
@@ -89,18 +92,30 @@ class ParcelFlow:
         active = m.active_contracts
         held = np.bincount(book.offer[active], weights=book.remaining_today[active], minlength=offers.n)
         spare = np.where(offers.active, offers.capacity - offers.used_today - held, 0.0)
+        auction = m.config.market.spot == "double_auction"
         sp_parcel, sp_kg, _ = offers.spot_rates(np.arange(offers.n))
         c_local, o_idx = allocate_capacity(
             res, buyer, book.resource[active], book.buyer_acct[active],
             book.remaining_today[active], book.offer[active],
-            offers.resource, spare, sp_parcel + sp_kg * m.reference_weight)
+            offers.resource, np.zeros(offers.n) if auction else spare, sp_parcel + sp_kg * m.reference_weight)
+        clearing = np.full(rows.size, np.nan)
+        if auction:
+            o_idx, clearing = self._spot_auction(rows, res, c_local, o_idx, spare)
         got = o_idx >= 0
         if not got.any():
             return 0
         rows, res, o, stage, route = rows[got], res[got], o_idx[got], stage[got], route[got]
-        c = np.where(c_local[got] >= 0, active[np.maximum(c_local[got], 0)], -1)
+        clearing = clearing[got]
+        c = (np.where(c_local[got] >= 0, active[np.maximum(c_local[got], 0)], -1) if active.size
+             else np.full(rows.size, -1, dtype=np.int64))
         has_c = c >= 0
         cc = np.maximum(c, 0)
+
+        def of_contract(col: np.ndarray, default) -> np.ndarray:
+            """A contract column for legs under contract, ``default`` for spot legs."""
+            out = np.array(np.broadcast_to(default, c.shape), dtype=col.dtype)
+            out[has_c] = col[c[has_c]]
+            return out
         n = rows.size
         np.subtract.at(book.remaining_today, c[has_c], 1.0)
         offers.used_today += np.bincount(o, minlength=offers.n)
@@ -137,17 +152,29 @@ class ParcelFlow:
         damage = is_t & ~lose & (m.rng.random(n) < self.res_damage[res] * offers.loss_mult[o])
 
         # ---- money: the buyer pays the provider; the provider pays its variable cost ----
-        rate = np.where(has_c, book.rate_parcel[cc] + book.rate_kg[cc] * w,
-                        (offers.cost_parcel[o] + offers.cost_kg[o] * w) * (1.0 + offers.markup[o]) * offers.spot_factor[o])
-        factor = np.where(has_c, book.cost_factor[cc], 1.0)
-        var_cost = (offers.cost_parcel[o] + offers.cost_kg[o] * w) * factor * (1.0 - m.config.carriers.fixed_cost_share)
+        unit_cost = offers.cost_parcel[o] + offers.cost_kg[o] * w
+        if auction:   # spot at the resource's clearing price per reference parcel, scaled to this one
+            ref_cost = offers.cost_parcel[o] + offers.cost_kg[o] * m.reference_weight
+            spot = clearing * unit_cost / np.maximum(ref_cost, 1e-9)
+        else:
+            spot = unit_cost * (1.0 + offers.markup[o]) * offers.spot_factor[o]
+        rate = np.where(has_c, of_contract(book.rate_parcel, 0.0) + of_contract(book.rate_kg, 0.0) * w, spot)
+        factor = of_contract(book.cost_factor, 1.0)
+        var_cost = unit_cost * factor * (1.0 - m.config.carriers.fixed_cost_share)
         rate_c, cost_c = to_cents(rate), to_cents(var_cost)
-        prov_acct = offers.acct[o]
+        # the buyer pays its contract party (a lead provider may have subcontracted the leg)
+        payee = np.where(has_c, of_contract(book.provider_acct, -1), offers.acct[o])
         for k in (TRANSPORT, HANDLING, EXPORT, IMPORT):
             sel = kind == k
             if sel.any():
-                m.ledger.post(P["buyer_acct"][rows[sel]], prov_acct[sel], rate_c[sel], PAY_KIND[k])
-        m.ledger.post(prov_acct, m.acct_inputs, cost_c, "operating_cost")
+                m.ledger.post(P["buyer_acct"][rows[sel]], payee[sel], rate_c[sel], PAY_KIND[k])
+        sub = has_c & (of_contract(book.sub_acct, -1) >= 0)
+        if sub.any():
+            sc = cc[sub]
+            sub_c = to_cents(book.sub_rate_parcel[sc] + book.sub_rate_kg[sc] * w[sub])
+            m.ledger.post(book.provider_acct[sc], book.sub_acct[sc], sub_c, "freight")
+            self.subcontracted_cents += int(sub_c.sum())
+        m.ledger.post(offers.acct[o], m.acct_inputs, cost_c, "operating_cost")
         P["cost_cents"][rows] += rate_c
         diy = P["integrator"][rows] < 0
         P["price_cents"][rows[diy]] += rate_c[diy]
@@ -176,14 +203,40 @@ class ParcelFlow:
         self.spot_legs += int((~has_c).sum())
         self.inspections += int(inspected.sum())
         self.holds += int(held_.sum())
-        # prices per kg shipped, by mode and by contract / spot (sums; divided in the metrics)
+        # price of the leg for a reference (1 kg) parcel, by mode, contract vs spot (sums and
+        # counts; averaged in the metrics) - comparable whatever the parcels weighed
+        ref_w = m.reference_weight
+        ref_cost = offers.cost_parcel[o] + offers.cost_kg[o] * ref_w
+        ref_spot = clearing if auction else ref_cost * (1.0 + offers.markup[o]) * offers.spot_factor[o]
+        ref_price = np.where(has_c, of_contract(book.rate_parcel, 0.0) + of_contract(book.rate_kg, 0.0) * ref_w, ref_spot)
         nm = len(self.contract_rate_sum)
         sel_c, sel_s = is_mode & has_c, is_mode & ~has_c
-        self.contract_rate_sum += np.bincount(mode[sel_c], rate[sel_c], nm)
-        self.contract_rate_n += np.bincount(mode[sel_c], w[sel_c], nm)
-        self.spot_rate_sum += np.bincount(mode[sel_s], rate[sel_s], nm)
-        self.spot_rate_n += np.bincount(mode[sel_s], w[sel_s], nm)
+        self.contract_rate_sum += np.bincount(mode[sel_c], ref_price[sel_c], nm)
+        self.contract_rate_n += np.bincount(mode[sel_c], minlength=nm)
+        self.spot_rate_sum += np.bincount(mode[sel_s], ref_price[sel_s], nm)
+        self.spot_rate_n += np.bincount(mode[sel_s], minlength=nm)
         return n
+
+    def _spot_auction(self, rows, res, c_local, o_idx, spare):
+        """Units without contract capacity bid in today's call auction of their resource."""
+        m, P, offers, cfg = self.m, self.m.parcels, self.m.offers, self.m.config.market
+        free = np.flatnonzero(c_local < 0)
+        clearing = np.full(rows.size, np.nan)
+        if free.size == 0:
+            return o_idx, clearing
+        m.quoter._refresh()
+        list_ref = m.quoter.list_ref[res[free]]
+        waited = P["wait_days"][rows[free]].astype(np.float64)
+        # a buyer pays up to the posted price at full utilisation, more the longer it has waited
+        bid = list_ref * (1.0 + cfg.spot_slope) * (1.0 + cfg.spot_urgency * waited)
+        ask = (offers.cost_parcel + offers.cost_kg * m.reference_weight) * (1.0 + offers.markup)
+        ask = np.where(offers.active, ask, np.inf)
+        off, price = call_auction_allocate(res[free], bid, offers.resource, spare, ask)
+        o_idx = o_idx.copy()
+        o_idx[free] = off
+        clearing[free] = price
+        self.auction_trades += int((off >= 0).sum())
+        return o_idx, clearing
 
     def _assess_duties(self, rows, terr, regime):
         m, P = self.m, self.m.parcels
@@ -226,23 +279,41 @@ class ParcelFlow:
                 np.add.at(book.cols["penalties_cents"], lc, pen)
                 self.penalties_cents += int(pen.sum())
 
-        # losses and damage: the leg's provider is liable up to its limit; a 4PL makes its
-        # merchant whole; the merchant refunds the consumer
+        # the leg's provider builds (or loses) its reputation: on time for the stage, intact
         lost = P["will_lose"][rows].astype(bool)
         damaged_now = (P["damage_leg"][rows] == stage) & ~lost
         hit = lost | damaged_now
+        serving = P["leg_provider"][rows, stage]
+        took_all = end - P["leg_start"][rows, stage]
+        on_time = took_all <= m.stage_sla[self.route_res[route, stage]]
+        m.reputation.record_deliveries(serving, on_time, lost=hit)
+
+        # losses and damage: the consumer is refunded at once; a 4PL makes its merchant whole
+        # at once; the leg's buyer claims the carrier's liability and, if insured, the rest
+        # from the insurer - both settle later (see market/claims.py)
         if hit.any():
             r = rows[hit]
-            prov = m.provider_acct_by_uid(P["leg_provider"][r, stage[hit]])
-            liability = to_cents(np.minimum(value[hit], cfg.carriers.liability_per_kg * w[hit]))
-            m.ledger.post(prov, P["buyer_acct"][r], liability, "claim")
+            ch = c[hit]
+            contract = ch >= 0
+            resp_uid = serving[hit].astype(np.int64)
+            resp_acct = m.provider_acct_by_uid(resp_uid)
+            resp_uid[contract] = book.provider[ch[contract]]     # the contract party answers for it
+            resp_acct[contract] = book.provider_acct[ch[contract]]
+            val = value[hit]
+            liability = np.minimum(val, cfg.carriers.liability_per_kg * w[hit])
+            full = to_cents(val)
+            m.ledger.post(P["merchant_acct"][r], m.acct_consumers, full, "refund")
             via_4pl = P["integrator"][r] >= 0
-            full = to_cents(value[hit])
             if via_4pl.any():
                 m.ledger.post(P["buyer_acct"][r[via_4pl]], P["merchant_acct"][r[via_4pl]], full[via_4pl], "claim")
-            P["claim_cents"][r] += np.where(via_4pl, full, liability)
-            m.ledger.post(P["merchant_acct"][r], m.acct_consumers, full, "refund")
-            self.claims_cents += int(liability.sum())
+            kind = np.where(lost[hit], LOSS, DAMAGE)
+            carrier_claim = to_cents(liability)
+            m.claims.file(day, kind, P["buyer_acct"][r], resp_acct, resp_uid, carrier_claim, P["parcel_id"][r], via_4pl)
+            insured = P["insured"][r] > 0
+            rest = to_cents(np.maximum(val - liability - cfg.insurance.deductible, 0.0)) * insured
+            m.claims.file(day, INSURANCE, P["buyer_acct"][r], m.acct_insurer, -1, rest, P["parcel_id"][r], via_4pl)
+            P["claim_cents"][r] += carrier_claim + rest
+            self.claims_cents += int(carrier_claim.sum() + rest.sum())
         if lost.any():
             r = rows[lost]
             P["status"][r] = LOST

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.customs import triangular, whole_days
+from market.claims import LOSS
 from market.ledger import to_cents
 from market.parcels import WAITING, WAITING_STOCK
 from market.world import EXPORT, IMPORT, REGIMES, TRANSPORT
@@ -204,14 +205,16 @@ class Inventory:
             * (1.0 - m.config.carriers.fixed_cost_share)
         rate_c, var_c = int(to_cents(rate)), int(to_cents(var))
         pay_kind = "freight" if kind == TRANSPORT else "brokerage"
-        m.ledger.transfer(c.buyer_acct, int(offers.acct[offer]), rate_c, pay_kind)
+        payee = int(book.provider_acct[contract]) if contract >= 0 else int(offers.acct[offer])
+        m.ledger.transfer(c.buyer_acct, payee, rate_c, pay_kind)
         m.ledger.transfer(int(offers.acct[offer]), m.acct_inputs, var_c, "operating_cost")
         c.cost_cents += rate_c
         self.leg_cents += rate_c
         self._recharge(c, rate_c)
         if kind == IMPORT:
             self._duty(c, terr, REGIMES[int(net.res_regime[r])])
-        c.providers.append(int(offers.provider[offer]))
+        payee = int(book.provider_acct[contract]) if contract >= 0 else int(offers.acct[offer])
+        c.providers.append((int(book.provider[contract]) if contract >= 0 else int(offers.provider[offer]), payee))
         c.waiting = False
         c.end_day = day + days
         return True
@@ -246,8 +249,9 @@ class Inventory:
             c.status = LOST_C
             np.subtract.at(self.on_order, (c.products, wh_idx), c.qty)
             liability = to_cents(min(c.goods_value, m.config.carriers.liability_per_kg * c.weight))
-            prov = m.provider_acct_by_uid(np.array([c.providers[-1]]))[0]
-            m.ledger.transfer(int(prov), c.buyer_acct, int(liability), "claim")
+            uid, acct = c.providers[-1]
+            m.claims.file(day, np.array([LOSS]), np.array([c.buyer_acct]), np.array([acct]), np.array([uid]),
+                          np.array([int(liability)]), np.array([-1 - c.id]), np.array([c.integrator_idx >= 0]))
             if c.integrator_idx >= 0:  # the 4PL makes the merchant whole on the goods
                 m.ledger.transfer(c.buyer_acct, m.merchants[c.merchant_idx].acct,
                                   int(to_cents(c.goods_value)), "claim")

@@ -45,6 +45,11 @@ class Metrics:
         self.duty_cents = np.zeros(C, dtype=np.int64)
         self.stockouts = 0
         self.consignments_lost = 0
+        n_modes = len(MODES)
+        self.price_sums = np.zeros((2, n_modes))     # [contract, spot] reference-parcel prices by mode
+        self.price_kg = np.zeros((2, n_modes))       # ... and legs priced
+        self._money_prev = None
+        self.insured_parcels = 0
         self.start_day()
 
     def start_day(self):
@@ -136,13 +141,30 @@ class Metrics:
         parcel = ~m.net.res_bulk[offers.resource[lane_offers]]
         np.add.at(cap_by_mode, modes[parcel], offers.capacity[lane_offers[parcel]])
         np.add.at(used_by_mode, modes[parcel], offers.used_today[lane_offers[parcel]])
+        self.price_sums += np.vstack([flow.contract_rate_sum, flow.spot_rate_sum])
+        self.price_kg += np.vstack([flow.contract_rate_n, flow.spot_rate_n])
+        # money moved today, by kind
+        from market.ledger import KIND
+        totals = m.ledger.total_by_kind.copy()
+        today = totals - (self._money_prev if self._money_prev is not None else 0)
+        self._money_prev = totals
+        row["premiums_usd"] = today[KIND["premium"]] / 100.0
+        row["claims_filed"] = m.claims.filed_today
+        row["claims_paid_usd"] = m.claims.paid_today_cents / 100.0
+        row["insurance_payouts_usd"] = m.claims.insurance_paid_today_cents / 100.0
+        row["dispute_costs_usd"] = m.claims.dispute_cost_today_cents / 100.0
+        row["disputes_open"] = m.claims.open_disputes()[0]
+        row["contract_breaches"] = m.breaches_today
+        row["shortfall_fees_usd"] = today[KIND["shortfall_fee"]] / 100.0
+        row["spot_auction_trades"] = flow.auction_trades
+        row["subcontracted_usd"] = flow.subcontracted_cents / 100.0
         for i, mode in enumerate(MODES):
             if mode in ("sea", "rail"):
                 continue
             row[f"utilisation_{mode}"] = float(used_by_mode[i] / cap_by_mode[i]) if cap_by_mode[i] else float("nan")
             n_c, n_s = flow.contract_rate_n[i], flow.spot_rate_n[i]
-            row[f"contract_price_per_kg_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
-            row[f"spot_price_per_kg_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
+            row[f"contract_price_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
+            row[f"spot_price_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
         for it in m.integrators:
             row[f"cash_{it.name}"] = it.cash
             row[f"markup_{it.name}"] = it.markup
@@ -179,5 +201,40 @@ class Metrics:
         from market.ledger import KINDS
         out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS) if totals[i]}
         out["contracts_signed"] = int(m.contracts.n)
+        book = m.contracts
+        from market.contracts import STATUS_NAMES
+        out["contracts"] = {
+            "by_status": {STATUS_NAMES[k]: int((book.status == k).sum()) for k in range(len(STATUS_NAMES))
+                          if (book.status == k).any()},
+            "by_mechanism": {mech: int(n) for mech, n in zip(*np.unique(np.array(book.mechanism, dtype=object),
+                                                                        return_counts=True))} if book.n else {},
+            "penalties_usd": int(book.penalties_cents.sum()) / 100.0,
+            "shortfall_fees_usd": int(book.shortfall_cents.sum()) / 100.0,
+        }
+        prices = {}
+        for i, mode in enumerate(MODES):
+            c_kg, s_kg = self.price_kg[0, i], self.price_kg[1, i]
+            if c_kg or s_kg:
+                prices[mode] = {"contract": self.price_sums[0, i] / c_kg if c_kg else None,
+                                "spot": self.price_sums[1, i] / s_kg if s_kg else None,
+                                "contract_legs": int(c_kg), "spot_legs": int(s_kg)}
+        out["prices_by_mode"] = prices
+        cl = m.claims
+        n_open, amt_open = cl.open_disputes()
+        from market.claims import INSURANCE
+        ins = cl["kind"] == INSURANCE
+        out["claims"] = {
+            "filed": int(cl.n), "paid": int((cl["status"] == 1).sum()),
+            "amount_filed_usd": int(cl["amount_cents"].sum()) / 100.0,
+            "amount_paid_usd": int(cl["paid_cents"].sum()) / 100.0,
+            "disputed": int(cl["disputed"].sum()),
+            "disputes_unresolved": n_open, "disputes_unresolved_usd": amt_open / 100.0,
+            "dispute_costs_usd": int(cl["dispute_cost_cents"].sum()) / 100.0,
+        }
+        out["insurance"] = {
+            "premiums_usd": totals[KINDS.index("premium")] / 100.0,
+            "payouts_usd": int(cl["paid_cents"][ins].sum()) / 100.0,
+            "parcels_insured_share": self.insured_parcels / max(int(self.created.sum()), 1),
+        }
         out["agents"] = vars(m.agents_summary)
         return out

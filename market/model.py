@@ -33,7 +33,12 @@ from market.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, 
 from market.quotes import Quoter
 from market.scenario import Scenario, ScenarioError, load_scenario
 from market.shocks import ShockBoard
-from market.tendering import tender_round
+from market.claims import ClaimBook
+from market.contracts import BREACHED, EXECUTED, EXPIRED
+from market.mechanisms.insurance import premium as insurance_premium
+from market.mechanisms.reputation import ReputationBook
+from market.mechanisms.strategies import AdaptiveMarkup
+from market.tendering import sla_days, tender_round
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_world
 
 
@@ -53,6 +58,7 @@ class MerchantMarkets:
             self.merchant[i], self.market[i], self.base[i] = mer, mkt, base
         self.time_factor[:] = 1.0
         self.lead_n[:] = 0
+        self.insured = np.zeros(n, dtype=bool)
         self.n = n
 
 
@@ -87,6 +93,8 @@ class Marketplace(mesa.Model):
         self.acct_suppliers = L.open("goods suppliers")
         self.acct_inputs = L.open("input markets (fuel, labour, space)")
         self.acct_overheads = L.open("merchant overheads (staff, onboarding)")
+        self.acct_insurer = L.open("cargo insurers")
+        self.acct_claims_handling = L.open("claims handling (legal, admin)")
         self.acct_authority = np.array([L.open(f"customs authority {t}") for t in self.world.territories])
 
         # ---- tables ----
@@ -129,6 +137,16 @@ class Marketplace(mesa.Model):
         self._uid_acct = np.full(max(uids) + 1, -1, dtype=np.int64)
         for a in self.agents:
             self._uid_acct[a.unique_id] = a.acct
+        # credit and reputation of every agent (providers: delivery, loss, disputes; merchants: payments)
+        self.reputation = ReputationBook(max(uids) + 1, half_life=90.0)
+        self.claims = ClaimBook(self)
+        self.incumbents: dict[tuple[int, int], set[int]] = {}
+        self.bid_strategy = None
+        if cfg.market.bidding == "adaptive":
+            lo, hi = cfg.carriers.markup_bounds
+            self.bid_strategy = AdaptiveMarkup(self.offers.n, initial=self.offers.markup.copy(),
+                                               step_up=0.05, step_down=0.05, min_markup=lo, max_markup=hi,
+                                               target_utilisation=float(np.mean(cfg.carriers.utilisation_target)))
 
         # ---- engines ----
         self.parcels = ParcelTable(self.net.max_stages)
@@ -137,12 +155,14 @@ class Marketplace(mesa.Model):
         self.sink = ParcelSink(parcels_path, labels, self.net.max_stages, cfg.output.parcel_chunk_rows)
         self.inventory = Inventory(self, len(self.prod_value), len(self.warehouse_nodes))
         self.quoter = Quoter(self)
+        self.stage_sla = np.array([sla_days(self, r) for r in range(len(self.world.resources))])
         self.flow = ParcelFlow(self)
         self.metrics = Metrics(self)
         self.plan: dict[tuple[int, int], float] = {}
+        self.plan_routes: dict[tuple[int, int], float] = {}
         self.active_contracts = np.zeros(0, dtype=np.int64)
         self.tenders_today = 0
-        self.tender_log: list[dict] = []
+        self.breaches_today = 0
 
         self._ready = False
         self.shockboard = ShockBoard(self)
@@ -351,6 +371,41 @@ class Marketplace(mesa.Model):
                                                  self.world.markets)
         return self.calendar[day: day + horizon, market]
 
+    def _settle_contracts(self, ended: np.ndarray, day: int):
+        """Contracts whose term ended: shortfall fees on unshipped commitments, final status."""
+        if ended.size == 0:
+            return
+        book, cfg = self.contracts, self.config.market
+        st = book.cols["status"]
+        short = np.maximum(book.volume_commitment[ended] - book.executed[ended], 0.0)
+        ref = book.rate_parcel[ended] + book.rate_kg[ended] * self.reference_weight
+        fee = to_cents(short * ref * cfg.shortfall_fee_share)
+        pay = fee > 0
+        self.ledger.post(book.buyer_acct[ended[pay]], book.provider_acct[ended[pay]], fee[pay], "shortfall_fee")
+        book.cols["shortfall_cents"][ended] = fee
+        executed = book.executed[ended]
+        on_time = 1.0 - np.divide(book.late[ended], executed, out=np.zeros(ended.size), where=executed > 0)
+        st[ended] = np.where(executed <= 0, EXPIRED, np.where(on_time < cfg.sla_target, BREACHED, EXECUTED))
+        self.breaches_today = int((st[ended] == BREACHED).sum())
+
+    def bid_markup(self, offers: np.ndarray) -> np.ndarray:
+        """The markup each offer bids with in tenders, by the providers' bidding strategy."""
+        rule = self.config.market.bidding
+        if rule == "truthful":
+            return np.zeros(offers.size)
+        if rule == "adaptive":
+            return self.bid_strategy.markup(offers)
+        return self.offers.markup[offers]
+
+    def learn_from_tenders(self, bid: np.ndarray, won: np.ndarray):
+        """Adaptive bidders update their markups from the round's wins and losses."""
+        if self.bid_strategy is None or bid.size == 0:
+            return
+        offs = np.unique(bid)
+        util = self.offers.utilisation_prev(offs)
+        self.bid_strategy.observe(np.isin(offs, won), utilisation=util, providers=offs)
+        self.offers.markup[offs] = self.bid_strategy.markup(offs)
+
     def allowed_channels(self) -> set[str]:
         """Channels merchants may choose today (a scenario's restriction, or a shock's)."""
         if self.shockboard.allowed_channels is not None:
@@ -447,6 +502,7 @@ class Marketplace(mesa.Model):
         """Expected daily volume per (buyer, resource) from merchants' current choices."""
         mm, cfg = self.mm, self.config
         plan: dict[tuple[int, int], float] = {}
+        plan_routes: dict[tuple[int, int], float] = {}
         orders = mm.base * cfg.demand.scale * mm.time_factor
         for row in range(mm.n):
             if mm.route[row] < 0:
@@ -455,6 +511,8 @@ class Marketplace(mesa.Model):
             integ = mm.integrator[row]
             buyer = mer.acct if integ < 0 else self.integrators[integ].acct
             q = orders[row]
+            key = (buyer, int(mm.route[row]))
+            plan_routes[key] = plan_routes.get(key, 0.0) + q
             for r in self.world.routes[mm.route[row]].resources:
                 plan[(buyer, r)] = plan.get((buyer, r), 0.0) + q
             if mm.rep_route[row] >= 0:
@@ -464,6 +522,7 @@ class Marketplace(mesa.Model):
                     amount = kg if self.net.res_kind[r] == TRANSPORT else q / per_consignment
                     plan[(buyer, r)] = plan.get((buyer, r), 0.0) + amount
         self.plan = plan
+        self.plan_routes = plan_routes
         self.plan_dirty = False
 
     # ------------------------------------------------------------------------------------
@@ -480,8 +539,10 @@ class Marketplace(mesa.Model):
         if self.shockboard.update(day):
             self.quoter.invalidate()
         self.offers.new_day()
-        self.contracts.start_day(day)
+        self.claims.reset_day()
         self.tenders_today = 0
+        self.breaches_today = 0
+        self._settle_contracts(self.contracts.start_day(day), day)
         if day % cfg.market.tender_interval_days == 0:
             if self.plan_dirty:
                 self.refresh_plan()
@@ -506,6 +567,11 @@ class Marketplace(mesa.Model):
         self.inventory.bill_storage(day, peak)
         act = np.flatnonzero(self.offers.active & (self.offers.fixed_cost_day > 0))
         self.ledger.post(self.offers.acct[act], self.acct_inputs, to_cents(self.offers.fixed_cost_day[act]), "fixed_cost")
+        self.claims.settle(day)
+        # credit: a merchant in the red pays late; reputations forget slowly
+        uids = np.array([m.unique_id for m in self.merchants], dtype=np.int64)
+        self.reputation.record_payments(uids, self.ledger.balances[self.merchant_accts] >= 0)
+        self.reputation.decay(1.0)
 
         self._close_day(day)
 
@@ -642,6 +708,20 @@ class Marketplace(mesa.Model):
             cents = to_cents(price[via])
             L.post(mer_acct[via], it_acct[via], cents, "service_fee")
             P["price_cents"][rows[via]] = cents
+        # cargo insurance: a 4PL insures what it carries; a merchant insures if it chose to
+        insured = np.where(integ_idx >= 0, self.config.integrators.insure, mm.insured[row])
+        if insured.any():
+            ins = np.flatnonzero(insured)
+            ic = self.config.insurance
+            loading = np.where(integ_idx[ins] >= 0, ic.integrator_loading, ic.loading)
+            prem = insurance_premium(value[ins], self.net.route_risk[route[ins]], loading=loading,
+                                     carrier_liability_limit=self.config.carriers.liability_per_kg * weight[ins],
+                                     deductible=ic.deductible, expense=ic.expense)
+            cents = to_cents(prem)
+            L.post(buyer[ins], self.acct_insurer, cents, "premium")
+            P["insured"][rows[ins]] = 1
+            P["premium_cents"][rows[ins]] = cents
+            self.metrics.insured_parcels += ins.size
         self.metrics.on_created(channel, integ_idx, g["fallback"])
 
     def _close_day(self, day: int):

@@ -75,6 +75,9 @@ class NetworkTables:
         self.res_expected_days = exp_days
         self.route_expected_days = np.array([exp_days[rt.resources].sum() for rt in world.routes])
         self.route_handoffs = self.route_handoff.sum(axis=1)
+        # chance a parcel is lost or damaged somewhere along a route (base rates)
+        risk = self.res_loss + self.res_damage
+        self.route_risk = np.array([1.0 - np.prod(1.0 - risk[rt.resources]) for rt in world.routes])
 
     def check_customs(self, clearance: ClearanceTables):
         """Every import stage of every route has a clearance time for its regime."""

@@ -48,7 +48,9 @@ COLUMNS: dict[str, np.dtype] = {
     "upstream_cents": np.int64,  # replenishment and storage allocated to a unit from stock
     "upstream_duty_cents": np.int64,  # bulk import duty allocated to a unit from stock
     "duty_cents": np.int64,      # import duty and VAT
-    "claim_cents": np.int64,     # liability received for loss or damage
+    "claim_cents": np.int64,     # claims filed for loss or damage (carrier liability + insurance)
+    "premium_cents": np.int64,   # cargo insurance premium paid for the parcel
+    "insured": np.int8,
     "will_lose": np.int8,        # loss drawn for the current leg (revealed when it ends)
     "damaged": np.int8,
     "inspected": np.int8,

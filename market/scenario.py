@@ -121,20 +121,58 @@ class Integrators(Section):
     count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")
     markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
+    procurement: Literal["tender", "contract_net"] = param(
+        "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
+    lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
+    insure: bool = param(True, description="integrators insure the parcels they carry (they make merchants whole on loss)")
     planning_volume: float = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
     cash: float = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
 
 
 class MarketRules(Section):
-    auction: Literal["first_price"] = param("first_price", description="tender format")
+    auction: Literal["first_price", "vickrey", "clock", "package"] = param(
+        "first_price", ui=True,
+        description="tender format: first-price sealed bid, second-price (Vickrey/VCG), descending clock, or package (combinatorial) bids over all of a buyer's lanes")
+    bidding: Literal["cost_plus", "truthful", "adaptive"] = param(
+        "cost_plus", description="providers' bidding strategy in tenders: cost plus their markup, truthful (ask = cost), or a markup learned from wins, losses and utilisation")
+    spot: Literal["posted", "double_auction"] = param(
+        "posted", description="spot market: posted prices rising with utilisation, or a daily call auction (uniform-price double auction) per resource")
     tender_interval_days: int = param(90, ge=7, le=730, unit="days", description="days between tender rounds")
     contract_days: int = param(90, ge=7, le=730, unit="days", description="contract duration")
     contract_cover: float = param(1.15, ge=0.1, le=5, description="capacity a buyer contracts as a multiple of its forecast volume")
+    min_winners: int = param(1, ge=1, le=10, description="fewest providers a tender awards (when enough bid)")
     max_winners: int = param(2, ge=1, le=10, description="most providers a tender awards")
+    w_reliability: float = param(1.0, ge=0, le=20, description="weight of unreliability in a bid's score: price x (1 + w (1 - reliability) + ...)")
+    w_reputation: float = param(0.5, ge=0, le=20, description="weight of a poor reputation in a bid's score")
+    incumbent_discount: float = param(0.03, ge=0, le=0.5, description="score advantage of the provider that held the contract before (switching is costly)")
+    credit_premium: float = param(0.1, ge=0, le=2, description="surcharge providers ask from a buyer with no credit standing (scaled by 1 - its credit score)")
+    commitment_share: float = param(0.6, ge=0, le=1, description="share of contracted capacity the buyer commits to use over the contract")
+    shortfall_fee_share: float = param(0.3, ge=0, le=2, description="fee on committed volume not shipped, as a share of the rate")
+    sla_target: float = param(0.9, ge=0, le=1, description="on-time share of legs below which a contract counts as breached")
     late_penalty_share: float = param(0.2, ge=0, le=2, description="penalty for a late leg under contract, as a share of its rate")
+    clock_decrement: float = param(0.01, gt=0, le=0.5, description="clock auction price step, as a share of the start price")
+    package_discount: float = param(0.05, ge=0, le=0.5, description="discount a provider offers for winning all the lanes it bids on together (economies of scope)")
     spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, description="spot premium at full utilisation (posted price x (1 + slope u^convexity))")
     spot_convexity: float = param(2.0, ge=1, le=8, description="how sharply the spot premium rises with utilisation")
     spot_markup: float = param(0.1, ge=0, le=3, description="spot list premium over the provider's contract markup")
+    spot_urgency: float = param(0.15, ge=0, le=5, description="double-auction spot: how much more a waiting parcel's buyer bids per day waited")
+
+
+class Claims(Section):
+    processing_days: tuple[float, float, float] = param((7.0, 14.0, 30.0), unit="days", description="time to settle an undisputed claim [min, mode, max]")
+    dispute_rate: float = param(0.08, ge=0, le=1, description="chance a carrier disputes a claim (times the multipliers below)")
+    diy_dispute_multiplier: float = param(2.0, ge=0, le=10, description="disputes are this much likelier when a merchant files itself rather than through a 4PL")
+    dispute_days: tuple[float, float, float] = param((30.0, 60.0, 120.0), unit="days", description="extra time a disputed claim takes [min, mode, max]")
+    dispute_cost: float = param(150.0, ge=0, unit="USD", description="cost to each side of handling a dispute")
+    dispute_recovery: tuple[float, float] = param((0.3, 1.0), description="range of the share of a disputed claim finally paid")
+
+
+class Insurance(Section):
+    loading: float = param(0.3, ge=0, le=5, description="insurer's loading on the expected loss (premium = expected loss x (1 + loading) + expense)")
+    expense: float = param(0.05, ge=0, unit="USD", description="insurer's expense per insured parcel")
+    deductible: float = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
+    risk_aversion: tuple[float, float] = param((0.5, 3.0), description="range of merchants' weight on an uninsured loss: they insure when expected loss x weight exceeds the premium")
+    integrator_loading: float = param(0.15, ge=0, le=5, description="loading a 4PL gets on its pooled cover")
 
 
 class Network(Section):
@@ -208,6 +246,8 @@ class Scenario(Section):
     customs_agents: CustomsAgents = Field(default_factory=CustomsAgents)
     integrators: Integrators = Field(default_factory=Integrators)
     market: MarketRules = Field(default_factory=MarketRules)
+    claims: Claims = Field(default_factory=Claims)
+    insurance: Insurance = Field(default_factory=Insurance)
     network: Network = Field(default_factory=Network)
     output: Output = Field(default_factory=Output)
     shocks: list[Shock] = Field(default_factory=list, description="scheduled disruptions and policy changes")
@@ -224,6 +264,18 @@ class Scenario(Section):
         lo, hi = self.customs_agents.accuracy
         if not 0 < lo <= hi <= 1:
             raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")
+        if self.market.min_winners > self.market.max_winners:
+            raise ValueError("market.min_winners must not exceed market.max_winners")
+        for key in ("processing_days", "dispute_days"):
+            a, b, c = getattr(self.claims, key)
+            if not 0 <= a <= b <= c:
+                raise ValueError(f"claims.{key} must be [min, mode, max] with 0 <= min <= mode <= max")
+        lo, hi = self.claims.dispute_recovery
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError("claims.dispute_recovery must be [low, high] within [0, 1]")
+        lo, hi = self.insurance.risk_aversion
+        if not 0 <= lo <= hi:
+            raise ValueError("insurance.risk_aversion must be [low, high] with 0 <= low <= high")
         return self
 
 

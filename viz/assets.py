@@ -19,7 +19,7 @@ Command line::
     python -m viz.assets --dir DIR     # another directory
     python -m viz.assets --check       # exit 1 if anything is missing, download nothing
     python -m viz.assets --list        # print what would be cached
-    python -m viz.assets --all         # also katex/mermaid (solara.Markdown math and diagrams)
+    python -m viz.assets --all         # also anything else solara references (none today)
 
 From Python: ``ensure_assets(cache_dir=None) -> Path``.
 """
@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -57,16 +59,16 @@ REQUIRED_PACKAGES: tuple[str, ...] = (
     "vega",  # solara.FigureAltair (Mesa's altair space and plot backends)
     "vega-lite",
     "vega-embed",
+    "mermaid",  # every solara.Markdown loads both on mount, whatever its text
+    "katex",  # (Mesa's CommandConsole and most custom info panels are Markdown)
 )
-# referenced by solara but only needed by features the project does not use yet
-# (math and mermaid diagrams in solara.Markdown); cached with --all
-OPTIONAL_PACKAGES: tuple[str, ...] = ("katex", "mermaid")
 
 # `{{cdn}}/<name>@<spec>/...` in the Jinja template, `${this.getCdn()}/<name>@<spec>/...` in widgets
 _CDN_REF = re.compile(
     r"(?:\{\{\s*cdn\s*\}\}|\$\{\s*this\.getCdn\(\)\s*\})/"
     r"(?P<name>(?:@[\w.-]+/)?[\w.-]+)@(?P<spec>[\w.+-]+)/"
 )
+_FONTAWESOME_DEFAULT = re.compile(r'fontawesome_path\s*:\s*str\s*=\s*"([^"]+)"')
 _SPEC_IN_PATH = re.compile(r"^/?(?P<name>(?:@[\w.-]+/)?[\w.-]+)@(?P<spec>[\w.+-]+)/")
 
 
@@ -92,11 +94,18 @@ class Asset:
 
 
 def _solara_dir() -> Path:
+    """The installed solara package's folder (found without importing it: that is slow)."""
+    spec = importlib.util.find_spec("solara")
+    if spec is None or not spec.origin:
+        raise AssetError("solara is not installed: pip install -e '.[viz]'")
+    return Path(spec.origin).resolve().parent
+
+
+def _solara_version() -> str:
     try:
-        import solara
-    except ImportError as exc:  # pragma: no cover - solara is a viz dependency
-        raise AssetError("solara is not installed: pip install -e '.[viz]'") from exc
-    return Path(solara.__file__).resolve().parent
+        return importlib.metadata.version("solara")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 def _solara_source_files(root: Path) -> Iterator[Path]:
@@ -120,27 +129,31 @@ def discover_cdn_specs() -> dict[str, set[str]]:
             continue
         for m in _CDN_REF.finditer(text):
             found.setdefault(m["name"], set()).add(m["spec"])
-    # font-awesome's path is a setting (SOLARA_ASSETS_FONTAWESOME_PATH may override it)
-    from solara.server import settings as server_settings
-
-    fa = server_settings.assets
-    if fa.fontawesome_enabled:
-        m = _SPEC_IN_PATH.match(fa.fontawesome_path)
+    # font-awesome's path is a setting: its default in server/settings.py, and the
+    # environment may override it (SOLARA_ASSETS_FONTAWESOME_PATH)
+    settings_py = (root / "server" / "settings.py").read_text(encoding="utf-8")
+    paths = _FONTAWESOME_DEFAULT.findall(settings_py)
+    if os.environ.get("SOLARA_ASSETS_FONTAWESOME_PATH"):
+        paths.append(os.environ["SOLARA_ASSETS_FONTAWESOME_PATH"])
+    for path in paths:
+        m = _SPEC_IN_PATH.match(path)
         if m:
             found.setdefault(m["name"], set()).add(m["spec"])
     return found
 
 
 def required_assets(include_all: bool = False) -> list[Asset]:
-    """The assets to cache, with versions read from the installed solara."""
+    """The assets to cache, with versions read from the installed solara.
+
+    ``include_all`` adds every other package solara references through its CDN
+    (none beyond REQUIRED_PACKAGES in solara 1.64.1).
+    """
     found = discover_cdn_specs()
-    names = REQUIRED_PACKAGES + (OPTIONAL_PACKAGES if include_all else ())
+    names = tuple(REQUIRED_PACKAGES) + (tuple(sorted(set(found) - set(REQUIRED_PACKAGES))) if include_all else ())
     missing = [n for n in names if n not in found]
     if missing:
-        import solara
-
         raise AssetError(
-            f"solara {solara.__version__} no longer references {', '.join(missing)} "
+            f"solara {_solara_version()} no longer references {', '.join(missing)} "
             "through its CDN; update REQUIRED_PACKAGES in viz/assets.py"
         )
     return sorted(Asset(n, s) for n in names for s in found[n])
@@ -321,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help=f"cache directory (default: ${ENV_VAR} or .cache/solara-assets)")
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if anything is missing")
     parser.add_argument("--list", action="store_true", help="print the packages and their cache state")
-    parser.add_argument("--all", action="store_true", help="also cache optional packages: " + ", ".join(OPTIONAL_PACKAGES))
+    parser.add_argument("--all", action="store_true", help="also cache any other package solara loads from its CDN")
     args = parser.parse_args(argv)
     try:
         cache_dir = (args.dir.expanduser() if args.dir else default_cache_dir()).resolve()

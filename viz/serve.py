@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -118,7 +119,7 @@ def serve(
         proc = subprocess.Popen(
             cmd,
             env=env,
-            cwd=str(REPO_ROOT),
+            cwd=str(REPO_ROOT) if (REPO_ROOT / "pyproject.toml").is_file() else None,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
@@ -127,7 +128,7 @@ def serve(
     finally:
         if out:
             out.close()  # the child holds its own copy
-    url_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    url_host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
     proc.url = f"http://{url_host}:{port}/"  # type: ignore[attr-defined]
     proc.args_used = cmd  # type: ignore[attr-defined]
     if open_browser:
@@ -139,13 +140,25 @@ def serve(
             raise
     if block:
         print(f"Solara app {app.name} at {proc.url} (assets: {env[ENV_VAR]}); Ctrl-C to stop", file=sys.stderr)  # type: ignore[attr-defined]
+        # the server runs in its own session, so a terminal's Ctrl-C reaches only us: pass
+        # it on, and SIGTERM/SIGHUP too (make, a process manager), never leaving it orphaned
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, _raise_interrupt)
         try:
             proc.wait()
         except KeyboardInterrupt:
             pass
         finally:
             stop(proc)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return proc
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def wait_until_ready(url: str, timeout: float = 60.0, *, proc: subprocess.Popen | None = None, interval: float = 0.25) -> None:

@@ -31,9 +31,11 @@ def test_parcels_are_conserved(run):
     for ch, f in s["by_channel"].items():
         assert f["parcels_created"] == f["parcels_delivered"] + f["parcels_in_transit"] + f["parcels_lost"]
         assert (parcels["channel"] == ch).sum() == f["parcels_created"]
-    # every lost parcel was compensated by a claim
+    # every lost parcel raised a claim, and the claims book holds them
     lost = parcels[parcels["status"] == "lost"]
     assert (lost["claim_usd"] > 0).all()
+    claims = pd.read_parquet(run.out / "claims.parquet")
+    assert set(lost["parcel_id"]) <= set(claims["parcel_id"])
 
 
 def test_money_is_conserved(run):

@@ -53,6 +53,19 @@ SMOKE_APP = Path(__file__).with_name("smoke_app.py")
 SERVER_START_TIMEOUT = float(os.environ.get("FOURPL_SERVER_START_TIMEOUT", "120"))
 # an access-log line of a /_solara/cdn/ request answered with an error
 _CDN_ERROR_LINE = re.compile(r'"GET /_solara/cdn/\S+ HTTP/[\d.]+" [45]\d\d')
+# Uncaught page errors that come from upstream code, are harmless to the user, and are
+# not ours to fix. Each entry: (regex matched against "message | stack frames", why).
+# Tests assert on PageProbe.unexpected_page_errors, which leaves these out.
+KNOWN_PAGE_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"reading 'usermeta'.*vega-embed"),
+        # solara 1.64.1 widgets/vue/vegalite.vue: a FigureAltair widget that is replaced
+        # (SolaraViz re-creates its altair space on load and on every step) still runs its
+        # debounced do_plot, calling vegaEmbed(this.$refs.plotElement = undefined, spec);
+        # vega-embed then reads undefined.usermeta. The new widget draws fine. ~10% of loads.
+        "solara VegaLite widget plots after it was destroyed (upstream race)",
+    ),
+]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -93,7 +106,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def viz_assets() -> Path:
-    """The filled asset cache (downloads it on first use: about 150 MB from the npm registry)."""
+    """The filled asset cache (downloads it on first use: about 200 MB from the npm registry)."""
     try:
         return ensure_assets()
     except AssetError as exc:
@@ -196,6 +209,22 @@ class PageProbe:
     page_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)  # "STATUS url" or "failure url"
     external_requests: list[str] = field(default_factory=list)  # blocked: the page must work offline
+    pending_cdn: set = field(default_factory=set)  # /_solara/cdn/ requests not answered yet
+
+    def wait_for_cdn_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every /_solara/cdn/ request has an answer (a cache miss takes ~7 s to 404)."""
+        deadline = time.monotonic() + timeout
+        while self.pending_cdn and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)  # lets Playwright deliver events
+        assert not self.pending_cdn, f"/_solara/cdn/ requests still pending after {timeout}s: {sorted(r.url for r in self.pending_cdn)}"
+
+    @property
+    def unexpected_page_errors(self) -> list[str]:
+        return [e for e in self.page_errors if not any(rx.search(e) for rx, _ in KNOWN_PAGE_ERRORS)]
+
+    @property
+    def known_page_errors(self) -> list[str]:
+        return [e for e in self.page_errors if e not in self.unexpected_page_errors]
 
     @property
     def cdn_failures(self) -> list[str]:
@@ -228,7 +257,8 @@ class PageProbe:
     def problems(self) -> str:
         parts = [
             ("console errors", self.console_errors),
-            ("page errors", self.page_errors),
+            ("page errors", self.unexpected_page_errors),
+            ("known upstream page errors (tolerated)", self.known_page_errors),
             ("failed requests", self.failed_requests),
             ("external requests", self.external_requests),
         ]
@@ -272,18 +302,25 @@ def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
             probe.failed_requests.append(f"{resp.status} {resp.url}")
 
     def on_failed(req):
+        probe.pending_cdn.discard(req)
         if req.url not in probe.external_requests:
             probe.failed_requests.append(f"{req.failure} {req.url}")
 
-    page.on("console", on_console)
+    def on_request(req):
+        if "/_solara/cdn/" in req.url:
+            probe.pending_cdn.add(req)
+
     def on_page_error(exc):
         # message plus where it was thrown, so known upstream errors can be told apart
         frames = [ln.strip() for ln in (getattr(exc, "stack", "") or "").splitlines()[1:4]]
         probe.page_errors.append(" | ".join([str(exc), *frames]))
 
+    page.on("console", on_console)
     page.on("pageerror", on_page_error)
-    page.on("response", on_response)
+    page.on("request", on_request)
+    page.on("requestfinished", lambda req: probe.pending_cdn.discard(req))
     page.on("requestfailed", on_failed)
+    page.on("response", on_response)
     try:
         yield probe
     finally:

@@ -78,9 +78,9 @@ def agent_portrayal(agent: Trader) -> AgentPortrayalStyle:
 def StepCounter(model: SmokeModel):
     """The custom component: the model's step count, in an element tests can find."""
     update_counter.get()
-    with solara.Card("Smoke counter"), solara.Column(gap="4px"):
+    with solara.Card("Smoke counter", classes=["smoke-counter-card"]), solara.Column(gap="4px"):
         solara.Text(f"{COUNTER_PREFIX} {model.steps}", classes=[COUNTER_CLASS])
-        solara.Text(f"Total stock: {total_stock(model)}")
+        solara.Markdown(f"Total stock: **{total_stock(model)}**")
 
 
 model_params = {
@@ -100,6 +100,5 @@ page = SolaraViz(
     components=[StockPlot, StepCounter],
     model_params=model_params,
     name="Viz smoke test",
-    play_interval=101,
 )
 page  # noqa: B018

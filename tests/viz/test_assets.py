@@ -27,6 +27,8 @@ KNOWN_1_64_1 = {
     "vega": {"5"},
     "vega-lite": {"5"},
     "vega-embed": {"6"},
+    "mermaid": {"10.8.0"},
+    "katex": {"0.16.9"},
 }
 
 
@@ -48,7 +50,7 @@ def test_required_assets_lists_each_package_once_per_spec():
     listed = assets.required_assets()
     assert {a.name for a in listed} == set(assets.REQUIRED_PACKAGES)
     assert len({a.key for a in listed}) == len(listed)
-    assert {a.name for a in assets.required_assets(include_all=True)} >= set(assets.OPTIONAL_PACKAGES)
+    assert {a.name for a in assets.required_assets(include_all=True)} == set(assets.discover_cdn_specs())
 
 
 # ---------------------------------------------------------------- a fake npm

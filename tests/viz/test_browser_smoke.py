@@ -30,6 +30,21 @@ def _plot(page):
     return page.locator("img.widget-image").first
 
 
+def _png(locator, attempts: int = 5) -> bytes:
+    """The element's pixels; retried, since Solara may swap the <img> mid-screenshot."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            locator.page.wait_for_function(IMG_LOADED, arg=locator.element_handle())
+            return locator.screenshot()
+        except Error as exc:
+            if ("not attached" not in str(exc) and "detached" not in str(exc)) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 def _counter_value(page) -> int:
     text = page.locator(COUNTER).inner_text().strip()
     assert text.startswith("Smoke steps:"), text
@@ -63,13 +78,14 @@ def test_smoke_page_renders_and_steps(smoke_server, viz_page):
     plot = _plot(page)
     expect(plot).to_be_visible()
     expect(page.locator(COUNTER)).to_be_visible()
+    expect(page.locator(".smoke-counter-card strong")).to_have_text("42")  # solara.Markdown rendered
     viz_page.wait_until_quiet()  # SolaraViz re-renders once after the first paint
     page.wait_for_function(VEGA_DRAWN)
     page.wait_for_function(IMG_LOADED, arg=plot.element_handle())
     viz_page.screenshot("loaded")
 
     start = _counter_value(page)
-    before_png = plot.screenshot()
+    before_png = _png(plot)
     before_src = plot.get_attribute("src")
 
     for i in range(1, STEPS + 1):
@@ -79,8 +95,7 @@ def test_smoke_page_renders_and_steps(smoke_server, viz_page):
 
     after_src = _wait_for_change(lambda: plot.get_attribute("src"), before_src)
     assert after_src != before_src, "the plot image was not replaced after stepping"
-    page.wait_for_function(IMG_LOADED, arg=plot.element_handle())
-    after_png = _wait_for_change(plot.screenshot, before_png)
+    after_png = _wait_for_change(lambda: _png(plot), before_png)
     assert after_png != before_png, "the plot looks the same after stepping"
 
     viz_page.wait_until_quiet()
@@ -88,9 +103,10 @@ def test_smoke_page_renders_and_steps(smoke_server, viz_page):
     shot = viz_page.screenshot("stepped")
     assert shot.stat().st_size > 20_000, f"{shot} is suspiciously small (blank page?)"
 
+    viz_page.wait_for_cdn_idle()
     assert not viz_page.cdn_failures, f"/_solara/cdn/ requests failed:\n{viz_page.problems()}"
     assert not viz_page.console_errors, f"console errors:\n{viz_page.problems()}"
-    assert not viz_page.page_errors, f"uncaught page errors:\n{viz_page.problems()}"
+    assert not viz_page.unexpected_page_errors, f"uncaught page errors:\n{viz_page.problems()}"
     assert not viz_page.failed_requests, f"failed requests:\n{viz_page.problems()}"
     assert not viz_page.external_requests, f"the page reached for the internet:\n{viz_page.problems()}"
     misses = smoke_server.cdn_misses()

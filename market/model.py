@@ -597,6 +597,7 @@ class Marketplace(mesa.Model):
         mult = self.calendar[day, mm.market[lm]]
         lam = mm.base[lm] * cfg.demand.scale * mm.time_factor[lm] * self.prod_share[lp] * mult \
             * self.shockboard.demand[mm.market[lm]]
+        lam = np.where(mm.route[lm] >= 0, lam, 0.0)   # a market with no channel allowed is not served
         n = self.rng.poisson(lam).astype(np.int64)
 
         wh_cur = mm.warehouse[lm]

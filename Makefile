@@ -22,6 +22,12 @@ run: $(STAMP)  ## the baseline scenario for a year, headless; results in results
 test: $(STAMP)  ## the whole test suite (two workers)
 	$(BIN)/pytest -n 2 --dist loadfile
 
+assets: $(STAMP)  ## Solara's browser assets into .cache/solara-assets (from the npm registry, ~200 MB)
+	$(BIN)/python -m viz.assets
+
+app: $(STAMP) assets  ## the Solara app on http://127.0.0.1:8765
+	$(BIN)/fourpl app --host 127.0.0.1 --port 8765
+
 bench: $(STAMP)  ## speed and memory of the engine (medians of 3 runs)
 	$(BIN)/python benchmarks/bench_engine.py
 

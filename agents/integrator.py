@@ -1,14 +1,21 @@
 """Integrator: a 4PL that sells end-to-end cross-border services built from providers' legs.
 
-It pools many merchants' volume, contracts the legs of its services in tenders (and so gets
-the volume discounts a single merchant cannot), coordinates the hand-offs, tracks parcels,
-handles claims on the merchant's behalf, and prices its services on top of its cost.
+It keeps a service graph of the legs it has contracted or can buy, composes Pareto-efficient
+services (economy, standard, express) per route family, prices them by its pricing policy
+(cost-plus, value-based, or a markup learned by a bandit), pools many merchants' volume into
+tenders (volume discounts a single merchant cannot get), coordinates hand-offs, gives
+merchants tracking visibility, handles claims on their behalf, insures what it carries, and
+re-routes its parcels around a closed lane or border.
 """
 
 from __future__ import annotations
 
 import mesa
 import numpy as np
+
+from market.parcels import WAITING
+from market.pricing import make_pricing_policy
+from market.services import ServiceCatalogue, ServiceOffer
 
 
 class Integrator(mesa.Agent):
@@ -18,14 +25,27 @@ class Integrator(mesa.Agent):
 
     def __init__(self, model, name: str, markup: float):
         super().__init__(model)
+        cfg = model.config.integrators
         self.name = name
-        self.markup = markup
         self.acct = model.ledger.open(f"integrator:{name}", self.role, self.unique_id)
         self.index = len(model.integrators)
+        self.in_market = True
+        if cfg.pricing == "value_based":
+            self.policy = make_pricing_policy("value_based", share=cfg.value_share, min_markup=cfg.min_markup)
+        elif cfg.pricing == "adaptive":
+            grid = np.round(np.arange(cfg.min_markup, cfg.max_markup + 1e-9, 0.025), 3)
+            self.policy = make_pricing_policy("adaptive", markups=grid, method="thompson", rng=model.rng,
+                                              discount=cfg.learning_discount)
+        else:
+            self.policy = make_pricing_policy("cost_plus", markup=markup)
+        self.markup = markup              # its current headline markup (reported daily)
+        self.catalogue: ServiceCatalogue | None = None
+        self.rerouted = 0
+        self.loss_periods = 0
         self._rates: dict[int, tuple[float, float]] = {}
         self._rates_day = -1
 
-    # ---- cost basis and quotes ----
+    # ---- cost basis ----
     def planned_volume(self, resources) -> np.ndarray:
         """The pooled daily volume it expects on each resource (at least its planning volume)."""
         plan = self.model.plan
@@ -33,7 +53,7 @@ class Integrator(mesa.Agent):
         return np.array([max(plan.get((self.acct, int(r)), 0.0), floor) for r in resources])
 
     def route_rates(self, route: int) -> tuple[float, float]:
-        """Its cost of a route: (per parcel, per kg), from its contracts or pooled list prices."""
+        """Its cost of a route today: (per parcel, per kg), from contracts or pooled list prices."""
         if self._rates_day != self.model.day:
             self._rates.clear()
             self._rates_day = self.model.day
@@ -45,13 +65,97 @@ class Integrator(mesa.Agent):
             self._rates[route] = got
         return got
 
-    def quote(self, route: int, weights) -> np.ndarray:
-        """Price of its end-to-end service on a route for parcels of these weights (USD)."""
+    def route_cost(self, route: int, weights) -> np.ndarray:
         a, b = self.route_rates(route)
-        return (a + b * np.asarray(weights, dtype=np.float64)) * (1.0 + self.markup)
+        return a + b * np.asarray(weights, dtype=np.float64)
 
+    # ---- services and prices ----
+    def offers(self, family: tuple, volume: float) -> dict[str, ServiceOffer]:
+        """Its composed services for a route family (economy / standard / express)."""
+        if self.catalogue is None:
+            self.catalogue = ServiceCatalogue(self.model, self)
+        return self.catalogue.offers(family, volume)
+
+    def price(self, cost: float, diy_cost: float) -> tuple[float, int]:
+        """Quote for a service whose cost per order is ``cost``; returns (markup, bandit arm or -1)."""
+        if cost <= 0:
+            return 0.0, -1
+        p = self.policy.price(np.array([cost]), diy_cost=np.array([diy_cost]))
+        arm = int(self.policy.last_arms[0]) if getattr(self.policy, "last_arms", None) is not None else -1
+        return float(p[0]) / cost - 1.0, arm
+
+    def learn(self, arms: list[int], costs: list[float], markups: list[float], accepted: list[bool],
+              orders: list[float]):
+        """Adaptive pricing: learn from which quotes merchants took, weighted by their volume."""
+        if not arms or not hasattr(self.policy, "choose_arms"):
+            return
+        arms_a = np.array(arms, dtype=int)
+        cost = np.array(costs) * np.array(orders)
+        profit = cost * np.array(markups)
+        self.policy.observe(np.array(accepted), profit=profit, cost=np.maximum(cost, 1e-9), arms=arms_a)
+
+    def replenish_route(self, origin: str, wh_node: str, value_per_kg: float = 30.0) -> int:
+        """The bulk route it replenishes a warehouse by: cheapest freight plus the carrying cost
+        of the goods in transit (sea is cheap and slow, air dear and fast, rail between)."""
+        m = self.model
+        m.quoter._refresh()
+        carry = value_per_kg * m.config.merchants.carrying_cost_rate / 365.0
+        best, best_cost = m.world.replenish_route[(origin, wh_node)], np.inf
+        for r in m.world.route_variants.get((origin, wh_node, "replenish"), []):
+            if not m.quoter.route_open(r):
+                continue
+            res = m.world.routes[r].resources
+            rates = m.quoter.stage_rates(self.acct, res, self.planned_volume(res))
+            per_kg = rates[:, 1].sum() + (rates[:, 0].sum() + rates[:, 2].sum()) / 1000.0
+            cost = per_kg + carry * m.net.route_expected_days[r]
+            if cost < best_cost:
+                best, best_cost = r, cost
+        return int(best)
+
+    # ---- the day ----
     def step(self):
-        """Baseline integrator: keeps a constant markup (adaptive pricing comes with issue 4)."""
+        m = self.model
+        if not self.in_market:
+            return
+        if hasattr(self.policy, "best_markup"):
+            self.markup = self.policy.best_markup
+        elif hasattr(self.policy, "markup"):
+            self.markup = self.policy.markup
+        if m.network_changed:
+            self.reroute()
+
+    def reroute(self):
+        """Move its merchants' flows and its waiting parcels off closed lanes and borders."""
+        m, mm, P = self.model, self.model.mm, self.model.parcels
+        if self.catalogue is None:
+            self.catalogue = ServiceCatalogue(m, self)
+        m.quoter._refresh()
+        mine = np.flatnonzero(mm.integrator == self.index)
+        for row in mine:
+            for field in ("route", "rep_route"):
+                r = int(getattr(mm, field)[row])
+                if r < 0 or m.quoter.route_open(r):
+                    continue
+                alt = self.catalogue.best_open_route(m.world.routes[r].family)
+                if alt is not None and alt != r:
+                    getattr(mm, field)[row] = alt
+                    self.rerouted += 1
+        if P.n == 0:
+            return
+        # parcels waiting for a stage: switch to a variant that shares what they have done so far
+        waiting = np.flatnonzero((P["status"] == WAITING) & (P["integrator_idx"] == self.index))
+        if waiting.size == 0:
+            return
+        routes = P["route"][waiting]
+        closed = np.array([not m.quoter.route_open(int(r)) for r in routes])
+        for i in waiting[closed]:
+            r, s = int(P["route"][i]), int(P["stage"][i])
+            done = m.world.routes[r].resources[:s]
+            alt = self.catalogue.best_open_route(m.world.routes[r].family, prefix=done)
+            if alt is not None and alt != r:
+                P["route"][i] = alt
+                P["n_stages"][i] = m.world.routes[alt].n_stages
+                self.rerouted += 1
 
     # ---- reporting ----
     @property

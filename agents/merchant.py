@@ -1,11 +1,14 @@
 """Merchant: a cross-border seller with products, demand in several markets, and cash.
 
 Per market it decides the fulfilment channel (postal, express, dedicated line, or stock in an
-overseas / border / bonded warehouse) and whom to buy logistics from (one of the 4PL
-integrators, or itself from the 3PLs), by the expected daily profit each option gives: orders
-fall with delivery time, and each order pays landed logistics cost and duty. It reviews the
-choice periodically and switches only when the gain outweighs the switching cost. For
-warehouse channels it runs an (s, S) replenishment policy.
+overseas / border / bonded warehouse) and whom to buy logistics from: one of the 4PL
+integrators' composed services (economy / standard / express), or itself from the 3PLs. Each
+option's value is the expected daily profit it gives - orders fall with delivery time and
+rise with tracking visibility, and each order pays landed logistics cost and duty - plus the
+reliability and visibility it cares about; it chooses by a multinomial logit with its own
+preferences, reviews periodically, and pays a switching cost to move. Doing it yourself has
+real frictions: a transaction cost for each contract, hand-off delays between providers, no
+pooled discounts. For warehouse channels it runs an (s, S) replenishment policy.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
+from market.choice import mnl_probabilities, sample_choice
 from market.demand import time_factor
 from market.ledger import to_cents
 
@@ -25,11 +29,17 @@ class Option:
     integrator: int        # -1: do it yourself
     route: int
     rep_route: int         # -1 for direct channels
-    cost: float            # logistics per order, USD
+    cost: float            # logistics per order, USD (the price paid)
     duty: float            # duty and VAT per order, USD
     days: float            # expected delivery days
     orders: float          # expected orders a day
     profit: float          # expected profit a day, USD
+    reliability: float = 1.0
+    visibility: float = 0.0
+    service: str = "diy"   # the integrator's service name (economy / standard / express)
+    markup: float = 0.0    # the integrator's markup in the quote
+    arm: int = -1          # the pricing bandit's arm behind the quote
+    basis: float = 0.0     # the integrator's cost per order behind the quote
 
 
 class Merchant(mesa.Agent):
@@ -47,9 +57,13 @@ class Merchant(mesa.Agent):
         self.rows = np.zeros(0, dtype=np.int64)       # rows of the model's merchant-market table
         self.review_offset = index % model.config.merchants.review_days
         self.switches = 0
-        # persistent, merchant-specific judgment of each (channel, provider) option
-        self.taste = model.rng.standard_normal((len(model.world.channels), model.config.integrators.count + 1))
+        mc = model.config.merchants
+        # heterogeneous preferences: how much it values reliability and visibility
+        self.reliability_weight = mc.reliability_weight * model.rng.lognormal(-0.125, 0.5)
+        self.visibility_weight = mc.visibility_weight * model.rng.lognormal(-0.125, 0.5)
         self.risk_aversion = model.rng.uniform(*model.config.insurance.risk_aversion)
+        # persistent, merchant-specific liking of each (channel, provider): unobserved heterogeneity
+        self.taste = model.rng.standard_normal((len(model.world.channels), model.config.integrators.count + 1))
 
     # ------------------------------------------------------------------------------------
     def step(self):
@@ -61,7 +75,7 @@ class Merchant(mesa.Agent):
 
     # ---- choosing channel and provider ----
     def options(self, row: int) -> list[Option]:
-        """Every feasible (channel, provider) for one market, with its expected daily profit."""
+        """Every feasible (channel, provider, service) for one market, with its expected daily profit."""
         m, cfg = self.model, self.model.config
         mm = m.mm
         market = m.world.markets[mm.market[row]]
@@ -70,8 +84,9 @@ class Merchant(mesa.Agent):
         w, value = m.prod_weight[prods], m.prod_value[prods]
         margin = float((share * value * (1.0 - m.prod_cost_share[prods])).sum())
         base = mm.base[row] * cfg.demand.scale
-        out = []
+        uplift = cfg.integrators.visibility_uplift
         allowed = m.allowed_channels()
+        out = []
         for ch_name, (route, rep) in m.world.channel_routes(self.origin, market).items():
             if ch_name not in allowed or not m.quoter.route_open(route) \
                     or (rep is not None and not m.quoter.route_open(rep)):
@@ -80,6 +95,7 @@ class Merchant(mesa.Agent):
             duty = float((share * m.expected_duty(prods, route, rep if rep is not None else -1)).sum())
             days0 = m.net.route_expected_days[route]
             stock_days, units = 0.0, 1.0
+            wh = m.world.routes[route].warehouse
             if rep is not None:
                 d = base * time_factor(days0, cfg.demand.time_elasticity, cfg.demand.reference_days)
                 lead = m.net.route_expected_days[rep]
@@ -87,36 +103,59 @@ class Merchant(mesa.Agent):
                 stock_days = cfg.merchants.order_cycle_days / 2 + cfg.merchants.service_level_z * np.sqrt(
                     (lead + cfg.merchants.replenish_review_days) / max(d, 1.0))
             carrying = float((share * value * m.prod_cost_share[prods]).sum()) * cfg.merchants.carrying_cost_rate * stock_days / 365
-            for integ in [-1] + list(range(len(m.integrators))):
-                if integ < 0:
-                    buyer = self.acct
-                    days = days0 + m.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
-                    tx = cfg.merchants.diy_transaction_cost
-                    cost = m.quoter.route_cost(buyer, route, w, base, tx)
-                    if rep is not None:
-                        kg = base * float((share * w).sum())
-                        cost = cost + m.quoter.replenish_cost(buyer, rep, m.world.routes[route].warehouse, w,
-                                                              units, stock_days, tx, kg)
-                else:
-                    it = m.integrators[integ]
-                    days = days0
-                    cost = it.quote(route, w)
-                    if rep is not None:
-                        up = m.quoter.replenish_cost(it.acct, rep, m.world.routes[route].warehouse, w, units, stock_days)
-                        cost = cost + up * (1.0 + it.markup)
-                unit_cost = float((share * cost).sum())
-                if not np.isfinite(unit_cost):
-                    continue
+
+            def value_of(cost, days, reliability, visibility, integ, **kw):
+                if not np.isfinite(cost):
+                    return None
                 current = mm.channel[row] == ch and mm.integrator[row] == integ
                 if current and mm.lead_n[row] >= 30:
                     days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
-                orders = base * time_factor(days, cfg.demand.time_elasticity, cfg.demand.reference_days)
-                profit = orders * (margin - unit_cost - duty - carrying)
-                out.append(Option(ch, integ, route, -1 if rep is None else rep, unit_cost, duty, days, orders, profit))
+                orders = base * time_factor(days, cfg.demand.time_elasticity, cfg.demand.reference_days) \
+                    * (1.0 + uplift * visibility)
+                profit = orders * (margin - cost - duty - carrying)
+                return Option(ch, integ, kw.pop("route", route), kw.pop("rep_route", -1 if rep is None else rep),
+                              cost, duty, days, orders, profit, reliability, visibility, **kw)
+
+            # do it yourself: the channel's default route, its own contracts or spot
+            tx = cfg.merchants.diy_transaction_cost
+            diy = m.quoter.route_cost(self.acct, route, w, base, tx)
+            if rep is not None:
+                kg = base * float((share * w).sum())
+                diy = diy + m.quoter.replenish_cost(self.acct, rep, wh, w, units, stock_days, tx, kg)
+            diy_cost = float((share * diy).sum())
+            days_diy = days0 + m.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
+            opt = value_of(diy_cost, days_diy, 1.0 - m.net.route_risk[route], 0.0, -1)
+            if opt is not None:
+                out.append(opt)
+            # each integrator's composed services for this route family
+            for it in m.integrators:
+                if not it.in_market:
+                    continue
+                for name, svc in it.offers(m.world.routes[route].family, base).items():
+                    basis = float((share * svc.cost(w)).sum())
+                    rep_route = -1
+                    if rep is not None:
+                        value_kg = float((share * value).sum() / max((share * w).sum(), 1e-9))
+                        rep_route = it.replenish_route(self.origin, wh, value_kg)
+                        up = m.quoter.replenish_cost(it.acct, rep_route, wh, w, units, stock_days)
+                        basis += float((share * up).sum())
+                    markup, arm = it.price(basis, diy_cost)
+                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.risk, 1.0, it.index,
+                                   route=svc.route, rep_route=rep_route, service=name, markup=markup,
+                                   arm=arm, basis=basis)
+                    if opt is not None:
+                        out.append(opt)
         return out
 
+    def typical_profit(self) -> float:
+        """Its usual daily gross margin across its markets: the scale of its choices."""
+        m = self.model
+        share = m.prod_share[self.products]
+        margin = float((share * m.prod_value[self.products] * (1.0 - m.prod_cost_share[self.products])).sum())
+        return max(float(m.mm.base[self.rows].sum()) * m.config.demand.scale * margin / max(len(self.rows), 1), 1.0)
+
     def choose(self, row: int, initial: bool = False, forced: bool = False) -> Option | None:
-        """Pick the best option for a market; switch only if it pays back the switching cost.
+        """Choose among the options by a multinomial logit; moving costs the switching cost.
 
         ``forced``: the current option is no longer allowed, so it must move.
         """
@@ -124,17 +163,28 @@ class Merchant(mesa.Agent):
         opts = self.options(row)
         if not opts:
             return None
-        profits = np.array([o.profit for o in opts])
+        scale = self.typical_profit()
+        beta = 1.0 / max(cfg.choice_noise * scale, 1e-9)     # utility per USD a day
+        profit = np.array([o.profit for o in opts])
+        rel = np.array([o.reliability for o in opts])
+        vis = np.array([o.visibility for o in opts])
         taste = np.array([self.taste[o.channel, o.integrator + 1] for o in opts])
-        scores = profits + np.abs(profits) * cfg.choice_noise * taste
-        best = opts[int(np.argmax(scores))]
+        U = beta * (profit + scale * (self.reliability_weight * rel + self.visibility_weight * vis
+                                      + cfg.taste_spread * taste))
         mm = m.mm
+        is_current = np.array([o.channel == mm.channel[row] and o.integrator == mm.integrator[row]
+                               for o in opts])
+        if not initial and not forced and is_current.any():
+            U = U - beta * cfg.switching_cost / cfg.review_days * ~is_current
+        pick = int(sample_choice(mnl_probabilities(U[None, :]), m.rng)[0])
+        best = opts[pick]
+        self._report_quotes(opts, pick)
+        if not initial and is_current[pick] and not forced:
+            cur = opts[pick]
+            mm.route[row], mm.rep_route[row] = cur.route, cur.rep_route   # it may take a better service
+            mm.markup[row] = cur.markup
+            return cur
         if not initial:
-            cur = [i for i, o in enumerate(opts) if o.channel == mm.channel[row] and o.integrator == mm.integrator[row]]
-            if cur and not forced:
-                gain = (scores.max() - scores[cur[0]]) * cfg.review_days
-                if gain <= cfg.switching_cost:
-                    return opts[cur[0]]
             m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
             self.switches += 1
         m.assign_option(row, best, initial=initial)
@@ -142,6 +192,15 @@ class Merchant(mesa.Agent):
         if not initial and best.rep_route >= 0:
             self.replenish(m.day, rows=[row])   # stock the new warehouse at once
         return best
+
+    def _report_quotes(self, opts: list[Option], pick: int):
+        """Integrators with adaptive pricing learn which of their quotes were taken."""
+        for it in self.model.integrators:
+            mine = [i for i, o in enumerate(opts) if o.integrator == it.index and o.arm >= 0]
+            if mine:
+                it.learn([opts[i].arm for i in mine], [opts[i].basis for i in mine],
+                         [opts[i].markup for i in mine], [i == pick for i in mine],
+                         [opts[i].orders for i in mine])
 
     def wants_insurance(self, row: int, opt: Option) -> bool:
         """Insure when the uninsured loss it fears exceeds the premium (DIY only; a 4PL insures)."""

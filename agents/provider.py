@@ -23,6 +23,7 @@ class Provider(mesa.Agent):
         self.acct = model.ledger.open(f"{self.role}:{name}", self.role, self.unique_id)
         self.offer_ids = np.zeros(0, dtype=np.int64)
         self.in_market = True
+        self.loss_periods = 0      # review periods in a row with a loss (evolution)
 
     # ---- pricing ----
     def density_factor(self, volume) -> np.ndarray:
@@ -55,6 +56,8 @@ class Provider(mesa.Agent):
         book.markup[o] = np.clip(book.markup[o] + step, *c.markup_bounds)
 
     def step(self):
+        if not self.in_market:
+            return
         day = self.model.day
         # with adaptive bidding the markup is learned in tenders instead
         if day > 0 and day % self.model.config.carriers.review_days == 0 \

@@ -176,5 +176,25 @@ def report(sweep_dir, out, quiet):
     report_cli(sweep_dir, out, quiet, console)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+def app(host, port, open_browser):
+    """Serve the browser visualization (Solara) at http://HOST:PORT/, with Solara's browser
+    assets from the local cache (downloaded from the npm registry on first use), so the page
+    works offline. Ctrl-C stops it."""
+    from viz.assets import AssetError
+    from viz.serve import serve
+    try:
+        proc = serve(host=host, port=port, open_browser=open_browser, block=True)
+    except (AssetError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    if proc.returncode not in (0, None, -2, -15):   # stopped by Ctrl-C / SIGTERM is a normal end
+        sys.exit(proc.returncode)
+
+
 if __name__ == "__main__":
     main()

@@ -58,6 +58,7 @@ class Ledger:
         self.owner_type: list[str] = []
         self.owner_id: list[int] = []
         self._balance = np.zeros(64, dtype=np.int64)
+        self._received = np.zeros(64, dtype=np.int64)   # everything ever paid in, per account
         self._by_name: dict[str, int] = {}
         self._journal: list[tuple[np.ndarray, ...]] = []  # (day, payer, payee, kind, amount)
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
@@ -73,6 +74,7 @@ class Ledger:
         acct = len(self.names)
         if acct >= self._balance.size:
             self._balance = np.concatenate([self._balance, np.zeros_like(self._balance)])
+            self._received = np.concatenate([self._received, np.zeros_like(self._received)])
         self.names.append(name)
         self.owner_type.append(owner_type)
         self.owner_id.append(owner_id)
@@ -90,6 +92,11 @@ class Ledger:
     def balances(self) -> np.ndarray:
         """Balances in cents, one per account (a view; do not modify)."""
         return self._balance[: self.n_accounts]
+
+    @property
+    def received(self) -> np.ndarray:
+        """Total paid into each account so far, in cents (revenue, for providers)."""
+        return self._received[: self.n_accounts]
 
     def balance(self, acct: int) -> int:
         return int(self._balance[acct])
@@ -120,6 +127,7 @@ class Ledger:
         k = KIND[kind]
         np.subtract.at(self._balance, payer, cents)
         np.add.at(self._balance, payee, cents)
+        np.add.at(self._received, payee, cents)
         self.total_by_kind[k] += int(cents.sum())
         self._pending.append((payer.copy(), payee.copy(), cents.copy(), k))
 

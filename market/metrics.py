@@ -50,6 +50,11 @@ class Metrics:
         self.price_kg = np.zeros((2, n_modes))       # ... and legs priced
         self._money_prev = None
         self.insured_parcels = 0
+        self.n_integrators = len(model.integrators)
+        self.created_by_integrator = np.zeros(max(self.n_integrators, 1), dtype=np.int64)
+        self.providers_per_service = [0, 0]      # sum of distinct providers per 4PL parcel, parcels
+        # provider segments for concentration: carriers by mode, warehouses, customs brokers
+        self.segments = [f"carriers_{mode}" for mode in MODES] + ["warehouses", "customs"]
         self.start_day()
 
     def start_day(self):
@@ -62,6 +67,8 @@ class Metrics:
         self.t_lead = np.zeros(MAX_LEAD + 1, dtype=np.int64)
         self.t_cost = 0
         self.stockouts_today = 0
+        self.t_by_integrator = np.zeros(max(getattr(self, "n_integrators", 0), 1), dtype=np.int64)
+        self.t_pps = [0, 0]
 
     # ---- events ----
     def on_created(self, channel: np.ndarray, integrator: np.ndarray, fallback):
@@ -72,6 +79,10 @@ class Metrics:
         via = integrator >= 0
         self.created_4pl += np.bincount(channel[via], minlength=C)
         self.t_4pl += int(via.sum())
+        if via.any():
+            k = np.bincount(integrator[via], minlength=self.t_by_integrator.size)
+            self.t_by_integrator += k
+            self.created_by_integrator += k
         if np.any(fallback):
             self.fallback += c
 
@@ -96,6 +107,15 @@ class Metrics:
         self.t_on_time += int(on_time.sum())
         self.t_lead += np.bincount(lead[d], minlength=MAX_LEAD + 1)
         self.t_cost += int(cost[d].sum())
+        # integration: how many distinct providers a 4PL parcel passed through
+        via = d & (fin["integrator"] >= 0)
+        if via.any():
+            legs = np.sort(fin["leg_provider"][via], axis=1)
+            distinct = ((legs[:, 1:] != legs[:, :-1]) & (legs[:, 1:] >= 0)).sum(axis=1) + (legs[:, 0] >= 0)
+            self.t_pps[0] += int(distinct.sum())
+            self.t_pps[1] += int(via.sum())
+            self.providers_per_service[0] += int(distinct.sum())
+            self.providers_per_service[1] += int(via.sum())
 
     # ---- reports ----
     def daily(self, m: Marketplace) -> dict:
@@ -165,10 +185,34 @@ class Metrics:
             n_c, n_s = flow.contract_rate_n[i], flow.spot_rate_n[i]
             row[f"contract_price_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
             row[f"spot_price_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
+        row["providers_per_4pl_parcel"] = self.t_pps[0] / self.t_pps[1] if self.t_pps[1] else float("nan")
         for it in m.integrators:
             row[f"cash_{it.name}"] = it.cash
             row[f"markup_{it.name}"] = it.markup
+            row[f"share_{it.name}"] = self.t_by_integrator[it.index] / created if created else float("nan")
+            eff = m.efficiency.get(it.index, {})
+            row[f"efficiency_{it.name}"] = eff.get("efficiency", float("nan"))
+            row[f"rerouted_{it.name}"] = it.rerouted
+        # market structure: providers in the market, entry and exit, concentration by segment
+        for role, group in (("carriers", m.carriers), ("warehouse_operators", m.operators), ("customs_agents", m.brokers)):
+            row[f"active_{role}"] = sum(p.in_market for p in group)
+        row["entries"] = m.evolution.entries_today
+        row["exits"] = m.evolution.exits_today
+        for name, h in zip(self.segments, self.segment_hhi(m)):
+            row[f"hhi_{name}"] = h
         return row
+
+    def segment_hhi(self, m: Marketplace) -> np.ndarray:
+        """HHI (0-10,000) of today's volume among the providers of each segment."""
+        from market.concentration import hhi_by_segment
+        from market.world import EXPORT, HANDLING, IMPORT
+        o, net = m.offers, m.net
+        kind = net.res_kind[o.resource]
+        mode = net.res_mode[o.resource]
+        seg = np.where(mode >= 0, mode, np.where(kind == HANDLING, len(MODES), len(MODES) + 1))
+        seg = np.where((kind == EXPORT) | (kind == IMPORT), len(MODES) + 1, seg)
+        return hhi_by_segment(seg, o.provider, o.used_today, n_segments=len(self.segments),
+                              n_firms=int(o.provider.max()) + 1)
 
     def _figures(self, idx) -> dict:
         created = int(self.created[idx].sum())
@@ -236,5 +280,22 @@ class Metrics:
             "payouts_usd": int(cl["paid_cents"][ins].sum()) / 100.0,
             "parcels_insured_share": self.insured_parcels / max(int(self.created.sum()), 1),
         }
+        out["integrators"] = {}
+        for it in m.integrators:
+            eff = m.efficiency.get(it.index, {})
+            cat = it.catalogue
+            out["integrators"][it.name] = {
+                "parcel_share": int(self.created_by_integrator[it.index]) / max(int(self.created.sum()), 1),
+                "pricing": m.config.integrators.pricing, "markup": it.markup, "cash_usd": it.cash,
+                "in_market": it.in_market, "rerouted": it.rerouted,
+                "integration_efficiency": eff.get("efficiency"),
+                "optimum_cost_per_day": eff.get("optimum"), "realised_cost_per_day": eff.get("realised"),
+                "composition_requests": cat.requests if cat else 0,
+                "composition_cache_hits": cat.cache.hits if cat else 0,
+            }
+        pps = self.providers_per_service
+        out["providers_per_4pl_parcel"] = pps[0] / pps[1] if pps[1] else None
+        out["evolution"] = {"entries": m.evolution.entries, "exits": m.evolution.exits,
+                            "providers_in_market": sum(p.in_market for p in m.carriers + m.operators + m.brokers)}
         out["agents"] = vars(m.agents_summary)
         return out

@@ -22,7 +22,9 @@ from agents.merchant import Merchant, Option
 from agents.warehouse_operator import WarehouseOperator
 from market.contracts import ACTIVE, ContractBook
 from market.customs import ClearanceTables, DutyCalculator
+from market.efficiency import measure as measure_efficiency
 from market.demand import calendar_multipliers, time_factor
+from market.evolution import Evolution
 from market.flows import ParcelFlow
 from market.inventory import Inventory
 from market.ledger import Ledger, to_cents
@@ -59,6 +61,7 @@ class MerchantMarkets:
         self.time_factor[:] = 1.0
         self.lead_n[:] = 0
         self.insured = np.zeros(n, dtype=bool)
+        self.markup = np.zeros(n)            # the integrator's agreed markup on its cost
         self.n = n
 
 
@@ -160,6 +163,10 @@ class Marketplace(mesa.Model):
         self.metrics = Metrics(self)
         self.plan: dict[tuple[int, int], float] = {}
         self.plan_routes: dict[tuple[int, int], float] = {}
+        self.market_version = 0          # bumped whenever prices, contracts or capacity change
+        self.network_changed = False     # a shock opened or closed something today
+        self.evolution = Evolution(self)
+        self.efficiency: dict[int, dict] = {}
         self.active_contracts = np.zeros(0, dtype=np.int64)
         self.tenders_today = 0
         self.breaches_today = 0
@@ -406,6 +413,28 @@ class Marketplace(mesa.Model):
         self.bid_strategy.observe(np.isin(offs, won), utilisation=util, providers=offs)
         self.offers.markup[offs] = self.bid_strategy.markup(offs)
 
+    def provider_entered(self, p):
+        """Wire a provider that entered mid-run into the accounts, reputations and catalogues."""
+        uid = p.unique_id
+        if uid >= self._uid_acct.size:
+            self._uid_acct = np.concatenate([self._uid_acct, np.full(uid + 1 - self._uid_acct.size, -1)])
+        self._uid_acct[uid] = p.acct
+        if uid >= self.reputation.n_entities:
+            self.reputation.add_entities(uid + 1 - self.reputation.n_entities)
+        if self.bid_strategy is not None:
+            self.bid_strategy._markup = np.concatenate([self.bid_strategy._markup, self.offers.markup[p.offer_ids]])
+            self.bid_strategy.n_providers = self.offers.n
+        for it in self.integrators:
+            if it.catalogue is not None:
+                it.catalogue.add_offers(p.offer_ids)
+
+    def integrator_left(self, it):
+        """An integrator left the market: its merchants choose again now."""
+        for mer in self.merchants:
+            for row in mer.rows:
+                if self.mm.integrator[row] == it.index:
+                    mer.choose(int(row), forced=True)
+
     def allowed_channels(self) -> set[str]:
         """Channels merchants may choose today (a scenario's restriction, or a shock's)."""
         if self.shockboard.allowed_channels is not None:
@@ -469,8 +498,10 @@ class Marketplace(mesa.Model):
         mm.warehouse[row] = new_wh
         if old_wh >= 0 and old_wh != new_wh:
             mm.prev_warehouse[row] = old_wh      # sell down what is left there
+        mm.markup[row] = opt.markup
         mm.expected_days[row] = opt.days
-        mm.time_factor[row] = time_factor(opt.days, cfg.demand.time_elasticity, cfg.demand.reference_days)
+        mm.time_factor[row] = time_factor(opt.days, cfg.demand.time_elasticity, cfg.demand.reference_days) \
+            * (1.0 + cfg.integrators.visibility_uplift * opt.visibility)
         mm.lead_ema[row] = 0.0
         mm.lead_n[row] = 0
         mm.since[row] = self.day
@@ -536,19 +567,25 @@ class Marketplace(mesa.Model):
         self.season_ahead(0, day)          # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
         self.metrics.start_day()
-        if self.shockboard.update(day):
+        self.network_changed = self.shockboard.update(day)
+        if self.network_changed:
             self.quoter.invalidate()
+            self.market_version += 1
+        if day % cfg.carriers.review_days == 1:     # providers reviewed their prices yesterday
+            self.market_version += 1
         self.offers.new_day()
         self.claims.reset_day()
         self.tenders_today = 0
         self.breaches_today = 0
         self._settle_contracts(self.contracts.start_day(day), day)
+        self.evolution.review(day)
         if day % cfg.market.tender_interval_days == 0:
             if self.plan_dirty:
                 self.refresh_plan()
             tender_round(self, day)
             self.contracts.start_day(day)
             self.quoter.invalidate()
+            self.market_version += 1
         self.active_contracts = np.flatnonzero(self.contracts.status == ACTIVE)
         self._scale_contracts_to_capacity()
         self.offers.update_spot(cfg.market.spot_slope, cfg.market.spot_convexity, cfg.market.spot_markup)
@@ -568,6 +605,11 @@ class Marketplace(mesa.Model):
         act = np.flatnonzero(self.offers.active & (self.offers.fixed_cost_day > 0))
         self.ledger.post(self.offers.acct[act], self.acct_inputs, to_cents(self.offers.fixed_cost_day[act]), "fixed_cost")
         self.claims.settle(day)
+        self.evolution.observe_day()
+        if day % 7 == 0:
+            for it in self.integrators:
+                if it.in_market:
+                    self.efficiency[it.index] = measure_efficiency(self, it)
         # credit: a merchant in the red pays late; reputations forget slowly
         uids = np.array([m.unique_id for m in self.merchants], dtype=np.int64)
         self.reputation.record_payments(uids, self.ledger.balances[self.merchant_accts] >= 0)
@@ -625,7 +667,10 @@ class Marketplace(mesa.Model):
         # (a) from stock: the warehouse's order route
         sel = from_stock > 0
         if sel.any():
-            stock_route = self._order_route_for(mm.market[lm[sel]], wh[sel])
+            # from the channel's own route (an integrator may have chosen a variant), or, when
+            # selling down stock of a channel it left, the warehouse's default route
+            stock_route = np.where(wh_cur[sel] == wh[sel], mm.route[lm[sel]],
+                                   self._order_route_for(mm.market[lm[sel]], wh[sel]))
             groups.append(dict(rows=np.flatnonzero(sel), count=from_stock[sel], route=stock_route,
                                status=WAITING, fallback=0, upstream=ucost[sel], updu=uduty[sel], goods=False))
         # (b) direct channels as chosen
@@ -705,7 +750,7 @@ class Marketplace(mesa.Model):
             for k in np.unique(key):
                 i, r = divmod(int(k), len(self.world.routes))
                 sel = np.flatnonzero(via)[key == k]
-                price[sel] = self.integrators[i].quote(r, weight[sel])
+                price[sel] = self.integrators[i].route_cost(r, weight[sel]) * (1.0 + mm.markup[row[sel]])
             cents = to_cents(price[via])
             L.post(mer_acct[via], it_acct[via], cents, "service_fee")
             P["price_cents"][rows[via]] = cents

@@ -42,6 +42,20 @@ class OfferBook:
         self._rows = []
         self.reindex(n_resources)
 
+    def extend(self, rows: list[dict], n_resources: int) -> np.ndarray:
+        """Add offers while the model runs (a provider entering); returns their ids."""
+        start = self.n
+        for c in FLOAT_COLS:
+            setattr(self, c, np.concatenate([getattr(self, c), [float(r.get(c, 0.0)) for r in rows]]))
+        for c in INT_COLS:
+            setattr(self, c, np.concatenate([getattr(self, c), np.array([int(r.get(c, -1)) for r in rows], dtype=np.int64)]))
+        self.active = np.concatenate([self.active, np.ones(len(rows), dtype=bool)])
+        self.spot_factor = np.concatenate([self.spot_factor, np.full(len(rows), self.spot_factor.mean() if self.n else 1.0)])
+        self.n += len(rows)
+        self.base_capacity[start:] = self.capacity[start:]
+        self.reindex(n_resources)
+        return np.arange(start, self.n)
+
     def reindex(self, n_resources: int):
         order = np.argsort(self.resource, kind="stable")
         bounds = np.searchsorted(self.resource[order], np.arange(n_resources + 1))

@@ -92,7 +92,10 @@ class Merchants(Section):
     replenish_review_days: int = param(7, ge=1, le=60, unit="days", description="how often warehouse stock is reviewed for replenishment")
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
     allowed_channels: list[str] = param([], description="channels merchants may choose (empty: all); e.g. to compare strategies")
-    choice_noise: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent judgment of each option, relative to its expected profit (heterogeneous preferences)")
+    reliability_weight: float = param(0.5, ge=0, le=10, description="merchants' value of a fully reliable service, as a share of their typical daily profit (mean; lognormal across merchants)")
+    visibility_weight: float = param(0.05, ge=0, le=10, description="merchants' value of end-to-end tracking, as a share of their typical daily profit (mean)")
+    taste_spread: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent liking of each channel and provider, relative to their typical daily profit")
+    choice_noise: float = param(0.03, ge=0, le=2, description="scale of the unobserved part of a merchant's choice (multinomial logit), relative to its typical daily profit")
 
 
 class Carriers(Section):
@@ -121,6 +124,13 @@ class Integrators(Section):
     count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")
     markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
+    pricing: Literal["cost_plus", "value_based", "adaptive"] = param(
+        "cost_plus", ui=True, description="how integrators price services: cost plus their markup, a share of the merchant's saving against doing it alone, or a markup learned by a bandit from acceptances and profit")
+    value_share: float = param(0.5, ge=0, le=1, description="value-based pricing: share of the merchant's saving the integrator keeps")
+    min_markup: float = param(0.0, ge=0, le=2, description="lowest markup an integrator quotes (value-based floor, bandit grid start)")
+    max_markup: float = param(0.4, ge=0, le=3, description="highest markup on the adaptive pricing grid")
+    learning_discount: float = param(0.98, gt=0, le=1, description="adaptive pricing: how much old evidence is kept at each update (forgetting for a moving market)")
+    visibility_uplift: float = param(0.03, ge=0, le=1, ui=True, step=0.01, description="extra orders a merchant gets when its buyers can track parcels end to end (4PL visibility)")
     procurement: Literal["tender", "contract_net"] = param(
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
@@ -173,6 +183,15 @@ class Insurance(Section):
     deductible: float = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
     risk_aversion: tuple[float, float] = param((0.5, 3.0), description="range of merchants' weight on an uninsured loss: they insure when expected loss x weight exceeds the premium")
     integrator_loading: float = param(0.15, ge=0, le=5, description="loading a 4PL gets on its pooled cover")
+
+
+class Evolution(Section):
+    enabled: bool = param(True, description="providers and integrators exit, enter and adjust capacity over time")
+    period_days: int = param(30, ge=7, le=365, unit="days", description="how often profits are reviewed for exit, entry and capacity")
+    exit_after: int = param(6, ge=1, le=60, description="periods of losses in a row after which a provider or integrator exits")
+    entry_margin: float = param(0.12, ge=0, le=5, description="operating margin of incumbents above which a new provider enters their group")
+    capacity_step: float = param(0.5, ge=0, le=1, description="share of the gap to mid-band utilisation a provider's capacity closes per period when it runs hot or idle")
+    max_entrants: int = param(1, ge=0, le=20, description="most new providers per group per period")
 
 
 class Network(Section):
@@ -249,6 +268,7 @@ class Scenario(Section):
     claims: Claims = Field(default_factory=Claims)
     insurance: Insurance = Field(default_factory=Insurance)
     network: Network = Field(default_factory=Network)
+    evolution: Evolution = Field(default_factory=Evolution)
     output: Output = Field(default_factory=Output)
     shocks: list[Shock] = Field(default_factory=list, description="scheduled disruptions and policy changes")
 
@@ -264,6 +284,8 @@ class Scenario(Section):
         lo, hi = self.customs_agents.accuracy
         if not 0 < lo <= hi <= 1:
             raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")
+        if self.integrators.min_markup > self.integrators.max_markup:
+            raise ValueError("integrators.min_markup must not exceed integrators.max_markup")
         if self.market.min_winners > self.market.max_winners:
             raise ValueError("market.min_winners must not exceed market.max_winners")
         for key in ("processing_days", "dispute_days"):

@@ -159,6 +159,16 @@ class ShockBoard:
             m.channels_changed()
         return True
 
+    def reapply(self):
+        """Recompute today's state from the base values (after capacity changed or offers were added)."""
+        o = self.m.offers
+        n_new = o.n - self.base["capacity"].size
+        if n_new > 0:
+            for k in ("capacity", "cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
+                self.base[k] = np.concatenate([self.base[k], getattr(o, k)[-n_new:]])
+        self.active = ("stale",)
+        self.update(self.m.day)
+
     def names_in_force(self) -> str:
         return "; ".join(self.shocks[i].name for i in self.active)
 

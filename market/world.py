@@ -27,6 +27,8 @@ TRANSPORT, HANDLING, EXPORT, IMPORT = 0, 1, 2, 3
 STAGE_NAMES = ("transport", "handling", "export_customs", "import_customs")
 MODES = ("truck", "postal", "express_air", "dedicated_line", "sea", "rail", "last_mile")
 REGIMES = ("postal", "express", "general", "bonded_entry", "retail_from_bonded", "domestic", "export")
+MAX_HOPS = 8        # longest path (lanes) a route variant may take
+MAX_VARIANTS = 6    # most variants kept per (origin, market, channel)
 
 Triangle = tuple[float, float, float]
 
@@ -282,6 +284,7 @@ class Route:
     nodes: list[str]
     bulk: bool = False
     warehouse: str | None = None  # the warehouse node the route serves from / replenishes
+    family: tuple = ()            # key of its variants in World.route_variants
 
     @property
     def n_stages(self) -> int:
@@ -305,6 +308,8 @@ class World:
     direct_route: dict[tuple[str, str, str], int] = field(default_factory=dict)       # (origin, market, channel)
     order_route: dict[tuple[str, str], int] = field(default_factory=dict)             # (market, channel) from its warehouse
     replenish_route: dict[tuple[str, str], int] = field(default_factory=dict)         # (origin, warehouse node)
+    # every route's alternatives with the same ends and channel (the default first)
+    route_variants: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
 
     # ---- lookups ----
     def territory_index(self, code: str) -> int:
@@ -385,7 +390,7 @@ def build_world(spec: WorldSpec, replenish_time_value: float = 0.02) -> World:
     seen = set()
     for ls in spec.lanes:
         for u, v in ls.pairs:
-            lid = f"{u}>{v}:{ls.group}:{ls.mode}"
+            lid = f"{u}>{v}:{ls.group}:{ls.mode}" + (":bulk" if ls.bulk else "")
             if lid in seen:
                 raise ScenarioError(f"world: lane {lid} is defined twice")
             seen.add(lid)
@@ -472,45 +477,66 @@ def build_world(spec: WorldSpec, replenish_time_value: float = 0.02) -> World:
 
     origins = [n.id for n in spec.nodes if n.kind == "origin"]
     warehouses = [n.id for n in spec.nodes if n.kind == "warehouse"]
+
+    def variants(tag: str, src: str, dst: str, bulk: bool):
+        """Every simple path of the tagged lanes (the cheapest first): a route's variants."""
+        best = best_path(tag, src, dst, bulk)
+        if best is None:
+            return []
+        view = nx.subgraph_view(G, filter_edge=lambda u, v, k: tag in G.edges[u, v, k]["channels"]
+                                and G.edges[u, v, k]["bulk"] == bulk)
+        paths = [list(p) for p in nx.all_simple_edge_paths(view, src, dst, cutoff=MAX_HOPS)]
+        others = [p for p in paths if p != best]
+        return [best] + others[: MAX_VARIANTS - 1]
+
+    def add(channel, origin, market, path, regime, bulk, warehouse=None, handling=None) -> int | None:
+        res, regimes, nodes_on = stages_for_path(path, regime, bulk)
+        imports = sum(resources[r].kind == IMPORT for r in res)
+        if (not bulk and channel in direct_channels and imports != 1) or imports > 1:
+            return None   # transhipment through a third country is not a channel here
+        if handling is not None:
+            res, regimes, nodes_on = [handling] + res, [""] + regimes, [warehouse] + nodes_on
+        end_node = warehouse if bulk else spec.markets[market].node
+        routes.append(Route(index=len(routes), channel=channel, origin=origin if handling is None else warehouse,
+                            market=market, resources=res, regimes=regimes, nodes=nodes_on + [end_node],
+                            bulk=bulk, warehouse=warehouse))
+        return len(routes) - 1
+
+    direct_channels = {ch for ch, c in spec.channels.items() if c.kind == "direct"}
     for ch, cspec in spec.channels.items():
         for market, mspec in spec.markets.items():
             if cspec.kind == "direct":
                 for origin in origins:
                     if nodes[origin].territory == nodes[mspec.node].territory:
                         continue  # not cross-border
-                    path = best_path(ch, origin, mspec.node, bulk=False)
-                    if path is None:
-                        continue
-                    res, regimes, nodes_on = stages_for_path(path, cspec.regime, bulk=False)
-                    if sum(resources[r].kind == IMPORT for r in res) != 1:
-                        continue  # transhipment through a third country is not a channel here
-                    routes.append(Route(index=len(routes), channel=ch, origin=origin, market=market,
-                                        resources=res, regimes=regimes, nodes=nodes_on + [mspec.node]))
-                    world.direct_route[(origin, market, ch)] = len(routes) - 1
+                    ids = [i for p in variants(ch, origin, mspec.node, False)
+                           if (i := add(ch, origin, market, p, cspec.regime, False)) is not None]
+                    if ids:
+                        world.direct_route[(origin, market, ch)] = ids[0]
+                        world.route_variants[(origin, market, ch)] = ids
             else:
                 for wh in warehouses:
                     if nodes[wh].warehouse != cspec.warehouse or wh not in spec.warehouses:
                         continue
-                    path = best_path(ch, wh, mspec.node, bulk=False)
-                    if path is None:
+                    ids = [i for p in variants(ch, wh, mspec.node, False)
+                           if (i := add(ch, wh, market, p, cspec.regime, False, wh, res_index[("wh", wh)])) is not None]
+                    if not ids:
                         continue
-                    res, regimes, nodes_on = stages_for_path(path, cspec.regime, bulk=False)
-                    routes.append(Route(index=len(routes), channel=ch, origin=wh, market=market,
-                                        resources=[res_index[("wh", wh)]] + res, regimes=[""] + regimes,
-                                        nodes=[wh] + nodes_on + [mspec.node], warehouse=wh))
-                    world.order_route[(market, ch)] = len(routes) - 1
+                    world.order_route[(market, ch)] = ids[0]
+                    world.route_variants[(wh, market, ch)] = ids
                     for origin in origins:
                         if (origin, wh) in world.replenish_route:
                             continue
-                        rpath = best_path("replenish", origin, wh, bulk=True)
-                        if rpath is None:
-                            continue
-                        rres, rregimes, rnodes = stages_for_path(rpath, cspec.replenish_regime or "general", bulk=True)
-                        routes.append(Route(index=len(routes), channel=ch, origin=origin, market=market,
-                                            resources=rres, regimes=rregimes,
-                                            nodes=rnodes + [wh], bulk=True, warehouse=wh))
-                        world.replenish_route[(origin, wh)] = len(routes) - 1
+                        rids = [i for p in variants("replenish", origin, wh, True)
+                                if (i := add(ch, origin, market, p, cspec.replenish_regime or "general", True, wh))
+                                is not None]
+                        if rids:
+                            world.replenish_route[(origin, wh)] = rids[0]
+                            world.route_variants[(origin, wh, "replenish")] = rids
                     break  # one warehouse of a kind serves a market
+    for key, ids in world.route_variants.items():
+        for i in ids:
+            world.routes[i].family = key
     return world
 
 

@@ -21,5 +21,5 @@ def tight_run(tmp_path_factory):
     """A small market on scarce capacity, so queues, spot buying and waiting happen."""
     from experiments.run import run_scenario
     out = tmp_path_factory.mktemp("tight") / "run"
-    overrides = dict(SMALL, **{"network.capacity_scale": 0.04, "integrators.count": 2})
+    overrides = dict(SMALL, **{"network.capacity_scale": 0.3, "integrators.count": 2})
     return run_scenario("baseline", days=120, seed=3, out=out, overrides=overrides, progress=False)

@@ -105,11 +105,11 @@ def test_channel_parcels_follow_their_legs(run):
 def test_capacity_is_never_exceeded():
     """On scarce capacity parcels queue, but no provider serves more than it can in a day."""
     m = Marketplace("baseline", rng=11, **{"merchants.exporters": 6, "merchants.importers": 2,
-                                            "network.capacity_scale": 0.03})
-    parcel_offers = ~m.net.res_bulk[m.offers.resource]
+                                            "network.capacity_scale": 0.3})
     waited = 0
     for _ in range(80):
         m.step()
+        parcel_offers = ~m.net.res_bulk[m.offers.resource]     # providers may have entered
         used, cap = m.offers.used_today[parcel_offers], m.offers.capacity[parcel_offers]
         assert (used <= cap + 1e-9).all()
         waited += int((m.parcels["wait_days"] > 0).sum())

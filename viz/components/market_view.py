@@ -1,0 +1,204 @@
+"""The market view: the latest round of tenders (bids and winners) and the contracts book.
+
+A tender is one buyer's request for one resource (a lane, a warehouse, a customs point) in a
+round; its contracts record the number of bids, the price each winner is paid and the next
+best bid. The engine keeps the winning and runner-up prices, not every losing bid; the
+bidders listed are the providers with an offer on that resource (winners marked ✓).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import solara
+from mesa.visualization.utils import update_counter
+
+from viz import style
+from viz.components.kpis import Kpi
+from viz.state import column, names_of, resource_label
+
+SERVICE_LABELS = {"lane": "Transport", "warehouse": "Warehousing", "brokerage": "Customs brokerage",
+                  "end_to_end": "End-to-end service"}
+MECHANISM_LABELS = {"first_price": "First-price sealed bid", "vickrey": "Vickrey (second price)",
+                    "clock": "Descending clock", "package": "Package (combinatorial)",
+                    "contract_net": "Contract net", "contract_net/sub": "Contract net (subcontract)"}
+STATUS_CHOICES = ("Active", "Latest round", "All")
+
+
+def contracts_frame(model) -> pd.DataFrame:
+    """The contract book with names (empty frame if there is none)."""
+    book = getattr(model, "contracts", None)
+    if book is None or getattr(book, "n", 0) == 0:
+        return pd.DataFrame()
+    try:
+        return book.frame(names_of(model))
+    except Exception:  # noqa: BLE001 - a book of another shape: show nothing rather than fail
+        return pd.DataFrame()
+
+
+def _date(model, day) -> str:
+    try:
+        return (model.config.simulation.start_date + dt.timedelta(days=int(day))).strftime("%d %b %Y")
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return str(day)
+
+
+def _price(x, bulk: bool) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"${x:,.0f} /t" if bulk else f"${x:,.2f}"
+
+
+def _bulk_of(model, resources) -> np.ndarray:
+    res_bulk = np.asarray(getattr(getattr(model, "net", None), "res_bulk", np.zeros(0, dtype=bool)))
+    r = np.asarray(resources, dtype=np.int64)
+    return np.where(r < res_bulk.size, res_bulk[np.clip(r, 0, max(res_bulk.size - 1, 0))], False) if res_bulk.size \
+        else np.zeros(r.size, dtype=bool)
+
+
+def tenders_table(model, df: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
+    """One row per tender of the latest round: buyer, resource, bids, bidders, winners, prices."""
+    if df.empty or "round" not in df:
+        return pd.DataFrame(), None
+    latest = int(df["round"].max())
+    d = df[df["round"] == latest]
+    names = names_of(model)
+    offers = getattr(model, "offers", None)
+    by_res = getattr(offers, "by_resource", {}) or {}
+    rows = []
+    for (buyer, res), g in d.groupby(["buyer_name", "resource"], sort=True, observed=True):
+        bulk = bool(_bulk_of(model, [res])[0])
+        winners = list(dict.fromkeys(g["provider_name"].astype(str)))
+        bidder_ids = []
+        if offers is not None and int(res) in by_res:
+            bidder_ids = list(dict.fromkeys(int(p) for p in np.asarray(offers.provider)[by_res[int(res)]]))
+        bidders = [names.get(p, str(p)) for p in bidder_ids]
+        won = set(winners)
+        listed = [f"{b} ✓" if b in won else b for b in bidders] or [f"{w} ✓" for w in winners]
+        pay = g["winning_bid"].astype(float)
+        second = g["second_bid"].astype(float)
+        n_bids = int(g["n_bids"].max()) if "n_bids" in g else len(bidders)
+        sec = float(np.nanmin(second)) if np.isfinite(second).any() else float("nan")
+        best = float(pay.min())
+        spread = (sec - best) / best if np.isfinite(sec) and best > 0 else float("nan")
+        mech = str(g["mechanism"].iloc[0]) if "mechanism" in g else ""
+        rows.append({
+            "Buyer": buyer,
+            "Resource": resource_label(model, res),
+            "Format": MECHANISM_LABELS.get(mech, mech),
+            "Bids": n_bids,
+            "Price paid": " / ".join(_price(p, bulk) for p in sorted(set(np.round(pay, 4)))),
+            "Next best": _price(sec, bulk),
+            "Spread": style.fmt_pct(spread, 0),
+            "Won": f"{style.fmt_num(g['capacity'].sum() / (1000 if bulk else 1), 1 if bulk else 0)}"
+                   + (" t" if bulk else " /day"),
+            "Bidders (✓ won)": ", ".join(listed),
+        })
+    out = pd.DataFrame(rows)
+    if not out.empty and out["Format"].nunique() == 1:
+        out = out.drop(columns="Format")  # one format for the whole round: said above the table
+    out.index = pd.RangeIndex(1, len(out) + 1)
+    return out, latest
+
+
+def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str = "All buyers") -> pd.DataFrame:
+    """The contracts as a readable table (formatted strings), newest first."""
+    if df.empty:
+        return pd.DataFrame()
+    d = df
+    if which == "Active" and "status" in d:
+        d = d[d["status"].astype(str) == "active"]
+    elif which == "Latest round" and "round" in d:
+        d = d[d["round"] == d["round"].max()]
+    if buyer != "All buyers" and "buyer_name" in d:
+        d = d[d["buyer_name"].astype(str) == buyer]
+    d = d.sort_values(["start", "contract_id"], ascending=[False, True]) if "start" in d else d
+    bulk = _bulk_of(model, d["resource"]) if "resource" in d else np.zeros(len(d), dtype=bool)
+
+    def rate(row, is_bulk):
+        if is_bulk:
+            return f"${row.get('rate_kg', 0) * 1000:,.0f} /t" if row.get("rate_kg", 0) else \
+                f"${row.get('rate_shipment', 0):,.0f} /shipment"
+        parts = []
+        if row.get("rate_parcel", 0):
+            parts.append(f"${row['rate_parcel']:,.2f}/parcel")
+        if row.get("rate_kg", 0):
+            parts.append(f"${row['rate_kg']:,.2f}/kg")
+        if row.get("rate_storage", 0):
+            parts.append(f"${row['rate_storage']:,.3f}/unit-day")
+        return " + ".join(parts) or "–"
+
+    out = pd.DataFrame({
+        "Buyer": d.get("buyer_name", d.get("buyer")).astype(str).to_numpy(),
+        "Provider": d.get("provider_name", d.get("provider")).astype(str).to_numpy(),
+        "Resource": [resource_label(model, r) for r in d.get("resource", [])],
+        "Format": [MECHANISM_LABELS.get(str(m), str(m)) for m in d.get("mechanism", [""] * len(d))],
+        "Rate": [rate(r, b) for r, b in zip(d.to_dict("records"), bulk)],
+        "Capacity": [f"{c / 1000:,.1f} t" if b else f"{c:,.0f} /day" for c, b in zip(d.get("capacity", []), bulk)],
+        "Term": [f"{_date(model, s)} – {_date(model, e)}" for s, e in zip(d.get("start", []), d.get("end", []))],
+        "Status": d.get("status", pd.Series([""] * len(d))).astype(str).to_numpy(),
+        "Executed": [f"{x / 1000:,.1f} t" if b else f"{x:,.0f}" for x, b in zip(d.get("executed", [0] * len(d)), bulk)],
+        "Late legs": d.get("late", pd.Series([0] * len(d))).astype(int).to_numpy(),
+        "Penalties": [style.fmt_usd(x) for x in d.get("penalties_usd", [0.0] * len(d))],
+    })
+    out.index = pd.Index(d["contract_id"].astype(int).to_numpy() if "contract_id" in d else np.arange(len(d)))
+    if not out.empty and out["Format"].nunique() == 1:
+        out = out.drop(columns="Format")
+    return out
+
+
+@solara.component
+def MarketView(model):
+    """The latest tenders and the contract book, with filters."""
+    update_counter.get()
+    which, set_which = solara.use_state("Active")
+    buyer, set_buyer = solara.use_state("All buyers")
+    steps = int(getattr(model, "steps", 0))
+
+    def build():
+        df = contracts_frame(model)
+        tenders, latest = tenders_table(model, df)
+        return df, tenders, latest
+
+    df, tenders, latest = solara.use_memo(build, dependencies=[model, steps])
+    cfg = getattr(getattr(model, "config", None), "market", None)
+    interval = int(getattr(cfg, "tender_interval_days", 0) or 0)
+
+    with solara.Column(classes=["fourpl-market"], gap="12px"):
+        with solara.Row(gap="10px", style={"flex-wrap": "wrap"}):
+            Kpi("Active contracts", style.fmt_int(column(model, "active_contracts", 0)), "signed in tenders")
+            Kpi("Signed so far", style.fmt_int(len(df)), f"in {df['round'].nunique() if not df.empty else 0} round(s)")
+            Kpi("Spot share of legs", style.fmt_pct(column(model, "spot_share_of_legs")) if steps else "–",
+                "legs bought on the spot market today")
+            Kpi("Tender format", MECHANISM_LABELS.get(str(getattr(cfg, "auction", "")), str(getattr(cfg, "auction", "–"))),
+                f"a round every {interval} days" if interval else "")
+            if steps and interval:
+                nxt = ((steps - 1) // interval + 1) * interval
+                Kpi("Next round", _date(model, nxt), f"day {nxt + 1}")
+
+        if latest is None:
+            title, sub = "Latest tenders", "No tender round yet: the first runs on day 1 (press Step)"
+        else:
+            title = f"Latest tenders: round of {_date(model, latest)} (day {latest + 1})"
+            sub = (f"{len(tenders)} tenders, {int((df['round'] == latest).sum())} contracts awarded. Price paid and "
+                   "next best bid per parcel (1 kg) or per tonne on bulk lanes.")
+        with solara.Card(title, subtitle=sub, classes=["fourpl-card", "fourpl-tenders"]):
+            if not tenders.empty:
+                solara.DataFrame(tenders, items_per_page=10, scrollable=True)
+
+        buyers = ["All buyers"] + (sorted(df["buyer_name"].astype(str).unique()) if not df.empty else [])
+        with solara.Card("Contracts", subtitle="rate, committed capacity, term and how each has performed",
+                         classes=["fourpl-card", "fourpl-contracts"]):
+            with solara.Row(gap="16px"):
+                solara.Select("Show", values=list(STATUS_CHOICES), value=which, on_value=set_which,
+                              style={"max-width": "220px"})
+                solara.Select("Buyer", values=buyers, value=buyer if buyer in buyers else "All buyers",
+                              on_value=set_buyer, style={"max-width": "260px"})
+            table = contracts_table(model, df, which, buyer if buyer in buyers else "All buyers")
+            if table.empty:
+                solara.Text("No contracts to show.", style={"color": style.MUTED})
+            else:
+                solara.Text(f"{len(table):,} contract(s)", style={"color": style.MUTED, "font-size": "0.85em"})
+                solara.DataFrame(table, items_per_page=12, scrollable=True)

@@ -32,6 +32,7 @@ class Evolution:
         self._cash = model.ledger.balances.copy()
         self._received = model.ledger.received.copy()
         self._util = np.zeros(model.offers.n)
+        self._queue = np.zeros(len(model.world.resources))
         self.exits = 0
         self.entries = 0
         self.exits_today = 0
@@ -44,6 +45,7 @@ class Evolution:
         if self._util.size < o.n:
             self._util = np.concatenate([self._util, np.zeros(o.n - self._util.size)])
         self._util += np.divide(o.used_today, o.capacity, out=np.zeros(o.n), where=o.capacity > 0)
+        self._queue += getattr(self.m.flow, "queue_today", 0)
 
     def review(self, day: int):
         m, cfg = self.m, self.m.config.evolution
@@ -57,6 +59,14 @@ class Evolution:
         profit = cash_now - pad(self._cash)
         revenue = rec_now - pad(self._received)
         util = self._util / cfg.period_days
+        # demand includes the queue: parcels left waiting at a resource, shared by its providers
+        o = m.offers
+        open_cap = np.where(o.active, o.capacity, 0.0)
+        res_cap = np.bincount(o.resource, weights=open_cap, minlength=self._queue.size)
+        queue = self._queue / cfg.period_days
+        backlog = np.divide(queue[o.resource] * open_cap, res_cap[o.resource] * np.maximum(open_cap, 1e-9),
+                            out=np.zeros(o.n), where=(res_cap[o.resource] > 0) & (open_cap > 0))
+        demand_util = util + backlog
         providers = [p for p in m.carriers + m.operators + m.brokers if p.in_market]
         lo, hi = m.config.carriers.utilisation_target
         changed = False
@@ -68,12 +78,14 @@ class Evolution:
                 changed = True
                 continue
             offs = p.offer_ids[m.offers.active[p.offer_ids]]
-            u = util[offs]
+            u = demand_util[offs]
             off_band = (u > hi) | (u < lo)
             if off_band.any():
-                # capacity moves part of the way to what would put it mid-band
+                # capacity moves part of the way to what would put its demand mid-band: fast when
+                # parcels queue, half as fast when it sheds idle capacity
                 target = 0.5 * (lo + hi)
-                f = np.where(off_band, (1.0 - cfg.capacity_step) + cfg.capacity_step * u / target, 1.0)
+                step = np.where(u > hi, cfg.capacity_step, 0.5 * cfg.capacity_step)
+                f = np.where(off_band, (1.0 - step) + step * u / target, 1.0)
                 base = m.shockboard.base["capacity"]
                 floor = 0.05 * m.offers.base_capacity[offs]
                 new = np.maximum(base[offs] * f, floor)
@@ -97,13 +109,14 @@ class Evolution:
             rev = sum(revenue[p.acct] for p in members)
             prof = sum(profit[p.acct] for p in members)
             offs = np.concatenate([p.offer_ids[m.offers.active[p.offer_ids]] for p in members])
-            busy = util[offs].mean() if offs.size else 0.0
+            busy = demand_util[offs].mean() if offs.size else 0.0
             if rev > 0 and prof / rev > cfg.entry_margin and busy > lo:
                 for _ in range(cfg.max_entrants):
                     self.enter(members, day)
                     changed = True
         self._cash, self._received = L.balances.copy(), L.received.copy()
         self._util = np.zeros(m.offers.n)
+        self._queue = np.zeros(len(m.world.resources))
         if changed:
             m.shockboard.reapply()
             m.quoter.invalidate()

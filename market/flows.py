@@ -80,6 +80,10 @@ class ParcelFlow:
         # parcels still queued at the end of the day waited a day for capacity
         queued = (P["status"] == WAITING) & (P["ready_day"] <= day)
         P["wait_days"][queued] += 1
+        # the queue at each resource: demand its providers did not meet today
+        q = np.flatnonzero(queued)
+        self.queue_today = np.bincount(self.route_res[P["route"][q], P["stage"][q]],
+                                       minlength=len(self.res_kind))
 
     # ------------------------------------------------------------------------------------
     def _start(self, rows: np.ndarray, day: int) -> int:

@@ -108,6 +108,7 @@ class Marketplace(mesa.Model):
             raise ScenarioError(f"world: no clearance times for {', '.join(missing)}")
         self.duties = DutyCalculator(self.world)
         self.warehouse_nodes = [n for n in self.world.spec.warehouses]
+        self.promised_days = np.array([self.world.spec.channels[c].promised_days for c in self.world.channels])
         self.handling_resource = {r.node: r.index for r in self.world.resources if r.kind == HANDLING}
         self.route_warehouse = np.array([self.warehouse_nodes.index(rt.warehouse) if rt.warehouse else -1
                                          for rt in self.world.routes], dtype=np.int64)
@@ -728,8 +729,10 @@ class Marketplace(mesa.Model):
         buyer = np.where(integ_idx >= 0, it_acct, mer_acct)
         value = self.prod_value[prod]
         weight = self.prod_weight[prod]
-        promised = np.array([self.world.spec.channels[c].promised_days for c in self.world.channels])[mm.channel[row]]
         channel = self.net.route_channel[route]
+        # the promise of the channel the parcel actually takes (a stock-out shipped by express
+        # is promised express times)
+        promised = self.promised_days[channel]
         rows = P.append(total, created_day=day, merchant=mer_uid, merchant_idx=mer_idx, mm_row=row,
                         product=prod, category=self.prod_category[prod],
                         origin_territory=self.prod_origin_territory[prod], market=mm.market[row],

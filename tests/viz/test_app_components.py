@@ -199,7 +199,7 @@ def test_an_integer_slider_and_the_seed(harness):
     seed = harness.rc.find(v.TextField, label="Seed")
     seed.assert_single()
     seed.widget.v_model = "7"
-    seed.widget.fire_event("blur", None)  # InputInt commits on blur / enter
+    seed.widget.fire_event("focusout", None)  # InputInt commits on focus out or enter
     harness.reset()
     m = harness.model.value
     assert m.config.merchants.exporters == 3

@@ -21,9 +21,11 @@ def RunPanel(model: solara.Reactive, settings: solara.Reactive, play_interval: s
     with solara.Card("Run", classes=["fourpl-card", "fourpl-run"]):
         ModelController(model, model_parameters=settings, play_interval=play_interval,
                         render_interval=render_interval, use_threads=solara.use_reactive(False))
-        solara.SliderInt(f"Pause between days: {play_interval.value} ms", value=play_interval, min=0, max=1000,
-                         step=10)
-        solara.SliderInt(f"Days per step: {render_interval.value}", value=render_interval, min=1, max=30, step=1)
+        with solara.Div(classes=["fourpl-play-interval"]):
+            solara.SliderInt(f"Pause between days: {play_interval.value} ms", value=play_interval, min=0, max=1000,
+                             step=10)
+        with solara.Div(classes=["fourpl-days-per-step"]):
+            solara.SliderInt(f"Days per step: {render_interval.value}", value=render_interval, min=1, max=30, step=1)
         if horizon and m.steps >= horizon:
             solara.Info(f"The scenario ends after {horizon} days. Reset to run it again.", dense=True)
         else:

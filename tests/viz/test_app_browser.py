@@ -1,0 +1,165 @@
+"""The real app (viz/app.py) served for real and driven in headless Chromium, offline.
+
+Loads the page, waits for the map and the plots, steps the model and checks the day counter
+and a plot changed, moves a slider and resets (the model is rebuilt with the new value),
+visits every tab, and checks nothing went wrong in the browser. Screenshots go to
+test-artifacts/; with ``FOURPL_UPDATE_SCREENSHOT=1`` the overview is also copied to
+docs/screenshot.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+pytest.importorskip("solara")
+
+from viz.assets import REPO_ROOT  # noqa: E402
+
+APP = REPO_ROOT / "viz" / "app.py"
+DAY = ".fourpl-day-counter"
+MAP = "img.fourpl-map-img"
+PARCELS = "img.fourpl-chart-img-parcels"
+LOADED = "img => img.complete && img.naturalWidth > 0"
+STEPS = 3
+
+
+def _day(page) -> int:
+    text = page.locator(DAY).inner_text().strip()
+    assert text.startswith("Day "), text
+    return int(text.split()[1])
+
+
+def _wait_loaded(page, selector: str) -> None:
+    loc = page.locator(selector).first
+    loc.wait_for(state="visible")
+    page.wait_for_function(f"() => {{ const i = document.querySelector('{selector}'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+
+
+def _png(page, selector: str, attempts: int = 5) -> bytes:
+    """The element's pixels; retried, since Solara swaps the <img> when the plot is redrawn."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            _wait_loaded(page, selector)
+            return page.locator(selector).first.screenshot()
+        except Error as exc:
+            if ("not attached" not in str(exc) and "detached" not in str(exc)) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+def _wait_for_change(read, before, timeout: float = 30.0, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    current = read()
+    while current == before and time.monotonic() < deadline:
+        time.sleep(interval)
+        current = read()
+    return current
+
+
+def _press_slider(page, css_class: str, key: str, times: int = 1) -> None:
+    """Move a Vuetify slider with the keyboard, as a user can (arrows, Home, End)."""
+    thumb = page.locator(f".{css_class} [role=slider]").first
+    thumb.focus()
+    for _ in range(times):
+        thumb.press(key)
+    thumb.blur()
+
+
+@pytest.mark.browser
+def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page):
+    from playwright.sync_api import expect
+
+    server = solara_app_server(APP)
+    probe = viz_page
+    page = probe.page
+    page.goto(server.url, wait_until="domcontentloaded")
+
+    # the sidebar: Mesa's controller, the scenario picker and the schema's sliders
+    step = page.get_by_role("button", name="Step")
+    expect(step).to_be_visible(timeout=90_000)  # a cold server compiles the page first
+    expect(page.get_by_role("button", name="Reset")).to_be_visible()
+    expect(page.locator(".fourpl-scenario-picker")).to_contain_text("baseline")
+    expect(page.locator(".fourpl-param-demand-scale")).to_contain_text("Scale: 1.0")
+
+    # the main area: the map and the overview's plots, drawn
+    _wait_loaded(page, MAP)
+    _wait_loaded(page, PARCELS)
+    _wait_loaded(page, "img.fourpl-chart-img-ontime")
+    expect(page.locator(".fourpl-map")).to_contain_text("lanes in use")
+    probe.wait_until_quiet()
+    probe.screenshot("loaded")
+    assert _day(page) == 0
+
+    before_src = page.locator(PARCELS).get_attribute("src")
+    before_png = _png(page, PARCELS)
+    before_map = _png(page, MAP)
+    for i in range(1, STEPS + 1):
+        step.click()
+        expect(page.locator(DAY)).to_have_text(f"Day {i}")
+    after_src = _wait_for_change(lambda: page.locator(PARCELS).get_attribute("src"), before_src)
+    assert after_src != before_src, "the parcels plot was not replaced after stepping"
+    assert _wait_for_change(lambda: _png(page, PARCELS), before_png) != before_png, "the plot looks the same"
+    assert _wait_for_change(lambda: _png(page, MAP), before_map) != before_map, "the map looks the same"
+    probe.wait_until_quiet()
+    probe.screenshot("stepped")
+
+    # a slider, then Reset: the model is rebuilt with the new value, from day 0
+    _press_slider(page, "fourpl-param-demand-scale", "ArrowRight", 2)
+    expect(page.locator(".fourpl-param-demand-scale")).to_contain_text("Scale: 1.2")
+    expect(page.locator(".fourpl-pending")).to_contain_text("Scale 1.2")
+    page.get_by_role("button", name="Reset").click()
+    expect(page.locator(DAY)).to_have_text("Day 0")
+    expect(page.locator(".fourpl-subtitle")).to_contain_text("Scale 1.2")  # what the running model was built with
+    expect(page.locator(".fourpl-pending")).to_have_count(0)
+
+    # many days at once: "days per step" to its maximum, then one Step
+    _press_slider(page, "fourpl-days-per-step", "End")
+    expect(page.locator(".fourpl-days-per-step")).to_contain_text("Days per step: 30")
+    step.click()
+    expect(page.locator(DAY)).to_have_text("Day 30", timeout=120_000)
+    _wait_loaded(page, MAP)
+    _wait_loaded(page, PARCELS)
+    probe.wait_until_quiet()
+    page.set_viewport_size({"width": 1400, "height": 1700})
+    probe.wait_until_quiet()
+    overview = probe.screenshot("overview")
+    assert overview.stat().st_size > 150_000, f"{overview} is suspiciously small (blank page?)"
+    if os.environ.get("FOURPL_UPDATE_SCREENSHOT"):
+        shutil.copyfile(overview, REPO_ROOT / "docs" / "screenshot.png")
+
+    # every tab shows its content
+    page.get_by_role("tab", name="Time series").click()
+    expect(page.locator("img.fourpl-chart-img")).to_have_count(6)
+    for key in ("parcels", "lead", "ontime", "prices", "integrators", "utilisation"):
+        _wait_loaded(page, f"img.fourpl-chart-img-{key}")
+    probe.wait_until_quiet()
+    probe.screenshot("time-series")
+    page.get_by_role("tab", name="Market").click()
+    expect(page.locator(".fourpl-tenders")).to_contain_text("Latest tenders: round of")
+    expect(page.locator(".fourpl-contracts table tbody tr").first).to_be_visible()
+    probe.wait_until_quiet()
+    probe.screenshot("market")
+    page.get_by_role("tab", name="Agents").click()
+    _wait_loaded(page, "img.fourpl-agent-img")
+    expect(page.locator(".fourpl-inspector")).to_contain_text("Profit and loss")
+    probe.wait_until_quiet()
+    probe.screenshot("agents")
+
+    probe.wait_for_cdn_idle()
+    assert not probe.cdn_failures, f"/_solara/cdn/ requests failed:\n{probe.problems()}"
+    assert not probe.console_errors, f"console errors:\n{probe.problems()}"
+    assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
+    assert not probe.failed_requests, f"failed requests:\n{probe.problems()}"
+    assert not probe.external_requests, f"the page reached for the internet:\n{probe.problems()}"
+    misses = server.cdn_misses()
+    assert not misses, f"assets missing from the cache (see {server.log_path}):\n" + "\n".join(misses)
+    errors = [ln for ln in server.log_text().splitlines() if "Traceback" in ln or " ERROR" in ln]
+    assert not errors, f"the server logged errors (see {server.log_path}):\n" + "\n".join(errors)

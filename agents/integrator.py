@@ -30,9 +30,11 @@ class Integrator(mesa.Agent):
         self.acct = model.ledger.open(f"integrator:{name}", self.role, self.unique_id)
         self.index = len(model.integrators)
         self.in_market = True
-        if cfg.pricing == "value_based":
+        self.pricing = cfg.pricing_by_integrator[self.index] if self.index < len(cfg.pricing_by_integrator) \
+            else cfg.pricing
+        if self.pricing == "value_based":
             self.policy = make_pricing_policy("value_based", share=cfg.value_share, min_markup=cfg.min_markup)
-        elif cfg.pricing == "adaptive":
+        elif self.pricing == "adaptive":
             grid = np.round(np.arange(cfg.min_markup, cfg.max_markup + 1e-9, 0.025), 3)
             self.policy = make_pricing_policy("adaptive", markups=grid, method="thompson", rng=model.rng,
                                               discount=cfg.learning_discount)

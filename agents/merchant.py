@@ -132,7 +132,8 @@ class Merchant(mesa.Agent):
                 if not it.in_market:
                     continue
                 for name, svc in it.offers(m.world.routes[route].family, base).items():
-                    basis = float((share * svc.cost(w)).sum())
+                    # priced on what the route costs the integrator today (as its parcels will be)
+                    basis = float((share * it.route_cost(svc.route, w)).sum())
                     rep_route = -1
                     if rep is not None:
                         value_kg = float((share * value).sum() / max((share * w).sum(), 1e-9))

@@ -7,7 +7,8 @@
 
 from the source it names: ``parameters`` (the scenario schema, :func:`market.scenario.parameter_table`),
 ``scenarios`` (the built-in scenario files), and ``world-*`` (the default world file,
-``market/data/world.toml``). ``--check`` only reports whether the file is up to date (exit 1 if
+``market/data/world.toml``: channels, sellers and products, carrier groups, lanes, warehouses,
+customs and duty rules). ``--check`` only reports whether the file is up to date (exit 1 if
 not); the test suite runs it, so a changed parameter or world figure fails until the docs are
 regenerated.
 """
@@ -108,6 +109,64 @@ def render_world_channels() -> str:
                    "promised days"], rows)
 
 
+def render_world_sellers() -> str:
+    """Where merchants sit and sell: seller clusters, markets, product categories."""
+    w = _world()
+    terr = {n.id: n.territory for n in w.nodes}
+    names = {n.id: n.name for n in w.nodes}
+    origins = _table(["seller cluster", "name", "territory", "weight", "categories (weight)"],
+                     [[f"`{o}`", names.get(o, ""), terr.get(o, ""), f"{s.weight:g}",
+                       ", ".join(f"{c} {v:g}" for c, v in s.categories.items())] for o, s in w.origins.items()])
+    markets = _table(["market", "node", "territory", "weight"],
+                     [[f"`{k}`", names.get(m.node, m.node), terr.get(m.node, ""), f"{m.weight:g}"]
+                      for k, m in w.markets.items()])
+    cats = _table(["category", "retail value (USD)", "weight (kg)", "goods cost share", "inspection multiplier"],
+                  [[f"`{k}`", _range(c.value), _range(c.weight), f"{c.cost_share:g}", f"{c.inspection_multiplier:g}"]
+                   for k, c in w.categories.items()])
+    return origins + "\n" + markets + "\n" + cats
+
+
+def render_world_carriers() -> str:
+    """Carrier groups: how many companies share each group's lanes, and what they serve."""
+    w = _world()
+    rows = []
+    for g, spec in w.carrier_groups.items():
+        lanes = [ln for ln in w.lanes if ln.group == g]
+        modes = sorted({ln.mode for ln in lanes})
+        chans = sorted({c for ln in lanes for c in ln.channels})
+        rows.append([f"`{g}`", spec.label, spec.count, sum(len(ln.pairs) for ln in lanes), ", ".join(modes),
+                     ", ".join(chans)])
+    return _table(["carrier group", "label", "carriers", "lanes", "modes", "channels"], rows)
+
+
+def _by_regime(d: dict, fmt, sep: str = "; ") -> str:
+    return sep.join(f"{k} {fmt(v)}" for k, v in d.items())
+
+
+def _range(r) -> str:
+    return f"{r[0]:g}-{r[1]:g}"
+
+
+def render_world_customs() -> str:
+    """Customs per territory: clearance, inspection, holds, brokers and fees."""
+    w = _world()
+    rows = []
+    for t, c in w.customs.items():
+        fees = [f"export {c.export_fee:g}/parcel, {c.export_fee_per_shipment:g}/shipment"] \
+            if c.export_fee or c.export_fee_per_shipment else []
+        if c.broker_fee:
+            fees.append("import per parcel: " + _by_regime(c.broker_fee, lambda v: f"{v:g}", ", "))
+        if c.broker_fee_per_shipment:
+            fees.append(f"import {c.broker_fee_per_shipment:g}/shipment")
+        if c.inspection_fee_per_shipment:
+            fees.append(f"inspection {c.inspection_fee_per_shipment:g}/shipment")
+        rows.append([t, c.brokers_per_point, f"{c.broker_capacity:g}", _by_regime(c.clearance, _tri) or "-",
+                     _by_regime(c.inspection, lambda v: f"{v:g}") or "-", _tri(c.inspection_days), _tri(c.hold_days),
+                     "; ".join(fees) or "-", c.source])
+    return _table(["territory", "brokers per point", "broker capacity/day", "clearance days by regime (min/mode/max)",
+                   "inspection rate by regime", "inspection days", "hold days", "fees (USD)", "source"], rows)
+
+
 def render_world_lanes() -> str:
     w = _world()
     rows = []
@@ -120,10 +179,10 @@ def render_world_lanes() -> str:
         if ln.cost_per_shipment:
             cost.append(f"{ln.cost_per_shipment:g}/shipment")
         rows.append([ln.group, ln.mode, ", ".join(ln.channels), len(ln.pairs), _tri(ln.transit), " + ".join(cost),
-                     f"{ln.capacity:g} {'kg' if ln.bulk else 'parcels'}/day", f"{ln.loss:g}", f"{ln.delay:g}",
-                     ln.source])
+                     f"{ln.capacity:g} {'kg' if ln.bulk else 'parcels'}/day", f"{ln.loss:g}", f"{ln.damage:g}",
+                     f"{ln.delay:g}", _tri(ln.delay_days), ln.source])
     return _table(["carrier group", "mode", "channels", "lanes", "transit days min/mode/max", "cost (USD)",
-                   "capacity", "loss", "delay", "source"], rows)
+                   "capacity", "loss", "damage", "delay", "delay days", "source"], rows)
 
 
 def render_world_warehouses() -> str:
@@ -165,8 +224,11 @@ RENDERERS = {
     "parameters": render_parameters,
     "scenarios": render_scenarios,
     "world-channels": render_world_channels,
+    "world-sellers": render_world_sellers,
+    "world-carriers": render_world_carriers,
     "world-lanes": render_world_lanes,
     "world-warehouses": render_world_warehouses,
+    "world-customs": render_world_customs,
     "world-duties": render_world_duties,
 }
 

@@ -81,7 +81,7 @@ class ContractBook:
         start, end = self.start, self.end
         st[(st == SIGNED) & (start <= day)] = ACTIVE
         ended = np.flatnonzero((st == ACTIVE) & (end <= day))
-        live = (st == ACTIVE) & (end > day)
+        live = (st == ACTIVE) & (end > day) & (self.offer >= 0)     # leg contracts only
         active = np.flatnonzero(live)
         self.remaining_today[: self.n] = 0.0
         self.remaining_today[active] = self.capacity[active]
@@ -91,6 +91,14 @@ class ContractBook:
         cut = np.flatnonzero(np.diff(res)) + 1
         self.by_resource = {int(g[0]): a for g, a in zip(np.split(res, cut), np.split(active, cut)) if a.size}
         return ended
+
+    def live_legs(self, day: int | None = None) -> np.ndarray:
+        """Signed or active contracts for legs (not end-to-end services), still running on ``day``."""
+        st = self.status
+        sel = ((st == ACTIVE) | (st == SIGNED)) & (self.offer >= 0)
+        if day is not None:
+            sel &= self.end > day
+        return np.flatnonzero(sel)
 
     def active_for(self, buyer_acct: int) -> np.ndarray:
         st = self.status

@@ -52,7 +52,7 @@ def leg_prices(model: Marketplace, integrator) -> tuple[np.ndarray, np.ndarray, 
     dens = np.where(m.net.res_bulk[res], 1.0, 1.0 - c.density_discount * vol / (vol + c.density_half_volume))
     best = ref * (1.0 + o.markup) * dens
     spot = ref * (1.0 + o.markup) * o.spot_factor
-    live = np.flatnonzero(book.status == ACTIVE)
+    live = np.flatnonzero((book.status == ACTIVE) & (book.offer >= 0))
     mine = live[book.buyer_acct[live] == integrator.acct]
     others = live[(book.buyer_acct[live] != integrator.acct) & ~m.net.res_bulk[book.resource[live]]]
     room = np.maximum(o.capacity - np.bincount(book.offer[others], weights=book.capacity[others], minlength=o.n), 0.0)
@@ -100,7 +100,7 @@ def measure(model: Marketplace, integrator) -> dict:
         for res in m.world.routes[r].resources:
             load[res] = load.get(res, 0.0) + q
     book = m.contracts
-    live = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == integrator.acct))
+    live = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == integrator.acct) & (book.offer >= 0))
     left = room.copy()
     realised = 0.0
     for res, q in load.items():

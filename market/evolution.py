@@ -148,7 +148,7 @@ class Evolution:
         it.in_market = False
         book = m.contracts
         st = book.cols["status"][: book.n]
-        st[((st == ACTIVE) | (st == SIGNED)) & (book.buyer == it.unique_id)] = TERMINATED
+        st[((st == ACTIVE) | (st == SIGNED)) & ((book.buyer == it.unique_id) | (book.provider == it.unique_id))] = TERMINATED
         self.exits += 1
         self.exits_today += 1
         self.log.append({"day": day, "event": "exit", "agent": it.name, "role": it.role})

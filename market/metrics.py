@@ -286,7 +286,7 @@ class Metrics:
             cat = it.catalogue
             out["integrators"][it.name] = {
                 "parcel_share": int(self.created_by_integrator[it.index]) / max(int(self.created.sum()), 1),
-                "pricing": m.config.integrators.pricing, "markup": it.markup, "cash_usd": it.cash,
+                "pricing": it.pricing, "markup": it.markup, "cash_usd": it.cash,
                 "in_market": it.in_market, "rerouted": it.rerouted,
                 "integration_efficiency": eff.get("efficiency"),
                 "optimum_cost_per_day": eff.get("optimum"), "realised_cost_per_day": eff.get("realised"),

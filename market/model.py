@@ -20,7 +20,7 @@ from agents.customs_agent import CustomsAgent
 from agents.integrator import Integrator
 from agents.merchant import Merchant, Option
 from agents.warehouse_operator import WarehouseOperator
-from market.contracts import ACTIVE, ContractBook
+from market.contracts import ACTIVE, SERVICES, ContractBook
 from market.customs import ClearanceTables, DutyCalculator
 from market.efficiency import measure as measure_efficiency
 from market.demand import calendar_multipliers, time_factor
@@ -62,6 +62,7 @@ class MerchantMarkets:
         self.lead_n[:] = 0
         self.insured = np.zeros(n, dtype=bool)
         self.markup = np.zeros(n)            # the integrator's agreed markup on its cost
+        self.e2e_contract = np.full(n, -1, dtype=np.int64)   # its end-to-end contract, if any
         self.n = n
 
 
@@ -487,9 +488,34 @@ class Marketplace(mesa.Model):
         j = int(np.argmin(price))
         return int(o[j]), float(price[j])
 
+    def _end_to_end(self, row: int, opt: Option):
+        """A merchant buying an integrator's service signs an end-to-end contract with it; the
+        previous one ends (executed) when it switches."""
+        mm, book = self.mm, self.contracts
+        old = int(mm.e2e_contract[row])
+        if old >= 0 and book.status[old] == ACTIVE:
+            book.cols["status"][old] = EXECUTED
+            book.cols["end"][old] = self.day
+        mm.e2e_contract[row] = -1
+        if opt.integrator < 0:
+            return
+        mer = self.merchants[mm.merchant[row]]
+        it = self.integrators[opt.integrator]
+        a, b = it.route_rates(opt.route)
+        up = 1.0 + opt.markup
+        mm.e2e_contract[row] = book.add(
+            f"quote/{opt.service}", buyer=mer.unique_id, buyer_acct=mer.acct, provider=it.unique_id,
+            provider_acct=it.acct, offer=-1, resource=-1, service=SERVICES.index("end_to_end"),
+            rate_parcel=a * up, rate_kg=b * up, cost_factor=1.0, capacity=opt.orders,
+            sla_days=int(np.ceil(opt.days)), penalty=self.config.integrators.service_credit,
+            start=self.day, end=10 ** 6, status=ACTIVE, round=self.day, n_bids=1,
+            winning_bid=float(a * up + b * up * self.reference_weight), second_bid=float("nan"),
+            score=float(opt.profit))
+
     def assign_option(self, row: int, opt: Option, initial: bool = False):
         """Record a merchant's choice for a market (and warm-start its stock on day 0)."""
         mm, cfg = self.mm, self.config
+        self._end_to_end(row, opt)
         old_wh = mm.warehouse[row]
         mm.channel[row] = opt.channel
         mm.integrator[row] = opt.integrator
@@ -587,7 +613,7 @@ class Marketplace(mesa.Model):
             self.contracts.start_day(day)
             self.quoter.invalidate()
             self.market_version += 1
-        self.active_contracts = np.flatnonzero(self.contracts.status == ACTIVE)
+        self.active_contracts = np.flatnonzero((self.contracts.status == ACTIVE) & (self.contracts.offer >= 0))
         self._scale_contracts_to_capacity()
         self.offers.update_spot(cfg.market.spot_slope, cfg.market.spot_convexity, cfg.market.spot_markup)
 

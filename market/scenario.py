@@ -126,6 +126,8 @@ class Integrators(Section):
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
     pricing: Literal["cost_plus", "value_based", "adaptive"] = param(
         "cost_plus", ui=True, description="how integrators price services: cost plus their markup, a share of the merchant's saving against doing it alone, or a markup learned by a bandit from acceptances and profit")
+    pricing_by_integrator: list[Literal["cost_plus", "value_based", "adaptive"]] = param(
+        [], description="pricing policy of each integrator in turn (overrides 'pricing' for the first ones; to let policies compete)")
     value_share: float = param(0.5, ge=0, le=1, description="value-based pricing: share of the merchant's saving the integrator keeps")
     min_markup: float = param(0.0, ge=0, le=2, description="lowest markup an integrator quotes (value-based floor, bandit grid start)")
     max_markup: float = param(0.4, ge=0, le=3, description="highest markup on the adaptive pricing grid")

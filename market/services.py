@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 OFFER_NAMES = ("economy", "standard", "express")
 
 
+def _open_leg(u, v, k, d) -> bool:
+    return d["capacity"] > 0
+
+
+def _capacity_class(c: float) -> float:
+    return -1.0 if c <= 0 else float(np.floor(np.log2(max(c, 1e-9))))
+
+
+def _material(old: tuple, new: tuple) -> bool:
+    """Whether a leg changed enough to matter for composition (1% on cost, capacity class)."""
+    return (abs(new[0] - old[0]) > 0.01 * max(abs(old[0]), 1e-9) or abs(new[1] - old[1]) > 0.05
+            or abs(new[2] - old[2]) > 0.002 or _capacity_class(new[3]) != _capacity_class(old[3]))
+
+
 @dataclass(frozen=True)
 class ServiceOffer:
     """One end-to-end service an integrator can sell for a route family."""
@@ -146,6 +160,8 @@ class ServiceCatalogue:
             d = self.G.edges[u, v, o]
             new = (float(ref[i]), float(time[i]), float(risk[i]), float(cap[i]))
             old = (d.get("cost"), d.get("time"), d.get("risk"), d.get("capacity"))
+            if old[0] is not None and not _material(old, new):
+                continue   # price drift too small to change which services are efficient
             if new != old:
                 worse = old[0] is not None and new[0] >= old[0] and new[1] >= old[1] and new[2] >= old[2] \
                     and new[3] <= old[3]
@@ -158,23 +174,20 @@ class ServiceCatalogue:
 
     # ---- services ----
     def services(self, family: tuple, volume: float = 0.0) -> list[Service]:
-        """The Pareto front of a route family, for legs with room for ``volume`` a day."""
+        """The Pareto front of a route family over open legs; those with room for ``volume`` a
+        day first (every leg's capacity at least the volume), or all if none has."""
         self.refresh()
         self.requests += 1
         src, dst = ("src", family), ("dst", family)
         if src not in self.G:
             return []
-        need = float(2 ** np.ceil(np.log2(max(volume, 1.0))))   # capacity class of the request
-
-        def ok(u, v, k, d, need=need):
-            return d["capacity"] >= min(need, 1.0) if k == -1 else d["capacity"] >= need
-        return self.cache.get(src, dst, edge_ok=ok, filter_key=("room", need))
+        front = self.cache.get(src, dst, edge_ok=_open_leg, filter_key="open")
+        roomy = [svc for svc in front if svc.capacity >= volume]
+        return roomy or front
 
     def offers(self, family: tuple, volume: float = 0.0) -> dict[str, ServiceOffer]:
         """Economy, standard and express services for a family (fewer if the front is small)."""
         front = self.services(family, volume)
-        if not front and volume > 1.0:
-            front = self.services(family, 1.0)      # not enough room at full volume: offer what fits
         if not front:
             return {}
         picked = pick_offers(front, OFFER_NAMES)

@@ -72,7 +72,7 @@ class TenderRound:
         cfg = model.config.market
         self.cfg = cfg
         book, offers, net = model.contracts, model.offers, model.net
-        live = np.flatnonzero(((book.status == ACTIVE) | (book.status == SIGNED)) & (book.end > day))
+        live = book.live_legs(day)
         daily = ~net.res_bulk[book.resource[live]]
         self.reserved = np.bincount(book.offer[live[daily]], weights=book.capacity[live[daily]], minlength=offers.n)
         self.rule = ScoreRule(w_reliability=cfg.w_reliability, w_reputation=cfg.w_reputation,

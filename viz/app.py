@@ -42,7 +42,7 @@ solara.server.settings.theme.show_banner = False
 
 CSS = """
 .fourpl-kpis { margin: 4px 0 12px 0; }
-.fourpl-kpi { background: white; border-radius: 8px; padding: 6px 12px; min-width: 104px;
+.fourpl-kpi { background: white; border-radius: 8px; padding: 6px 10px; min-width: 96px; flex: 1 1 auto;
   box-shadow: 0 1px 3px rgba(0,0,0,.12); }
 .fourpl-kpi-label { font-size: 0.66rem; letter-spacing: .04em; text-transform: uppercase; color: #78909c;
   white-space: nowrap; }
@@ -73,10 +73,16 @@ def run_label(model) -> str:
 
 
 @solara.component
-def Page():
-    """The whole app: app bar, sidebar (run, scenario, parameters) and the tabs."""
-    settings = solara.use_reactive(solara.use_memo(default_settings, []))
-    model = solara.use_reactive(solara.use_memo(lambda: AppModel(**settings.value), []))
+def Page(model: solara.Reactive | None = None, settings: solara.Reactive | None = None):
+    """The whole app: app bar, sidebar (run, scenario, parameters) and the tabs.
+
+    ``model`` and ``settings`` (reactive variables) let a notebook or a benchmark hand the page
+    its own model; by default each session builds the baseline with seed 1.
+    """
+    initial_settings = solara.use_memo(default_settings, [])
+    settings = solara.use_reactive(settings if settings is not None else initial_settings)
+    initial_model = solara.use_memo(lambda: None if model is not None else AppModel(**settings.value), [])
+    model = solara.use_reactive(model if model is not None else initial_model)
     play_interval = solara.use_reactive(150)
     render_interval = solara.use_reactive(1)
     tab = solara.use_reactive(0)

@@ -24,11 +24,11 @@ from viz import style
 
 DPI = 100
 PNG_COMPRESSION = 3  # zlib level: fast to encode; these images only travel to a local browser
-CHART_SIZE = (6.4, 2.7)  # inches at DPI: 640 x 270 px
+CHART_SIZE = (5.8, 2.8)  # inches at DPI: 580 x 280 px, about the size a chart card shows
 FONT = {"font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7.5,
         "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.edgecolor": "#b0bec5",
         "text.color": style.INK, "axes.labelcolor": style.INK}
-LEGEND_RIGHT = 0.74  # the plot area ends here; the legend sits to its right
+LEGEND_RIGHT = 0.71  # the plot area ends here; the legend sits to its right
 
 
 def png(fig: Figure) -> bytes:
@@ -54,7 +54,7 @@ def new_figure(size=CHART_SIZE, legend_right: bool = True) -> tuple[Figure, obje
     fig = Figure(figsize=size, dpi=DPI, facecolor="white")
     ax = fig.add_subplot(1, 1, 1)
     _style_axes(ax)
-    fig.subplots_adjust(left=0.1, right=LEGEND_RIGHT if legend_right else 0.98, top=0.96, bottom=0.13)
+    fig.subplots_adjust(left=0.12, right=LEGEND_RIGHT if legend_right else 0.98, top=0.96, bottom=0.12)
     return fig, ax
 
 
@@ -96,9 +96,9 @@ def _date_axis(ax, x) -> None:
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("day")
-    if len(x) == 1:  # one point: give it some room
+    if len(x):  # the run so far, whatever is drawn (NaN-only series leave no data limits)
         pad = np.timedelta64(1, "D") if np.issubdtype(x.dtype, np.datetime64) else 1
-        ax.set_xlim(x[0] - pad, x[0] + pad)
+        ax.set_xlim(x[0] - pad, x[-1] + pad) if len(x) < 3 else ax.set_xlim(x[0], x[-1])
 
 
 def _arr(cols: dict, key: str, scale: float = 1.0) -> np.ndarray | None:
@@ -162,8 +162,15 @@ def chart_parcels_by_channel(cols: dict) -> Figure:
         return fig
     _shade_shocks(ax, cols, x)
     keep = [i for i, y in enumerate(ys) if y.any()] or list(range(len(ys)))
-    ax.stackplot(x, *[ys[i] for i in keep], labels=[style.channel_label(channels[i]) for i in keep],
-                 colors=[style.channel_color(channels[i], i) for i in keep], alpha=0.85, linewidth=0)
+    labels = [style.channel_label(channels[i]) for i in keep]
+    colors = [style.channel_color(channels[i], i) for i in keep]
+    if len(x) < 3:  # an area needs a few days; the first days are stacked bars
+        bottom = np.zeros(len(x))
+        for i, lab, col in zip(keep, labels, colors):
+            ax.bar(x, ys[i], bottom=bottom, width=0.6, color=col, alpha=0.85, label=lab)
+            bottom = bottom + ys[i]
+    else:
+        ax.stackplot(x, *[ys[i] for i in keep], labels=labels, colors=colors, alpha=0.85, linewidth=0)
     delivered = _arr(cols, "parcels_delivered")
     if delivered is not None:
         ax.plot(x, delivered, color=style.INK, linewidth=1.0, label="Delivered (all channels)")
@@ -180,7 +187,7 @@ def chart_lead_times(cols: dict) -> Figure:
     fig, ax = new_figure()
     x = dates_of(cols)
     mean, p95 = _arr(cols, "mean_lead_time_days"), _arr(cols, "p95_lead_time_days")
-    if not len(x) or (mean is None and p95 is None):
+    if not len(x) or not any(a is not None and np.isfinite(a).any() for a in (mean, p95)):
         _empty(ax, "No deliveries yet")
         return fig
     _shade_shocks(ax, cols, x)
@@ -200,7 +207,7 @@ def chart_on_time(cols: dict) -> Figure:
     fig, ax = new_figure()
     x = dates_of(cols)
     y = _arr(cols, "on_time_rate", 100.0)
-    if not len(x) or y is None:
+    if not len(x) or y is None or not np.isfinite(y).any():
         _empty(ax, "No deliveries yet")
         return fig
     _shade_shocks(ax, cols, x)
@@ -354,22 +361,25 @@ def chart_agent(dates, cash, pnl, volume, volume_kg, reputation, utilisation=Non
         _empty(money, "Nothing recorded yet")
         return fig
     usd = FuncFormatter(lambda v, _: style.fmt_usd(v, 0))
-    money.plot(x, cash, color=style.ACCENT, linewidth=1.8, label="Cash (left)")
+    money.plot(x, cash, color=style.ACCENT, linewidth=1.8, label="Cash (left)", zorder=3)
     money.yaxis.set_major_formatter(usd)
     money.set_ylabel("cash (USD)", color=style.ACCENT)
-    handles = money.get_lines()
+    money.set_zorder(2)
+    money.patch.set_visible(False)  # the bars on the twin axis show through
+    handles = list(money.get_lines())
     if pnl is not None and np.isfinite(pnl).any():
-        prof = money.twinx()
-        prof.plot(x, np.nancumsum(pnl), color="#2e7d32", linewidth=1.4, linestyle=(0, (3, 2)),
-                  label="Profit since day 0 (right)")
-        prof.axhline(0, color="#a5d6a7", linewidth=0.8)
-        prof.yaxis.set_major_formatter(usd)
-        prof.set_ylabel("profit (USD)", color="#2e7d32")
-        prof.spines["top"].set_visible(False)
-        prof.tick_params(labelsize=7.5)
-        handles = handles + prof.get_lines()[:1]
-    money.legend(handles=handles, labels=[h.get_label() for h in handles], loc="upper left", frameon=False,
-                 fontsize=7.5, ncol=2)
+        day = money.twinx()
+        day.set_zorder(1)
+        p = np.nan_to_num(pnl)
+        day.bar(x, p, width=1.0, color=np.where(p >= 0, "#a5d6a7", "#ef9a9a"), label="Profit that day (right)")
+        day.axhline(0, color="#90a4ae", linewidth=0.6)
+        day.yaxis.set_major_formatter(usd)
+        day.set_ylabel("profit a day (USD)", color="#2e7d32")
+        day.spines["top"].set_visible(False)
+        day.tick_params(labelsize=7.5)
+        handles.append(day.containers[0])
+    money.legend(handles=handles, labels=["Cash (left)", "Profit that day (right)"][: len(handles)],
+                 loc="upper left", frameon=False, fontsize=7.5, ncol=2)
 
     unit = "parcels / day" if role in ("merchant", "integrator") else "units served / day"
     vol.bar(x, np.nan_to_num(volume), width=1.0, color="#90caf9", label=unit.replace(" / day", ""))

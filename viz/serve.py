@@ -74,6 +74,10 @@ def server_env(
     # the app must import the project's packages however the server is started
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
+    # solara warns on the first request that its session cookie cannot be SameSite=None over
+    # plain http: true, and harmless for a page served to this machine; it only alarms users
+    quiet = "ignore:Cookies with samesite=none require https"
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), quiet) if w)
     if offline:
         env["SOLARA_ASSETS_CDN"] = DEAD_CDN
         env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"
@@ -92,6 +96,7 @@ def serve(
     extra_args: Sequence[str] = (),
     extra_env: dict[str, str] | None = None,
     offline: bool = False,
+    dev: bool = False,
     ready_timeout: float = 120.0,
 ) -> subprocess.Popen:
     """Start ``solara run APP --host HOST --port PORT --no-open`` with the cached assets.
@@ -103,6 +108,9 @@ def serve(
     the page in the default browser once it answers. ``log_file`` receives the
     server's stdout and stderr (default: inherited). ``offline`` (see ``server_env``)
     makes a missing asset fail at once instead of being fetched from the public CDN.
+    ``dev=True`` runs Solara in development mode (the page reloads when a source file
+    changes); the default is production mode: a running app is not reloaded under its
+    users when someone edits the code, and the browser gets the minified front end.
     """
     app = resolve_app(app_path)
     env = server_env(cache_dir, offline=offline)
@@ -112,6 +120,7 @@ def serve(
     cmd = [
         sys.executable, "-m", "solara", "run", str(app),
         "--host", host, "--port", str(port), "--no-open",
+        *(() if dev else ("--production",)),
         *extra_args,
     ]  # fmt: skip
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the server
@@ -206,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--open", action="store_true", help="open the page in a browser")
     parser.add_argument("--offline", action="store_true", help="never fetch a missing asset from the public CDN")
+    parser.add_argument("--dev", action="store_true", help="development mode: reload the page when a source file changes")
     args = parser.parse_args(argv)
     try:
-        proc = serve(args.app, args.host, args.port, args.open, block=True, offline=args.offline)
+        proc = serve(args.app, args.host, args.port, args.open, block=True, offline=args.offline, dev=args.dev)
     except (AssetError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -312,6 +312,8 @@ def resource_label(model, r: int) -> str:
     """A readable name of a resource: 'Shenzhen air hub → Los Angeles air gateway (express air)'."""
     w = model.world
     try:
+        if int(r) < 0:  # e.g. a 4PL's end-to-end service contract: no single resource
+            return "End-to-end service"
         res = w.resources[int(r)]
     except (IndexError, ValueError, TypeError):
         return str(r)

@@ -124,3 +124,12 @@ def test_interrupted_run_leaves_nothing(tmp_path):
     assert p.returncode != 0 and "power cut" in p.stderr
     assert list(tmp_path.iterdir()) == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_auction_format_from_the_command_line(tmp_path):
+    out = tmp_path / "v"
+    r = fourpl("run", "--days", "20", "--out", str(out), "-q", "--set", "market.auction=vickrey", *SMALL)
+    assert r.returncode == 0, r.stderr
+    c = pd.read_parquet(out / "contracts.parquet")
+    assert "vickrey" in set(c["mechanism"])
+    assert "auction = \"vickrey\"" in (out / "config.toml").read_text()

@@ -42,7 +42,12 @@ def test_composed_services_are_valid_paths():
                 for stage, off in enumerate(svc.offers):
                     assert m.offers.resource[off] == route.resources[stage]          # a leg of that stage
                     assert m.offers.active[off]
-                    assert m.offers.capacity[off] >= min(volume, 1.0)                # room for the volume
+                    assert m.offers.capacity[off] > 0                                 # an open leg
+            # services with room for the volume come first: if any fits, all offered fit
+            front = it.catalogue.cache.get(("src", family), ("dst", family),
+                                           edge_ok=lambda u, v, k, d: d["capacity"] > 0, filter_key="open")
+            if any(s.capacity >= volume for s in front):
+                assert all(min(m.offers.capacity[o] for o in svc.offers) >= volume for svc in offers.values())
                 assert svc.cost_parcel > 0 and svc.days > 0 and 0 <= svc.risk < 1
                 checked += 1
     assert checked > 20
@@ -156,3 +161,19 @@ def test_integration_series_are_recorded():
         assert col in ts.columns
     assert ((ts["hhi_warehouses"].dropna() > 0) & (ts["hhi_warehouses"].dropna() <= 10000)).all()
     assert (ts["providers_per_4pl_parcel"].dropna() >= 1).all()
+
+
+def test_end_to_end_contracts_and_competing_policies():
+    m = Marketplace("baseline", rng=10, **{**SMALL, "integrators.count": 3,
+                                           "integrators.pricing_by_integrator": ["cost_plus", "value_based", "adaptive"]})
+    m.run_for(60)
+    assert [it.pricing for it in m.integrators] == ["cost_plus", "value_based", "adaptive"]
+    c = m.contracts.frame()
+    e2e = c[c["service"] == "end_to_end"]
+    # every merchant market bought from an integrator has one active end-to-end contract with it
+    via = np.flatnonzero(m.mm.integrator >= 0)
+    active = e2e[e2e["status"] == "active"]
+    assert len(active) == len(via)
+    assert set(active["provider"]) <= {it.unique_id for it in m.integrators}
+    assert (active["rate_parcel"] > 0).all()
+    assert m.finish()["ledger_imbalance"] == 0

@@ -128,7 +128,7 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
     _wait_loaded(page, MAP)
     _wait_loaded(page, PARCELS)
     probe.wait_until_quiet()
-    page.set_viewport_size({"width": 1400, "height": 1700})
+    page.set_viewport_size({"width": 1400, "height": 1250})
     probe.wait_until_quiet()
     overview = probe.screenshot("overview")
     assert overview.stat().st_size > 150_000, f"{overview} is suspiciously small (blank page?)"

@@ -178,7 +178,7 @@ def AgentInspector(model):
                 Kpi("Switches", style.fmt_int(getattr(agent, "switches", 0)), "channel or provider changes")
 
         with solara.ColumnsResponsive(12, large=[7, 5]):
-            with solara.Card(f"{agent.name} over time", subtitle="cash and profit, volume a day, reputation",
+            with solara.Card(f"{agent.name} over time", subtitle="cash and the day's profit, volume a day, reputation",
                              classes=["fourpl-card"]):
                 solara.Image(image, width="100%", classes=[IMG_CLASS])
             with solara.Column(gap="12px"):

@@ -35,27 +35,27 @@ def KpiStrip(model):
                                                             "days", 0) or 0)
     if steps:
         date = getattr(model, "date", None)
-        when = date.strftime("%a %d %b %Y") if date is not None else ""
+        when = date.strftime("%d %b %Y") if date is not None else ""
     else:
         start = model.config.simulation.start_date
-        when = f"starts {start.strftime('%a %d %b %Y')}"
+        when = f"starts {start.strftime('%d %b %Y')}"
     created = column(model, "parcels_created")
     delivered = column(model, "parcels_delivered")
     lost = column(model, "parcels_lost")
-    with solara.Row(classes=["fourpl-kpis"], gap="10px", style={"flex-wrap": "wrap"}):
+    with solara.Row(classes=["fourpl-kpis"], gap="8px", style={"flex-wrap": "wrap"}):
         Kpi("Day", f"Day {steps}", f"{when}" + (f" · of {horizon}" if horizon else ""),
             classes=["fourpl-kpi-day"], value_classes=[DAY_CLASS])
-        Kpi("Parcels created today", style.fmt_int(created) if steps else "–",
+        Kpi("Created today", style.fmt_int(created) if steps else "–",
             f"{style.fmt_int(column(model, 'parcels_in_transit'))} in transit")
         Kpi("Delivered today", style.fmt_int(delivered) if steps else "–",
             f"{style.fmt_int(lost)} lost" if steps else "")
-        Kpi("On time", style.fmt_pct(column(model, "on_time_rate")) if steps else "–", "of parcels delivered today")
+        Kpi("On time", style.fmt_pct(column(model, "on_time_rate")) if steps else "–", "delivered today")
         Kpi("Delivery time", style.fmt_days(column(model, "mean_lead_time_days")) if steps else "–",
             f"p95 {style.fmt_days(column(model, 'p95_lead_time_days'))}" if steps else "mean")
         Kpi("4PL share", style.fmt_pct(column(model, "fourpl_share")) if steps else "–",
             f"{len(getattr(model, 'integrators', []))} integrator(s)")
-        Kpi("Logistics cost", style.fmt_usd(column(model, "mean_logistics_cost")) if steps else "–",
-            "per parcel delivered")
+        Kpi("Cost / parcel", style.fmt_usd(column(model, "mean_logistics_cost")) if steps else "–",
+            "logistics")
         spot = column(model, "spot_share_of_legs")
         Kpi("Contracts", style.fmt_int(column(model, "active_contracts")),
-            f"spot {style.fmt_pct(spot, 0)} of legs" if steps and spot is not None else "active")
+            f"active; spot {style.fmt_pct(spot, 0)} of legs" if steps and spot is not None else "active")

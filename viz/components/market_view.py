@@ -24,6 +24,14 @@ SERVICE_LABELS = {"lane": "Transport", "warehouse": "Warehousing", "brokerage": 
 MECHANISM_LABELS = {"first_price": "First-price sealed bid", "vickrey": "Vickrey (second price)",
                     "clock": "Descending clock", "package": "Package (combinatorial)",
                     "contract_net": "Contract net", "contract_net/sub": "Contract net (subcontract)"}
+OPEN_ENDED = 10**5  # an end later than this many days: a contract with no fixed end
+
+
+def mechanism_label(m: str) -> str:
+    m = str(m)
+    if m.startswith("quote/"):
+        return f"4PL quote ({m.split('/', 1)[1].replace('_', ' ')})"
+    return MECHANISM_LABELS.get(m, m.replace("_", " "))
 STATUS_CHOICES = ("Active", "Latest round", "All")
 
 
@@ -58,8 +66,21 @@ def _bulk_of(model, resources) -> np.ndarray:
         else np.zeros(r.size, dtype=bool)
 
 
+def tendered(df: pd.DataFrame) -> pd.DataFrame:
+    """The contracts signed in tenders (not a 4PL's end-to-end service quotes to merchants)."""
+    if df.empty:
+        return df
+    keep = pd.Series(True, index=df.index)
+    if "service" in df:
+        keep &= df["service"].astype(str) != "end_to_end"
+    if "resource" in df:
+        keep &= df["resource"] >= 0
+    return df[keep]
+
+
 def tenders_table(model, df: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
     """One row per tender of the latest round: buyer, resource, bids, bidders, winners, prices."""
+    df = tendered(df)
     if df.empty or "round" not in df:
         return pd.DataFrame(), None
     latest = int(df["round"].max())
@@ -87,7 +108,7 @@ def tenders_table(model, df: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
         rows.append({
             "Buyer": buyer,
             "Resource": resource_label(model, res),
-            "Format": MECHANISM_LABELS.get(mech, mech),
+            "Format": mechanism_label(mech),
             "Bids": n_bids,
             "Price paid": " / ".join(_price(p, bulk) for p in sorted(set(np.round(pay, 4)))),
             "Next best": _price(sec, bulk),
@@ -134,10 +155,11 @@ def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str =
         "Buyer": d.get("buyer_name", d.get("buyer")).astype(str).to_numpy(),
         "Provider": d.get("provider_name", d.get("provider")).astype(str).to_numpy(),
         "Resource": [resource_label(model, r) for r in d.get("resource", [])],
-        "Format": [MECHANISM_LABELS.get(str(m), str(m)) for m in d.get("mechanism", [""] * len(d))],
+        "Format": [mechanism_label(m) for m in d.get("mechanism", [""] * len(d))],
         "Rate": [rate(r, b) for r, b in zip(d.to_dict("records"), bulk)],
         "Capacity": [f"{c / 1000:,.1f} t" if b else f"{c:,.0f} /day" for c, b in zip(d.get("capacity", []), bulk)],
-        "Term": [f"{_date(model, s)} – {_date(model, e)}" for s, e in zip(d.get("start", []), d.get("end", []))],
+        "Term": [f"{_date(model, s)} – " + ("open" if e >= OPEN_ENDED else _date(model, e))
+                 for s, e in zip(d.get("start", []), d.get("end", []))],
         "Status": d.get("status", pd.Series([""] * len(d))).astype(str).to_numpy(),
         "Executed": [f"{x / 1000:,.1f} t" if b else f"{x:,.0f}" for x, b in zip(d.get("executed", [0] * len(d)), bulk)],
         "Late legs": d.get("late", pd.Series([0] * len(d))).astype(int).to_numpy(),
@@ -169,10 +191,15 @@ def MarketView(model):
     with solara.Column(classes=["fourpl-market"], gap="12px"):
         with solara.Row(gap="10px", style={"flex-wrap": "wrap"}):
             Kpi("Active contracts", style.fmt_int(column(model, "active_contracts", 0)), "signed in tenders")
-            Kpi("Signed so far", style.fmt_int(len(df)), f"in {df['round'].nunique() if not df.empty else 0} round(s)")
+            t = tendered(df)
+            Kpi("Signed in tenders", style.fmt_int(len(t)), f"in {t['round'].nunique() if not t.empty else 0} round(s)")
+            if not df.empty and "service" in df:
+                e2e = df[(df["service"].astype(str) == "end_to_end") & (df["status"].astype(str) == "active")]
+                if len(e2e):
+                    Kpi("4PL services", style.fmt_int(len(e2e)), "merchant markets served end to end")
             Kpi("Spot share of legs", style.fmt_pct(column(model, "spot_share_of_legs")) if steps else "–",
                 "legs bought on the spot market today")
-            Kpi("Tender format", MECHANISM_LABELS.get(str(getattr(cfg, "auction", "")), str(getattr(cfg, "auction", "–"))),
+            Kpi("Tender format", mechanism_label(getattr(cfg, "auction", "–")),
                 f"a round every {interval} days" if interval else "")
             if steps and interval:
                 nxt = ((steps - 1) // interval + 1) * interval
@@ -182,8 +209,9 @@ def MarketView(model):
             title, sub = "Latest tenders", "No tender round yet: the first runs on day 1 (press Step)"
         else:
             title = f"Latest tenders: round of {_date(model, latest)} (day {latest + 1})"
-            sub = (f"{len(tenders)} tenders, {int((df['round'] == latest).sum())} contracts awarded. Price paid and "
-                   "next best bid per parcel (1 kg) or per tonne on bulk lanes.")
+            n_awarded = int((tendered(df)["round"] == latest).sum())
+            sub = (f"{len(tenders)} tenders, {n_awarded} contracts awarded. Price paid and next best bid per "
+                   "parcel (1 kg) or per tonne on bulk lanes.")
         with solara.Card(title, subtitle=sub, classes=["fourpl-card", "fourpl-tenders"]):
             if not tenders.empty:
                 solara.DataFrame(tenders, items_per_page=10, scrollable=True)

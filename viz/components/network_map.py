@@ -255,15 +255,25 @@ def _draw_background(world) -> Figure:
     for i, n in enumerate(lay.nodes):
         by_terr.setdefault(g.nodes[n].get("territory", ""), []).append(i)
     placed: list[tuple[float, float]] = []
+    deg_per_char = 11 * 0.7 / 72 * (lay.xlim[1] - lay.xlim[0]) / (MAP_SIZE[0] * AXES_RECT[2])
     for t, ids in sorted(by_terr.items(), key=lambda kv: -len(kv[1])):
         if not t or len(ids) < 2 or "bonded" in tnames.get(t, t).lower():
             continue
-        cx, cy = float(lay.geo[ids, 0].mean()), float(lay.xy[ids, 1].max()) + 3.0
-        if any(abs(cx - px) < 25 and abs(cy - py) < 8 for px, py in placed):
+        name = tnames.get(t, t).upper()
+        half = len(name) * deg_per_char / 2
+        cx = float(np.median(lay.geo[ids, 0]))
+        # above the territory's nodes, or below them if a node is in the way
+        for cy, va in ((float(lay.xy[ids, 1].max()) + 2.5, "bottom"), (float(lay.xy[ids, 1].min()) - 2.5, "top")):
+            y0, y1 = (cy, cy + 4.5) if va == "bottom" else (cy - 4.5, cy)
+            blocked = ((np.abs(lay.xy[:, 0] - cx) < half + 2) & (lay.xy[:, 1] > y0 - 1) & (lay.xy[:, 1] < y1 + 1)).any()
+            if not blocked and lay.ylim[0] < y0 and y1 < lay.ylim[1]:
+                break
+        else:
+            continue
+        if any(abs(cx - px) < half + 10 and abs(cy - py) < 8 for px, py in placed):
             continue
         placed.append((cx, cy))
-        ax.text(cx, cy, tnames.get(t, t).upper(), ha="center", va="bottom", fontsize=11, color="#90a4ae",
-                alpha=0.6, fontweight="bold")
+        ax.text(cx, cy, name, ha="center", va=va, fontsize=11, color="#90a4ae", alpha=0.6, fontweight="bold")
     _map_legend(fig, world, g)
     return fig
 
@@ -293,7 +303,7 @@ def _draw_foreground(world) -> Figure:
     return fig
 
 
-LABEL_PT = 6.6
+LABEL_PT = 7.2
 _LABEL_ORDER = {"market": 0, "warehouse": 1, "border": 2, "origin": 3, "gateway": 4}
 # (dx, dy) in points, with the text alignment that puts the label on that side of its node
 _CANDIDATES = [(8, 0, "left", "center"), (-8, 0, "right", "center"), (0, 7, "center", "bottom"),
@@ -310,7 +320,6 @@ def _label_positions(world, lay: Layout) -> list[tuple[int, str, str, tuple]]:
     ax_w, ax_h = AXES_RECT[2] * MAP_SIZE[0] * charts.DPI, AXES_RECT[3] * MAP_SIZE[1] * charts.DPI
     pix = np.c_[ax_x0 + (lay.xy[:, 0] - lay.xlim[0]) / (lay.xlim[1] - lay.xlim[0]) * ax_w,
                 ax_y0 + (lay.xy[:, 1] - lay.ylim[0]) / (lay.ylim[1] - lay.ylim[0]) * ax_h]
-    fig_w, fig_h = MAP_SIZE[0] * charts.DPI, MAP_SIZE[1] * charts.DPI
     node_r = 7.0
     boxes: list[tuple[float, float, float, float]] = []
 
@@ -324,8 +333,9 @@ def _label_positions(world, lay: Layout) -> list[tuple[int, str, str, tuple]]:
     for i in order:
         n = lay.nodes[i]
         text = node_label(n, g.nodes[n])
-        pt = LABEL_PT + (0.4 if g.nodes[n].get("kind") == "market" else 0.0)
-        w = len(text) * pt * 0.58 * px_per_pt + 3
+        bold = g.nodes[n].get("kind") == "market"
+        pt = LABEL_PT + (0.4 if bold else 0.0)
+        w = len(text) * pt * (0.66 if bold else 0.6) * px_per_pt + 4
         h = pt * 1.35 * px_per_pt
         # prefer the side away from the crowd the node sits in
         near = np.hypot(*(lay.xy - lay.xy[i]).T) < 9.0
@@ -341,8 +351,9 @@ def _label_positions(world, lay: Layout) -> list[tuple[int, str, str, tuple]]:
             score = sum(overlap(box, b) for b in boxes)
             score += sum(overlap(box, (px - node_r, py - node_r, px + node_r, py + node_r))
                          for j, (px, py) in enumerate(pix) if j != i) * 2.0
-            outside = max(0.0, -box[0]) + max(0.0, box[2] - fig_w) + max(0.0, box[3] - fig_h)
-            score += outside * h * 4
+            outside = (max(0.0, ax_x0 - box[0]) + max(0.0, box[2] - ax_x0 - ax_w)
+                       + max(0.0, ax_y0 - box[1]) + max(0.0, box[3] - ax_y0 - ax_h))
+            score += outside * h * 20  # a label must stay on the map
             score -= 0.02 * w * h * (dx * away[0] + dy * away[1]) / (math.hypot(dx, dy) * (math.hypot(*away) + 1e-9))
             if score < best_score:
                 best, best_score = (cand, box), score
@@ -465,8 +476,8 @@ def _map_legend(fig, w, g) -> None:
         Line2D([], [], marker="o", linestyle="none", markersize=10, markerfacecolor="none",
                markeredgecolor=style.DISRUPTED, markeredgewidth=2, label="Closed (no capacity)"),
     ]
-    common = dict(frameon=False, fontsize=7.4, handlelength=2.0, columnspacing=1.4, labelspacing=0.35,
-                  borderaxespad=0.0, title_fontsize=7.6, alignment="left")
+    common = dict(frameon=False, fontsize=7.8, handlelength=2.0, columnspacing=1.2, labelspacing=0.3,
+                  borderaxespad=0.0, title_fontsize=8.0, alignment="left")
     fig.legend(handles=mode_handles, loc="upper left", bbox_to_anchor=(0.035, 0.145), ncol=4,
                title="Lanes by mode (width ∝ √ today's flow; bulk lanes dashed, in kg)", **common)
     fig.legend(handles=node_handles, loc="upper left", bbox_to_anchor=(0.45, 0.145), ncol=2, title="Nodes",

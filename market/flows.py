@@ -259,7 +259,7 @@ class ParcelFlow:
 
     # ------------------------------------------------------------------------------------
     def _finish(self, rows: np.ndarray, day: int):
-        m, P, offers, book, cfg = self.m, self.m.parcels, self.m.offers, self.m.contracts, self.m.config
+        m, P, book, cfg = self.m, self.m.parcels, self.m.contracts, self.m.config
         stage = P["stage"][rows].astype(np.int64)
         route = P["route"][rows]
         end = P["end_day"][rows]

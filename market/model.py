@@ -659,7 +659,7 @@ class Marketplace(mesa.Model):
 
     def _create_orders(self, day: int):
         """Consumers order; each order ships from stock if its market has some, else as chosen."""
-        cfg, mm, P = self.config, self.mm, self.parcels
+        cfg, mm = self.config, self.mm
         lm, lp = self.lst_mm, self.lst_product
         if lm.size == 0:
             return

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from market.scenario import ScenarioError, Shock
-from market.world import EXPORT, HANDLING, IMPORT, MODES, REGIMES, TRANSPORT, DutyRuleSpec
+from market.world import EXPORT, IMPORT, MODES, REGIMES, TRANSPORT, DutyRuleSpec
 
 if TYPE_CHECKING:
     from market.model import Marketplace

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.contracts import ACTIVE, SIGNED
+from market.contracts import SIGNED
 from market.ledger import to_cents
 from market.mechanisms.auctions import ScoreRule, TenderBids, award_tender, descending_clock_auction
 from market.mechanisms.contract_net import Proposal, Task, run_contract_net, tender_award_fn
@@ -224,7 +224,6 @@ class TenderRound:
         need = np.array([rq.need for rq in reqs])
         L = len(lanes)
         rows_q, rows_p, rows_b, rows_kind = [], [], [], []
-        singles: list[tuple[int, int, dict]] = []    # (row, lane index, asks of that offer)
         by_provider: dict[int, list[tuple[int, int, float, dict]]] = {}
         for li, rq in enumerate(reqs):
             offs = self._eligible(rq.resource)

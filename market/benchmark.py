@@ -221,7 +221,6 @@ def min_cost_multicommodity_flow(
                 raise nx.NodeNotFound(f"commodity node {node!r} not in graph")
     legs, costs, caps, times = _admissible_legs(G, edge_ok)
     penalty = 1.0 + float(costs.sum()) if unserved_penalty is None else float(unserved_penalty)
-    len(legs)
 
     # Directed reachability on admissible legs prunes arc variables.
     H = nx.DiGraph()

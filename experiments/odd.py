@@ -25,7 +25,7 @@ from market.scenario import Scenario, builtin_scenarios, load_raw, parameter_tab
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
 BLOCK = re.compile(r"(<!-- BEGIN GENERATED: ([a-z0-9-]+) \(python -m experiments\.odd\) -->\n)(.*?)(<!-- END GENERATED: \2 -->)",
-                   re.S)
+                   re.DOTALL)
 
 
 def _cell(v) -> str:
@@ -69,7 +69,7 @@ def render_parameters() -> str:
     """One table per scenario section: key, default, allowed range, unit, description, source."""
     rows_by_section: dict[str, list] = {}
     for r in parameter_table():
-        section, key = r["key"].split(".", 1)
+        section, _key = r["key"].split(".", 1)
         allowed = _allowed(r["annotation"]) or _bounds(r["bounds"])
         rows_by_section.setdefault(section, []).append(
             [f"`{r['key']}`", f"`{_default(r['default'])}`", allowed, r["unit"], r["description"],
@@ -178,10 +178,11 @@ def render_world_lanes() -> str:
             cost.append(f"{ln.cost_per_kg:g}/kg")
         if ln.cost_per_shipment:
             cost.append(f"{ln.cost_per_shipment:g}/shipment")
-        rows.append([ln.group, ln.mode, ", ".join(ln.channels), len(ln.pairs), _tri(ln.transit), " + ".join(cost),
+        pairs = ", ".join(f"{u}>{v}" for u, v in ln.pairs[:2]) + (f" +{len(ln.pairs) - 2}" if len(ln.pairs) > 2 else "")
+        rows.append([ln.group, ln.mode, ", ".join(ln.channels), pairs, _tri(ln.transit), " + ".join(cost),
                      f"{ln.capacity:g} {'kg' if ln.bulk else 'parcels'}/day", f"{ln.loss:g}", f"{ln.damage:g}",
                      f"{ln.delay:g}", _tri(ln.delay_days), ln.source])
-    return _table(["carrier group", "mode", "channels", "lanes", "transit days min/mode/max", "cost (USD)",
+    return _table(["carrier group", "mode", "channels", "lanes (from>to)", "transit days min/mode/max", "cost (USD)",
                    "capacity", "loss", "damage", "delay", "delay days", "source"], rows)
 
 

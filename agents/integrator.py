@@ -49,9 +49,13 @@ class Integrator(mesa.Agent):
 
     # ---- cost basis ----
     def planned_volume(self, resources) -> np.ndarray:
-        """The pooled daily volume it expects on each resource (at least its planning volume)."""
-        plan = self.model.plan
-        floor = self.model.config.integrators.planning_volume
+        """The pooled daily volume it expects on each resource; before it holds any contract,
+        at least its planning volume (what it expects to win)."""
+        m = self.model
+        plan = m.plan
+        book = m.contracts
+        has_contracts = bool(((book.status == 1) & (book.buyer_acct == self.acct) & (book.offer >= 0)).any())
+        floor = 0.0 if has_contracts else m.config.integrators.planning_volume
         return np.array([max(plan.get((self.acct, int(r)), 0.0), floor) for r in resources])
 
     def route_rates(self, route: int) -> tuple[float, float]:

@@ -22,6 +22,8 @@ from market.choice import mnl_probabilities, sample_choice
 from market.demand import time_factor
 from market.ledger import to_cents
 
+MAX_INTEGRATORS = 20      # the schema's limit on integrators.count
+
 
 @dataclass
 class Option:
@@ -63,7 +65,9 @@ class Merchant(mesa.Agent):
         self.visibility_weight = mc.visibility_weight * model.rng.lognormal(-0.125, 0.5)
         self.risk_aversion = model.rng.uniform(*model.config.insurance.risk_aversion)
         # persistent, merchant-specific liking of each (channel, provider): unobserved heterogeneity
-        self.taste = model.rng.standard_normal((len(model.world.channels), model.config.integrators.count + 1))
+        # (drawn for the most integrators a scenario may have, so the same seed builds the same
+        # merchants whatever the number of integrators: common random numbers across designs)
+        self.taste = model.rng.standard_normal((len(model.world.channels), MAX_INTEGRATORS + 1))
 
     # ------------------------------------------------------------------------------------
     def step(self):
@@ -182,8 +186,8 @@ class Merchant(mesa.Agent):
         self._report_quotes(opts, pick)
         if not initial and is_current[pick] and not forced:
             cur = opts[pick]
-            mm.route[row], mm.rep_route[row] = cur.route, cur.rep_route   # it may take a better service
-            mm.markup[row] = cur.markup
+            if (cur.route, cur.rep_route, cur.markup) != (mm.route[row], mm.rep_route[row], mm.markup[row]):
+                m.assign_option(row, cur, keep_learning=True)   # another service of the same provider
             return cur
         if not initial:
             m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
@@ -233,8 +237,9 @@ class Merchant(mesa.Agent):
             # demand level (seasonally adjusted) from what it has sold, else from its plan
             planned = mm.base[row] * m.config.demand.scale * mm.time_factor[row] * share
             inv = m.inventory
-            seen = inv.demand_ema[prods, wh]
-            level = np.where(seen > 0, seen, planned)
+            # trust what it has sold in proportion to how long it has watched (60 days to full)
+            trust = np.minimum(inv.demand_days[prods, wh] / 60.0, 1.0)
+            level = trust * inv.demand_ema[prods, wh] + (1.0 - trust) * planned
             sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(level))
             # merchants know the sales calendar: cover the peaks ahead, not just today's rate
             lead = m.net.route_expected_days[mm.rep_route[row]] + cfg.replenish_review_days

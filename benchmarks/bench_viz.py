@@ -16,6 +16,8 @@ The machine's load average is printed with the results: these machines are share
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -76,7 +78,8 @@ def bench(clicks: int, warmup: int, scenario: str, seed: int) -> dict:
         model = solara.Reactive(AppModel(**default_settings(scenario, seed)))
         for _ in range(days):  # warm up: advance the model itself, no redraws
             model.value.step()
-        box, rc = solara.render(solara.AppLayout(children=[app.Page(model=model)]), handle_error=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # solara prints the app bar outside a server
+            box, rc = solara.render(solara.AppLayout(children=[app.Page(model=model)]), handle_error=False)
         try:
             step = rc.find(v.Btn, children=["Step"]).widget
             tabs = rc.find(v.Tabs).widget

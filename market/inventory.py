@@ -62,6 +62,7 @@ class Inventory:
         self.pool_duty = np.zeros(shape)       # USD of import duty in stock
         self.demand_ema = np.zeros(shape)      # orders a day, exponentially smoothed
         self.demand_sq = np.zeros(shape)
+        self.demand_days = np.zeros(shape)     # days of sales observed
         self.consignments: list[Consignment] = []
         self.next_id = 0
         self.arrived_today = 0
@@ -86,10 +87,16 @@ class Inventory:
         np.subtract.at(self.pool_duty, (product, wh), unit_duty * take)
         return take, unit_cost, unit_duty
 
-    def observe_demand(self, orders: np.ndarray, alpha: float = 0.05):
-        """Smooth daily orders per (product, warehouse) for the replenishment policy."""
-        self.demand_ema += alpha * (orders - self.demand_ema)
-        self.demand_sq += alpha * (orders ** 2 - self.demand_sq)
+    def observe_demand(self, orders: np.ndarray, watched: np.ndarray, alpha: float = 0.05):
+        """Smooth daily orders per (product, warehouse) for the replenishment policy.
+
+        ``watched`` marks the (product, warehouse) pairs on sale there today; the average is a
+        bias-corrected EMA over the days watched, so it does not start from zero.
+        """
+        self.demand_days += watched
+        a = np.where(watched, np.maximum(alpha, 1.0 / np.maximum(self.demand_days, 1.0)), 0.0)
+        self.demand_ema += a * (orders - self.demand_ema)
+        self.demand_sq += a * (orders ** 2 - self.demand_sq)
 
     def demand_sd(self) -> np.ndarray:
         return np.sqrt(np.maximum(self.demand_sq - self.demand_ema ** 2, 0.0))

@@ -150,6 +150,11 @@ class Ledger:
         rest = uniq % (n * n)
         self._journal.append((np.full(uniq.size, day, dtype=np.int32), rest // n, rest % n, k, sums, counts))
 
+    def lines_since(self, block: int) -> tuple[list[tuple[np.ndarray, ...]], int]:
+        """Journal blocks (one a day: day, payer, payee, kind code, cents, count arrays) after
+        the first ``block`` ones, and the number of blocks now - for readers following a run."""
+        return self._journal[block:], len(self._journal)
+
     # ---- checks and reports ----
     def imbalance(self) -> int:
         """Sum of all balances in cents: exactly zero in a correct double-entry ledger."""

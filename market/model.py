@@ -38,10 +38,13 @@ from market.shocks import ShockBoard
 from market.claims import ClaimBook
 from market.contracts import BREACHED, EXECUTED, EXPIRED
 from market.mechanisms.insurance import premium as insurance_premium
-from market.mechanisms.reputation import ReputationBook
+from market.mechanisms.reputation import DIMENSIONS, ReputationBook
 from market.mechanisms.strategies import AdaptiveMarkup
 from market.tendering import sla_days, tender_round
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_world
+
+
+PAYMENT = DIMENSIONS.index("payment")
 
 
 class MerchantMarkets:
@@ -406,6 +409,10 @@ class Marketplace(mesa.Model):
             return self.bid_strategy.markup(offers)
         return self.offers.markup[offers]
 
+    def credit_score(self, buyer) -> float:
+        """A buyer's credit standing in [0, 1]: the payment dimension of its reputation."""
+        return float(self.reputation.dimension_scores(np.array([buyer.unique_id]))[0, PAYMENT])
+
     def learn_from_tenders(self, bid: np.ndarray, won: np.ndarray):
         """Adaptive bidders update their markups from the round's wins and losses."""
         if self.bid_strategy is None or bid.size == 0:
@@ -512,8 +519,12 @@ class Marketplace(mesa.Model):
             winning_bid=float(a * up + b * up * self.reference_weight), second_bid=float("nan"),
             score=float(opt.profit))
 
-    def assign_option(self, row: int, opt: Option, initial: bool = False):
-        """Record a merchant's choice for a market (and warm-start its stock on day 0)."""
+    def assign_option(self, row: int, opt: Option, initial: bool = False, keep_learning: bool = False):
+        """Record a merchant's choice for a market (and warm-start its stock on day 0).
+
+        ``keep_learning``: the same channel and provider (another service level), so what the
+        merchant has learned about its delivery times is kept.
+        """
         mm, cfg = self.mm, self.config
         self._end_to_end(row, opt)
         old_wh = mm.warehouse[row]
@@ -529,9 +540,10 @@ class Marketplace(mesa.Model):
         mm.expected_days[row] = opt.days
         mm.time_factor[row] = time_factor(opt.days, cfg.demand.time_elasticity, cfg.demand.reference_days) \
             * (1.0 + cfg.integrators.visibility_uplift * opt.visibility)
-        mm.lead_ema[row] = 0.0
-        mm.lead_n[row] = 0
-        mm.since[row] = self.day
+        if not keep_learning:
+            mm.lead_ema[row] = 0.0
+            mm.lead_n[row] = 0
+            mm.since[row] = self.day
         self.plan_dirty = True
         if initial and new_wh >= 0:
             self._warm_start_stock(row, opt)
@@ -606,6 +618,8 @@ class Marketplace(mesa.Model):
         self.breaches_today = 0
         self._settle_contracts(self.contracts.start_day(day), day)
         self.evolution.review(day)
+        # today's spot prices (from yesterday's utilisation) are known before tenders run
+        self.offers.update_spot(cfg.market.spot_slope, cfg.market.spot_convexity, cfg.market.spot_markup)
         if day % cfg.market.tender_interval_days == 0:
             if self.plan_dirty:
                 self.refresh_plan()
@@ -615,7 +629,6 @@ class Marketplace(mesa.Model):
             self.market_version += 1
         self.active_contracts = np.flatnonzero((self.contracts.status == ACTIVE) & (self.contracts.offer >= 0))
         self._scale_contracts_to_capacity()
-        self.offers.update_spot(cfg.market.spot_slope, cfg.market.spot_convexity, cfg.market.spot_markup)
 
         for cls in (Carrier, WarehouseOperator, CustomsAgent, Integrator, Merchant):
             agents = self.agents_by_type.get(cls)
@@ -638,8 +651,10 @@ class Marketplace(mesa.Model):
                 if it.in_market:
                     self.efficiency[it.index] = measure_efficiency(self, it)
         # credit: a merchant in the red pays late; reputations forget slowly
-        uids = np.array([m.unique_id for m in self.merchants], dtype=np.int64)
-        self.reputation.record_payments(uids, self.ledger.balances[self.merchant_accts] >= 0)
+        buyers = self.merchants + self.integrators
+        uids = np.array([b.unique_id for b in buyers], dtype=np.int64)
+        accts = np.array([b.acct for b in buyers], dtype=np.int64)
+        self.reputation.record_payments(uids, self.ledger.balances[accts] >= 0)
         self.reputation.decay(1.0)
 
         self._close_day(day)
@@ -673,9 +688,11 @@ class Marketplace(mesa.Model):
         wh = np.where(wh_cur >= 0, wh_cur, mm.prev_warehouse[lm])
         # the seasonally adjusted order level per (product, warehouse), for replenishment
         observed = np.zeros_like(self.inventory.demand_ema)
+        watched = np.zeros(observed.shape, dtype=bool)
         cur = wh_cur >= 0
         np.add.at(observed, (lp[cur], wh_cur[cur]), n[cur] / mult[cur])
-        self.inventory.observe_demand(observed)
+        watched[lp[cur], wh_cur[cur]] = True
+        self.inventory.observe_demand(observed, watched)
 
         from_stock = np.zeros_like(n)
         ucost = np.zeros(n.size)

@@ -60,6 +60,16 @@ class NetworkTables:
             for s in range(1, rt.n_stages):
                 self.route_handoff[rt.index, s] = self.res_pool[rt.resources[s]] != self.res_pool[rt.resources[s - 1]]
 
+        self.clearance = clearance
+        self.refresh_expected_days()
+        self.route_handoffs = self.route_handoff.sum(axis=1)
+        # chance a parcel is lost or damaged somewhere along a route (base rates)
+        risk = self.res_loss + self.res_damage
+        self.route_risk = np.array([1.0 - np.prod(1.0 - risk[rt.resources]) for rt in world.routes])
+
+    def refresh_expected_days(self):
+        """Expected days of each stage and route, from today's transit and clearance times."""
+        world, clearance = self.world, self.clearance
         # expected stage days (means of the triangular draws, with delay, inspection and holds)
         mean = self.res_tri.mean(axis=1)
         exp_days = mean + self.res_delay * self.res_delay_tri.mean(axis=1)
@@ -74,10 +84,6 @@ class NetworkTables:
                                      + 0.02 * ct.hold_days[t].mean())
         self.res_expected_days = exp_days
         self.route_expected_days = np.array([exp_days[rt.resources].sum() for rt in world.routes])
-        self.route_handoffs = self.route_handoff.sum(axis=1)
-        # chance a parcel is lost or damaged somewhere along a route (base rates)
-        risk = self.res_loss + self.res_damage
-        self.route_risk = np.array([1.0 - np.prod(1.0 - risk[rt.resources]) for rt in world.routes])
 
     def check_customs(self, clearance: ClearanceTables):
         """Every import stage of every route has a clearance time for its regime."""

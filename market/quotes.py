@@ -72,9 +72,13 @@ class Quoter:
             ids = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == buyer_acct))
             ref = book.rate_parcel[ids] + book.rate_kg[ids] * self.m.reference_weight + book.rate_shipment[ids]
             got = {}
+            cap: dict[int, float] = {}
             for cid in ids[np.argsort(-ref, kind="stable")]:   # cheapest last wins
-                got[int(book.resource[cid])] = np.array([book.rate_parcel[cid], book.rate_kg[cid],
-                                                         book.rate_shipment[cid], book.rate_storage[cid]])
+                r = int(book.resource[cid])
+                got[r] = np.array([book.rate_parcel[cid], book.rate_kg[cid],
+                                   book.rate_shipment[cid], book.rate_storage[cid]])
+                cap[r] = cap.get(r, 0.0) + float(book.capacity[cid])
+            got = {r: (rates, cap[r]) for r, rates in got.items()}
             self._contract_cache[buyer_acct] = got
         return got
 
@@ -108,8 +112,14 @@ class Quoter:
         if mine:
             for i, r in enumerate(res):
                 c = mine.get(int(r))
-                if c is not None:
-                    out[i] = c
+                if c is None:
+                    continue
+                rates, cap = c
+                # volume beyond its contracted capacity goes spot
+                v = float(vol[i])
+                share = 1.0 if v <= cap or v <= 0 else cap / v
+                out[i, :3] = share * rates[:3] + (1.0 - share) * self.spot_rates[r, :3]
+                out[i, 3] = rates[3]
         return out
 
     def route_open(self, route: int) -> bool:

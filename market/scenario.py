@@ -121,7 +121,7 @@ class CustomsAgents(Section):
 
 
 class Integrators(Section):
-    count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")
+    count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")  # 20: agents.merchant.MAX_INTEGRATORS
     markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
     pricing: Literal["cost_plus", "value_based", "adaptive"] = param(

@@ -152,6 +152,7 @@ class ShockBoard:
         ct.export_clearance[:] = b["export_clearance"] * clear.min(axis=1)[:, None]
         ct.inspection[:] = np.minimum(b["inspection"] * insp, 1.0)
         self.disrupted = cap < 1.0
+        net.refresh_expected_days()          # planners see today's transit and clearance times
         self.demand = demand
         m.world.rule_patches = patches
         self.allowed_channels = channels

@@ -95,7 +95,7 @@ class TenderRound:
             dens = 1.0 - c.density_discount * volume / (volume + c.density_half_volume) * np.ones(offs.size)
         markup = m.bid_markup(offs)
         buyer = self.owners[buyer_acct]
-        credit = 1.0 + self.cfg.credit_premium * (1.0 - float(m.reputation.score(np.array([buyer.unique_id]))[0]))
+        credit = 1.0 + self.cfg.credit_premium * (1.0 - m.credit_score(buyer))
         up = dens * (1.0 + markup) * credit
         out = {"rate_parcel": o.cost_parcel[offs] * up, "rate_kg": o.cost_kg[offs] * up,
                "rate_shipment": o.cost_shipment[offs] * up,
@@ -171,7 +171,9 @@ class TenderRound:
         if self.owners[rq.buyer_acct].role != "merchant":
             return True
         spot = self.reservation(offs, rq.bulk) / 1.25
-        saving = (spot - asks["ref"].min()) * rq.volume * self.cfg.contract_days
+        # reference prices are per parcel, per one-tonne shipment (bulk lanes) or per entry
+        per_ref = BULK_REFERENCE_KG if rq.bulk and self.m.net.res_kind[rq.resource] == TRANSPORT else 1.0
+        saving = (spot - asks["ref"].min()) * rq.volume / per_ref * self.cfg.contract_days
         return saving >= self.m.config.merchants.diy_transaction_cost
 
     def single(self, rq: Request):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import solara
 import solara.server.settings
+from mesa.visualization.utils import update_counter
 
 from viz.components.agent_inspector import AgentInspector
 from viz.components.controls import Controls
@@ -99,19 +100,31 @@ def Page(model: solara.Reactive | None = None, settings: solara.Reactive | None 
             RunPanel(model, settings, play_interval, render_interval)
             Controls(settings, m)
 
+    Dashboard(m, tab)
+
+
+@solara.component
+def Dashboard(model, tab: solara.Reactive):
+    """The main area: headline figures and the tabs (only the open tab is rendered).
+
+    The one subscriber to Mesa's update counter: each step re-renders this, and so the open
+    tab, in a single pass.
+    """
+    update_counter.get()
+    day = int(model.steps)  # a prop that changes each step: the components re-render with it
     with solara.Column(classes=["fourpl-main"], gap="0px"):
-        KpiStrip(m)
+        KpiStrip(model, day=day)
         with solara.lab.Tabs(value=tab, lazy=True):
             with solara.lab.Tab(TABS[0]):
                 with solara.Column(gap="12px"):
-                    NetworkMap(m)
-                    TimeSeries(m, OVERVIEW_CHARTS)
+                    NetworkMap(model, day=day)
+                    TimeSeries(model, OVERVIEW_CHARTS, day=day)
             with solara.lab.Tab(TABS[1]):
-                TimeSeries(m)
+                TimeSeries(model, day=day)
             with solara.lab.Tab(TABS[2]):
-                MarketView(m)
+                MarketView(model, day=day)
             with solara.lab.Tab(TABS[3]):
-                AgentInspector(m)
+                AgentInspector(model, day=day)
 
 
 page = Page()

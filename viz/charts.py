@@ -352,7 +352,7 @@ def chart_agent(dates, cash, pnl, volume, volume_kg, reputation, utilisation=Non
     """Cash and cumulative profit; volume a day (and utilisation); reputation, for one agent."""
     fig = Figure(figsize=(6.6, 5.4), dpi=DPI, facecolor="white")
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1.0, 0.8], "hspace": 0.18})
-    fig.subplots_adjust(left=0.14, right=0.86, top=0.97, bottom=0.07)
+    fig.subplots_adjust(left=0.14, right=0.86, top=0.93, bottom=0.07)
     x = np.asarray(dates, dtype="datetime64[D]") if len(dates) else np.arange(0)
     for ax in axes:
         _style_axes(ax)
@@ -371,18 +371,23 @@ def chart_agent(dates, cash, pnl, volume, volume_kg, reputation, utilisation=Non
         day = money.twinx()
         day.set_zorder(1)
         p = np.nan_to_num(pnl)
-        day.bar(x, p, width=1.0, color=np.where(p >= 0, "#a5d6a7", "#ef9a9a"), label="Profit that day (right)")
+        # filled steps, not one bar per day: a bar chart of a year is hundreds of patches to draw
+        day.fill_between(x, 0, np.maximum(p, 0), step="mid", color="#a5d6a7", linewidth=0,
+                         label="Profit that day (right)")
+        day.fill_between(x, 0, np.minimum(p, 0), step="mid", color="#ef9a9a", linewidth=0)
         day.axhline(0, color="#90a4ae", linewidth=0.6)
         day.yaxis.set_major_formatter(usd)
         day.set_ylabel("profit a day (USD)", color="#2e7d32")
         day.spines["top"].set_visible(False)
         day.tick_params(labelsize=7.5)
-        handles.append(day.containers[0])
+        handles.append(day.collections[0])
     money.legend(handles=handles, labels=["Cash (left)", "Profit that day (right)"][: len(handles)],
-                 loc="upper left", frameon=False, fontsize=7.5, ncol=2)
+                 loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, fontsize=7.5, ncol=2,
+                 borderaxespad=0.2)
 
     unit = "parcels / day" if role in ("merchant", "integrator") else "units served / day"
-    vol.bar(x, np.nan_to_num(volume), width=1.0, color="#90caf9", label=unit.replace(" / day", ""))
+    vol.fill_between(x, 0, np.nan_to_num(volume), step="mid", color="#90caf9", linewidth=0,
+                     label=unit.replace(" / day", ""))
     vol.set_ylabel(unit)
     vol.set_ylim(bottom=0)
     if volume_kg is not None and np.isfinite(volume_kg).any():

@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--open", action="store_true", help="open the page in a browser")
     parser.add_argument("--offline", action="store_true", help="never fetch a missing asset from the public CDN")
-    parser.add_argument("--dev", action="store_true", help="development mode: reload the page when a source file changes")
+    parser.add_argument("--dev", action="store_true",
+                        help="development mode: reload the page when a source file changes")
     args = parser.parse_args(argv)
     try:
         proc = serve(args.app, args.host, args.port, args.open, block=True, offline=args.offline, dev=args.dev)

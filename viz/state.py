@@ -319,9 +319,10 @@ def resource_label(model, r: int) -> str:
         return str(r)
     g = w.graph
 
-    def short(node):
-        name = g.nodes[node].get("name", node) if node in g.nodes else node
-        return name.split(" (")[0]
+    def short(node):  # the map's labels: gateways by code (PVG, LAX), others by a short name
+        from viz.style import node_label
+
+        return node_label(node, g.nodes[node]) if node in g.nodes else str(node)
 
     lane = getattr(res, "lane", None)
     if lane is not None:
@@ -351,9 +352,9 @@ class _Table:
 
     def append(self, idx: np.ndarray, values: np.ndarray) -> None:
         rows, cols = self.data.shape
-        need_cols = int(idx.max()) + 1 if idx.size else cols
-        if self.n >= rows or need_cols > cols:
-            grown = np.full((max(rows * 2 if self.n >= rows else rows, 64), max(cols, need_cols * 2 if need_cols > cols else cols)), np.nan)
+        need = int(idx.max()) + 1 if idx.size else 0  # agents may enter the market: more columns
+        if self.n >= rows or need > cols:
+            grown = np.full((rows * 2 if self.n >= rows else rows, max(cols, 2 * need)), np.nan)
             grown[: self.n, :cols] = self.data[: self.n]
             self.data = grown
         self.data[self.n, idx] = values
@@ -482,7 +483,7 @@ class History:
     def _pnl_today(self, m, accts: np.ndarray) -> np.ndarray:
         """Net money each agent made today (ledger flows, starting capital left out)."""
         L = m.ledger
-        journal = getattr(L, "_journal", None)
+        journal, n_blocks = L.lines_since(self._journal_seen)
         n_acc = int(L.n_accounts)
         K = max(len(self.kinds), 1)
         if self.flows.shape != (n_acc, K):
@@ -490,12 +491,11 @@ class History:
             r, c = min(self.flows.shape[0], n_acc), min(self.flows.shape[1], K)
             grown[:r, :c] = self.flows[:r, :c]
             self.flows = grown
-        if journal is not None:
-            for line in journal[self._journal_seen:]:
-                _day, payer, payee, kind, sums = line[:5]
-                np.add.at(self.flows, (payee, kind), sums)
-                np.subtract.at(self.flows, (payer, kind), sums)
-            self._journal_seen = len(journal)
+        for line in journal:
+            _day, payer, payee, kind, sums = line[:5]
+            np.add.at(self.flows, (payee, kind), sums)
+            np.subtract.at(self.flows, (payer, kind), sums)
+        self._journal_seen = n_blocks
         prev = self._prev_flows
         if prev is None or prev.shape != self.flows.shape:
             p = np.zeros_like(self.flows)
@@ -535,6 +535,6 @@ def history_for(model) -> History:
     if h is None:
         h = History(model)
         _HISTORIES[model] = h
-    else:
-        h.catch_up() if h._event is None else None
+    elif h._event is None:
+        h.catch_up()
     return h

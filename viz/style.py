@@ -99,6 +99,22 @@ def humanize(key: str) -> str:
     return out[:1].upper() + out[1:]
 
 
+def node_label(node_id: str, data: dict) -> str:
+    """A short label: gateways by code (SZX, RTM...), the rest by a shortened name."""
+    kind = data.get("kind")
+    name = str(data.get("name", node_id))
+    if kind == "gateway":
+        code = node_id.split("_")[0]
+        return code.upper() if len(code) <= 3 else code.capitalize()  # IATA-like codes in capitals
+    if kind == "border":
+        return name.split(" border crossing")[0]
+    if kind == "origin":
+        return name.split(" (")[0].replace(" seller cluster", " sellers")
+    if kind == "warehouse":
+        return name.split(" (")[0].replace("bonded free-trade zone", "FTZ").replace(" warehouse", " WH")
+    return name.split(" (")[0]
+
+
 # ---------------------------------------------------------------- numbers
 
 

@@ -105,7 +105,7 @@ def test_channel_parcels_follow_their_legs(run):
 def test_capacity_is_never_exceeded():
     """On scarce capacity parcels queue, but no provider serves more than it can in a day."""
     m = Marketplace("baseline", rng=11, **{"merchants.exporters": 6, "merchants.importers": 2,
-                                            "network.capacity_scale": 0.3})
+                                            "network.capacity_scale": 0.1})
     waited = 0
     for _ in range(80):
         m.step()

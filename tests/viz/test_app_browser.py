@@ -125,6 +125,26 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
     expect(page.locator(".fourpl-days-per-step")).to_contain_text("Days per step: 30")
     step.click()
     expect(page.locator(DAY)).to_have_text("Day 30", timeout=120_000)
+
+    # Play runs on by itself (30 days a redraw now); pause stops it
+    page.get_by_role("button", name="▶").click()
+    page.wait_for_function(f"() => parseInt(document.querySelector('{DAY}').innerText.split(' ')[1]) >= 60",
+                           timeout=120_000)
+    page.get_by_role("button", name="❚❚").click()
+    expect(page.get_by_role("button", name="▶")).to_be_visible()
+    paused_at = _day(page)
+    # the redraw in flight when Pause was clicked may still land (at most one more step of 30 days)
+    settled, last, since = paused_at, paused_at, time.monotonic()
+    deadline = since + 60
+    while time.monotonic() < deadline and time.monotonic() - since < 2.5:
+        time.sleep(0.25)
+        settled = _day(page)
+        if settled != last:
+            last, since = settled, time.monotonic()
+    assert settled <= paused_at + 30, f"the model kept running after Pause ({paused_at} -> {settled})"
+    time.sleep(1.0)
+    assert _day(page) == settled, "the model kept running after Pause"
+    expect(step).to_be_enabled()
     _wait_loaded(page, MAP)
     _wait_loaded(page, PARCELS)
     probe.wait_until_quiet()

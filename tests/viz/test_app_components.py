@@ -14,9 +14,9 @@ pytest.importorskip("solara")
 import ipyvuetify as v  # noqa: E402
 import ipywidgets as widgets  # noqa: E402
 import solara  # noqa: E402
+from solara.components.datatable import DataTableWidget  # noqa: E402
 
 from market.scenario import builtin_scenarios  # noqa: E402
-from solara.components.datatable import DataTableWidget  # noqa: E402
 from viz.components.agent_inspector import AgentInspector  # noqa: E402
 from viz.components.controls import Controls, param_class  # noqa: E402
 from viz.components.kpis import DAY_CLASS, KpiStrip  # noqa: E402

@@ -8,8 +8,15 @@ import pytest
 pytest.importorskip("solara")
 
 from market.scenario import builtin_scenarios, parameter_table  # noqa: E402
-from viz.state import (AppModel, default_settings, history_for, overrides_for, pending_changes,  # noqa: E402
-                       scenario_values, ui_params)
+from viz.state import (  # noqa: E402
+    AppModel,
+    default_settings,
+    history_for,
+    overrides_for,
+    pending_changes,
+    scenario_values,
+    ui_params,
+)
 
 SMALL = {"merchants.exporters": 4, "merchants.importers": 2}
 

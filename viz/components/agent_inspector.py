@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import solara
-from mesa.visualization.utils import update_counter
 
 from viz import charts, style
 from viz.components.kpis import Kpi
@@ -112,13 +111,12 @@ def agent_chart_png(model, agent) -> bytes:
 
 
 @solara.component
-def AgentInspector(model):
+def AgentInspector(model, day: int | None = None):
     """Pick a role and an agent; see its history, profit and loss, decisions and contracts."""
-    update_counter.get()
     roles = [r for r in ROLES if agents_of(model, r)]
     role, set_role = solara.use_state("merchant" if "merchant" in roles else (roles[0] if roles else ""))
     name, set_name = solara.use_state("")
-    steps = int(getattr(model, "steps", 0))
+    steps = int(getattr(model, "steps", 0) if day is None else day)
     if role not in roles and roles:
         role = roles[0]
     agents = agents_of(model, role) if roles else []

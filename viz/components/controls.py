@@ -12,8 +12,14 @@ from __future__ import annotations
 import solara
 
 from viz import style
-from viz.state import (ParamSpec, pending_changes, scenario_description, scenario_names, scenario_values,
-                       ui_params)
+from viz.state import (
+    ParamSpec,
+    pending_changes,
+    scenario_description,
+    scenario_names,
+    scenario_values,
+    ui_params,
+)
 
 SECTION_LABELS = {"demand": "Demand", "merchants": "Merchants", "carriers": "Carriers (3PLs)",
                   "warehouses": "Warehouses", "customs_agents": "Customs brokers", "integrators": "4PL integrators",

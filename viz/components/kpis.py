@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import solara
-from mesa.visualization.utils import update_counter
 
 from viz import style
 from viz.state import column
@@ -13,7 +12,8 @@ DATE_CLASS = "fourpl-date"
 
 
 @solara.component
-def Kpi(label: str, value: str, sub: str = "", classes: list[str] | None = None, value_classes: list[str] | None = None):
+def Kpi(label: str, value: str, sub: str = "", classes: list[str] | None = None,
+        value_classes: list[str] | None = None):
     """One figure: a small label, a big value, an optional line under it."""
     with solara.Div(classes=["fourpl-kpi", *(classes or [])]):
         solara.Div(children=[label], classes=["fourpl-kpi-label"])
@@ -26,11 +26,10 @@ def Kpi(label: str, value: str, sub: str = "", classes: list[str] | None = None,
 
 
 @solara.component
-def KpiStrip(model):
+def KpiStrip(model, day: int | None = None):
     """Day, parcels created / delivered / in transit, on-time rate, delivery time, 4PL share,
     cost per parcel and contracts: today's values from ``model.today``."""
-    update_counter.get()
-    steps = int(getattr(model, "steps", 0))
+    steps = int(getattr(model, "steps", 0) if day is None else day)
     horizon = int(getattr(model, "horizon", 0) or getattr(getattr(getattr(model, "config", None), "simulation", None),
                                                             "days", 0) or 0)
     if steps:

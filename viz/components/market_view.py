@@ -13,7 +13,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import solara
-from mesa.visualization.utils import update_counter
 
 from viz import style
 from viz.components.kpis import Kpi
@@ -88,23 +87,30 @@ def tenders_table(model, df: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
     names = names_of(model)
     offers = getattr(model, "offers", None)
     by_res = getattr(offers, "by_resource", {}) or {}
+    provider_of_offer = np.asarray(offers.provider) if offers is not None else np.zeros(0, dtype=np.int64)
+    # plain arrays and one dict of row lists: a pandas groupby costs a millisecond a group
+    cols = {c: d[c].to_numpy() for c in ("buyer_name", "resource", "provider_name", "winning_bid", "second_bid",
+                                         "n_bids", "capacity", "mechanism") if c in d}
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(cols["buyer_name"], cols["resource"])):
+        groups.setdefault((str(key[0]), int(key[1])), []).append(i)
+    bulk_of = dict(zip(pd.unique(cols["resource"]).tolist(), _bulk_of(model, pd.unique(cols["resource"])).tolist()))
     rows = []
-    for (buyer, res), g in d.groupby(["buyer_name", "resource"], sort=True, observed=True):
-        bulk = bool(_bulk_of(model, [res])[0])
-        winners = list(dict.fromkeys(g["provider_name"].astype(str)))
-        bidder_ids = []
-        if offers is not None and int(res) in by_res:
-            bidder_ids = list(dict.fromkeys(int(p) for p in np.asarray(offers.provider)[by_res[int(res)]]))
-        bidders = [names.get(p, str(p)) for p in bidder_ids]
+    for (buyer, res), idx in sorted(groups.items()):
+        bulk = bool(bulk_of.get(res, False))
+        winners = list(dict.fromkeys(str(p) for p in cols["provider_name"][idx]))
+        bidder_ids = list(dict.fromkeys(provider_of_offer[by_res[res]].tolist())) if res in by_res else []
         won = set(winners)
-        listed = [f"{b} ✓" if b in won else b for b in bidders] or [f"{w} ✓" for w in winners]
-        pay = g["winning_bid"].astype(float)
-        second = g["second_bid"].astype(float)
-        n_bids = int(g["n_bids"].max()) if "n_bids" in g else len(bidders)
+        listed = [f"{b} ✓" if b in won else b for b in (names.get(p, str(p)) for p in bidder_ids)] \
+            or [f"{w} ✓" for w in winners]
+        pay = cols["winning_bid"][idx].astype(float)
+        second = cols["second_bid"][idx].astype(float)
+        n_bids = int(cols["n_bids"][idx].max()) if "n_bids" in cols else len(bidder_ids)
         sec = float(np.nanmin(second)) if np.isfinite(second).any() else float("nan")
         best = float(pay.min())
         spread = (sec - best) / best if np.isfinite(sec) and best > 0 else float("nan")
-        mech = str(g["mechanism"].iloc[0]) if "mechanism" in g else ""
+        mech = str(cols["mechanism"][idx[0]]) if "mechanism" in cols else ""
+        won_qty = float(cols["capacity"][idx].sum())
         rows.append({
             "Buyer": buyer,
             "Resource": resource_label(model, res),
@@ -113,8 +119,7 @@ def tenders_table(model, df: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
             "Price paid": " / ".join(_price(p, bulk) for p in sorted(set(np.round(pay, 4)))),
             "Next best": _price(sec, bulk),
             "Spread": style.fmt_pct(spread, 0),
-            "Won": f"{style.fmt_num(g['capacity'].sum() / (1000 if bulk else 1), 1 if bulk else 0)}"
-                   + (" t" if bulk else " /day"),
+            "Won": f"{style.fmt_num(won_qty / (1000 if bulk else 1), 1 if bulk else 0)}" + (" t" if bulk else " /day"),
             "Bidders (✓ won)": ", ".join(listed),
         })
     out = pd.DataFrame(rows)
@@ -137,6 +142,7 @@ def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str =
         d = d[d["buyer_name"].astype(str) == buyer]
     d = d.sort_values(["start", "contract_id"], ascending=[False, True]) if "start" in d else d
     bulk = _bulk_of(model, d["resource"]) if "resource" in d else np.zeros(len(d), dtype=bool)
+    labels = {int(r): resource_label(model, r) for r in pd.unique(d["resource"])} if "resource" in d else {}
 
     def rate(row, is_bulk):
         if is_bulk:
@@ -154,7 +160,7 @@ def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str =
     out = pd.DataFrame({
         "Buyer": d.get("buyer_name", d.get("buyer")).astype(str).to_numpy(),
         "Provider": d.get("provider_name", d.get("provider")).astype(str).to_numpy(),
-        "Resource": [resource_label(model, r) for r in d.get("resource", [])],
+        "Resource": [labels[int(r)] for r in d.get("resource", [])],
         "Format": [mechanism_label(m) for m in d.get("mechanism", [""] * len(d))],
         "Rate": [rate(r, b) for r, b in zip(d.to_dict("records"), bulk)],
         "Capacity": [f"{c / 1000:,.1f} t" if b else f"{c:,.0f} /day" for c, b in zip(d.get("capacity", []), bulk)],
@@ -172,12 +178,11 @@ def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str =
 
 
 @solara.component
-def MarketView(model):
+def MarketView(model, day: int | None = None):
     """The latest tenders and the contract book, with filters."""
-    update_counter.get()
     which, set_which = solara.use_state("Active")
     buyer, set_buyer = solara.use_state("All buyers")
-    steps = int(getattr(model, "steps", 0))
+    steps = int(getattr(model, "steps", 0) if day is None else day)
 
     def build():
         df = contracts_frame(model)

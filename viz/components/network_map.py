@@ -22,10 +22,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from mesa.visualization.utils import update_counter
 
 from viz import charts, style
 from viz.state import resource_totals
+from viz.style import node_label
 
 MAP_SIZE = (12.8, 5.4)  # inches at charts.DPI
 AXES_RECT = (0.035, 0.17, 0.955, 0.8)  # left, bottom, width, height (figure fraction)
@@ -135,13 +135,14 @@ def map_data(model) -> MapData:
     sb = getattr(model, "shockboard", None)
     dis_all = np.asarray(getattr(sb, "disrupted", np.zeros(len(w.resources), dtype=bool)), dtype=bool)
     dis = dis_all[idx] if dis_all.size >= len(w.resources) else np.zeros(n, dtype=bool)
-    closed_res = (cap <= 1e-9) & (base > 0)
+    # closed: a shock cut the capacity to nothing (not a lane whose providers left the market)
+    closed_res = (cap <= 1e-9) & (base > 0) & (dis_all if dis_all.size == cap.size else False)
     closed_lanes = closed_res[idx]
     closed_nodes: set = set()
     # a crossing, warehouse or customs point with no capacity today is closed; so is a node
     # whose every lane is closed
     for r in w.resources:
-        if getattr(r, "lane", None) is None and closed_res[r.index] and dis_all.size > r.index and dis_all[r.index]:
+        if getattr(r, "lane", None) is None and closed_res[r.index]:
             closed_nodes.add(r.node)
     touching: dict[str, list[int]] = {}
     for i, ln in enumerate(lanes):
@@ -159,22 +160,6 @@ def _territory_names(world) -> dict[str, str]:
     spec = getattr(world, "spec", None)
     terr = getattr(spec, "territories", {}) or {}
     return {k: getattr(v, "name", k) for k, v in terr.items()}
-
-
-def node_label(node_id: str, data: dict) -> str:
-    """A short label: gateways by code (SZX, RTM...), the rest by a shortened name."""
-    kind = data.get("kind")
-    name = str(data.get("name", node_id))
-    if kind == "gateway":
-        code = node_id.split("_")[0]
-        return code.upper() if len(code) <= 4 else code.capitalize()
-    if kind == "border":
-        return name.split(" border crossing")[0]
-    if kind == "origin":
-        return name.split(" (")[0].replace(" seller cluster", " sellers")
-    if kind == "warehouse":
-        return name.split(" (")[0].replace("bonded free-trade zone", "FTZ").replace(" warehouse", " WH")
-    return name.split(" (")[0]
 
 
 # ---------------------------------------------------------------- drawing, in three layers
@@ -502,10 +487,9 @@ def map_caption(model, data: MapData | None = None) -> str:
 
 
 @solara.component
-def NetworkMap(model):
+def NetworkMap(model, day: int | None = None):
     """The map card: today's network, redrawn each day."""
-    update_counter.get()
-    steps = getattr(model, "steps", 0)
+    steps = int(getattr(model, "steps", 0) if day is None else day)
 
     def build():
         data = map_data(model)

@@ -26,8 +26,6 @@ def RunPanel(model: solara.Reactive, settings: solara.Reactive, play_interval: s
                              step=10)
         with solara.Div(classes=["fourpl-days-per-step"]):
             solara.SliderInt(f"Days per step: {render_interval.value}", value=render_interval, min=1, max=30, step=1)
-        if horizon and m.steps >= horizon:
-            solara.Info(f"The scenario ends after {horizon} days. Reset to run it again.", dense=True)
-        else:
-            solara.Text("Play runs a day at a time; Step advances 'days per step' and redraws.",
-                        style={"color": style.MUTED, "font-size": "0.8em"})
+        solara.Text("Step advances 'days per step' and redraws; Play repeats it. "
+                    + (f"The scenario ends after {horizon} days (Reset to run it again)." if horizon else ""),
+                    style={"color": style.MUTED, "font-size": "0.8em"})

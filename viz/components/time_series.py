@@ -8,7 +8,6 @@ only when the model has stepped (or was rebuilt), not on every re-render of the 
 from __future__ import annotations
 
 import solara
-from mesa.visualization.utils import update_counter
 
 from viz import charts
 from viz.state import series
@@ -17,21 +16,19 @@ IMG_CLASS = "fourpl-chart-img"
 
 
 @solara.component
-def TimeSeriesChart(model, key: str):
+def TimeSeriesChart(model, key: str, day: int | None = None):
     """One chart card (``key`` is a ``viz.charts.CHARTS`` key, e.g. ``"parcels"``)."""
-    update_counter.get()
     spec = charts.CHART_BY_KEY[key]
-    steps = int(getattr(model, "steps", 0))
+    steps = int(getattr(model, "steps", 0) if day is None else day)
     image = solara.use_memo(lambda: charts.chart_png(key, series(model)), dependencies=[model, steps, key])
     with solara.Card(spec.title, subtitle=spec.subtitle, classes=["fourpl-card", f"fourpl-chart-{key}"]):
         solara.Image(image, width="100%", classes=[IMG_CLASS, f"{IMG_CLASS}-{key}"])
 
 
 @solara.component
-def TimeSeries(model, keys: list[str] | None = None):
+def TimeSeries(model, keys: list[str] | None = None, day: int | None = None):
     """The charts in a responsive grid: two a row on a wide screen, one on a narrow one."""
-    update_counter.get()
     keys = list(keys) if keys else [c.key for c in charts.CHARTS]
     with solara.ColumnsResponsive(12, large=6, classes=["fourpl-charts"]):
         for key in keys:
-            TimeSeriesChart(model, key)
+            TimeSeriesChart(model, key, day=int(getattr(model, "steps", 0)) if day is None else day)

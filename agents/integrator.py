@@ -46,17 +46,23 @@ class Integrator(mesa.Agent):
         self.loss_periods = 0
         self._rates: dict[int, tuple[float, float]] = {}
         self._rates_day = -1
+        self._replenish_memo: dict[tuple, int] = {}
+        self._contracts_day = -1
+        self._has_contracts = False
 
     # ---- cost basis ----
     def planned_volume(self, resources) -> np.ndarray:
         """The pooled daily volume it expects on each resource; before it holds any contract,
         at least its planning volume (what it expects to win)."""
         m = self.model
-        plan = m.plan
-        book = m.contracts
-        has_contracts = bool(((book.status == 1) & (book.buyer_acct == self.acct) & (book.offer >= 0)).any())
-        floor = 0.0 if has_contracts else m.config.integrators.planning_volume
-        return np.array([max(plan.get((self.acct, int(r)), 0.0), floor) for r in resources])
+        if self._contracts_day != m.day:
+            book = m.contracts
+            self._has_contracts = bool(((book.status == 1) & (book.buyer_acct == self.acct) & (book.offer >= 0)).any())
+            self._contracts_day = m.day
+        floor = 0.0 if self._has_contracts else m.config.integrators.planning_volume
+        plan = m.plan_by_buyer.get(self.acct)
+        res = np.asarray(resources, dtype=np.int64)
+        return np.maximum(plan[res] if plan is not None else 0.0, floor) * np.ones(res.size)
 
     def route_rates(self, route: int) -> tuple[float, float]:
         """Its cost of a route today: (per parcel, per kg), from contracts or pooled list prices."""
@@ -104,6 +110,12 @@ class Integrator(mesa.Agent):
         """The bulk route it replenishes a warehouse by: cheapest freight plus the carrying cost
         of the goods in transit (sea is cheap and slow, air dear and fast, rail between)."""
         m = self.model
+        key = (m.day, origin, wh_node, round(value_per_kg))
+        got = self._replenish_memo.get(key)
+        if got is not None:
+            return got
+        if self._replenish_memo and next(iter(self._replenish_memo))[0] != m.day:
+            self._replenish_memo.clear()
         m.quoter._refresh()
         carry = value_per_kg * m.config.merchants.carrying_cost_rate / 365.0
         best, best_cost = m.world.replenish_route[(origin, wh_node)], np.inf
@@ -116,6 +128,7 @@ class Integrator(mesa.Agent):
             cost = per_kg + carry * m.net.route_expected_days[r]
             if cost < best_cost:
                 best, best_cost = r, cost
+        self._replenish_memo[key] = int(best)
         return int(best)
 
     # ---- the day ----

@@ -168,6 +168,7 @@ class Marketplace(mesa.Model):
         self.metrics = Metrics(self)
         self.plan: dict[tuple[int, int], float] = {}
         self.plan_routes: dict[tuple[int, int], float] = {}
+        self.plan_by_buyer: dict[int, np.ndarray] = {}
         self.market_version = 0          # bumped whenever prices, contracts or capacity change
         self.network_changed = False     # a shock opened or closed something today
         self.evolution = Evolution(self)
@@ -359,7 +360,19 @@ class Marketplace(mesa.Model):
         return self._uid_acct[np.asarray(uids, dtype=np.int64)]
 
     def expected_duty(self, products: np.ndarray, route: int, rep_route: int) -> np.ndarray:
-        """Duty and VAT per unit of each product along a route (and its replenishment)."""
+        """Duty and VAT per unit of each product along a route (and its replenishment), under
+        the rules in force today (memoised for the day)."""
+        key = (self.day, products.tobytes(), route, rep_route)
+        memo = self.__dict__.setdefault("_duty_memo", {})
+        got = memo.get(key)
+        if got is not None:
+            return got
+        if memo and next(iter(memo))[0] != self.day:
+            memo.clear()
+        memo[key] = out = self._expected_duty(products, route, rep_route)
+        return out
+
+    def _expected_duty(self, products: np.ndarray, route: int, rep_route: int) -> np.ndarray:
         out = np.zeros(products.size)
         for rt, bulk in ((route, False), (rep_route, True)):
             if rt < 0:
@@ -471,11 +484,24 @@ class Marketplace(mesa.Model):
         return out
 
     def storage_rates(self, buyer_acct: np.ndarray, wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorized :meth:`storage_rate` over (buyer, warehouse) pairs."""
+        """:meth:`storage_rate` for many (buyer, warehouse) pairs at once."""
+        book, o = self.contracts, self.offers
+        contracted: dict[tuple[int, int], tuple[int, float]] = {}
+        cheapest: dict[int, tuple[int, float]] = {}
+        for w in np.unique(wh):
+            r = self.handling_resource[self.warehouse_nodes[int(w)]]
+            for cid in reversed(book.by_resource.get(r, np.zeros(0, dtype=np.int64)).tolist()):  # first wins
+                contracted[(int(book.buyer_acct[cid]), int(w))] = (int(book.offer[cid]), float(book.rate_storage[cid]))
+            offs = o.by_resource.get(r)
+            offs = offs[o.active[offs]] if offs is not None else np.zeros(0, dtype=np.int64)
+            if offs.size:
+                price = o.cost_storage[offs] * (1.0 + o.markup[offs])
+                j = int(np.argmin(price))
+                cheapest[int(w)] = (int(offs[j]), float(price[j]))
         offer = np.full(buyer_acct.size, -1, dtype=np.int64)
         rate = np.zeros(buyer_acct.size)
-        for i, (b, w) in enumerate(zip(buyer_acct, wh)):
-            offer[i], rate[i] = self.storage_rate(int(b), int(w))
+        for i, (b, w) in enumerate(zip(buyer_acct.tolist(), wh.tolist())):
+            offer[i], rate[i] = contracted.get((b, w)) or cheapest.get(w, (-1, 0.0))
         return offer, rate
 
     def storage_rate(self, buyer_acct: int, wh: int) -> tuple[int, float]:
@@ -593,6 +619,11 @@ class Marketplace(mesa.Model):
                     plan[(buyer, r)] = plan.get((buyer, r), 0.0) + amount
         self.plan = plan
         self.plan_routes = plan_routes
+        # the same plan as a dense array per buyer, for vectorized lookups
+        R = len(self.world.resources)
+        self.plan_by_buyer: dict[int, np.ndarray] = {}
+        for (acct, r), v in plan.items():
+            self.plan_by_buyer.setdefault(acct, np.zeros(R))[r] = v
         self.plan_dirty = False
 
     # ------------------------------------------------------------------------------------

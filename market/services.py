@@ -69,6 +69,7 @@ class ServiceCatalogue:
         self.cache = ServiceCache(self.G, objectives=("cost", "time", "risk"))
         self.version = -1
         self.requests = 0
+        self._menus: dict[tuple, dict] = {}      # offers made from an unchanged front
         self._edges: list[tuple[tuple, tuple, int, int]] = []   # (u, v, offer, route)
         self._build()
 
@@ -170,6 +171,8 @@ class ServiceCatalogue:
                 if old[0] is not None:
                     self.cache.leg_changed(u, v, o, worsened=worse)
                 changed += 1
+        if changed:
+            self._menus.clear()
         return changed
 
     # ---- services ----
@@ -190,8 +193,12 @@ class ServiceCatalogue:
         front = self.services(family, volume)
         if not front:
             return {}
-        picked = pick_offers(front, OFFER_NAMES)
-        return {name: self._offer(name, svc) for name, svc in picked.items()}
+        key = (family, tuple(front))
+        menu = self._menus.get(key)
+        if menu is None:
+            picked = pick_offers(front, OFFER_NAMES)
+            menu = self._menus[key] = {name: self._offer(name, svc) for name, svc in picked.items()}
+        return menu
 
     def _offer(self, name: str, svc: Service) -> ServiceOffer:
         route = next(u[0] for u, v, k in svc.legs if k != -1)

@@ -284,8 +284,8 @@ class Inventory:
     def _release_backorders(self, c: Consignment, day: int):
         """Orders that waited for this stock start their journey today, first come first served."""
         m, P = self.m, self.m.parcels
-        if P.n == 0:
-            return
+        if P.n == 0 or m.config.merchants.stockout_policy != "wait":
+            return      # only the 'wait' policy leaves orders waiting for stock
         waiting = np.flatnonzero((P["status"] == WAITING_STOCK)
                                  & (m.route_warehouse[P["route"]] == c.warehouse))
         if waiting.size == 0:

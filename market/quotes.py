@@ -24,6 +24,7 @@ class Quoter:
     def __init__(self, model: Marketplace):
         self.m = model
         self._contract_cache: dict[int, dict[int, np.ndarray]] = {}
+        self._replenish_memo: dict[tuple, tuple[float, float, float]] = {}
         self._day = -1
 
     def invalidate(self):
@@ -36,6 +37,7 @@ class Quoter:
             return
         self._day = m.day
         self._contract_cache.clear()
+        self._replenish_memo.clear()
         o = m.offers
         R = len(m.world.resources)
         ref = o.cost_parcel + o.cost_kg * m.reference_weight + o.cost_shipment
@@ -63,6 +65,9 @@ class Quoter:
             rates[r] = np.column_stack([o.cost_parcel[j] * f, o.cost_kg[j] * f, o.cost_shipment[j] * f,
                                         o.cost_storage[j] * up[j]])
             best[r] = price[j]
+        self._py = ([tuple(x) for x in self.list_rates.tolist()], self.list_ref.tolist(),
+                    [tuple(x) for x in self.spot_rates.tolist()], self.spot_ref.tolist(),
+                    m.net.res_bulk.tolist())
 
     def _contracts_of(self, buyer_acct: int) -> dict[int, np.ndarray]:
         """resource -> rates of this buyer's cheapest active contract on it (cached for the day)."""
@@ -75,8 +80,8 @@ class Quoter:
             cap: dict[int, float] = {}
             for cid in ids[np.argsort(-ref, kind="stable")]:   # cheapest last wins
                 r = int(book.resource[cid])
-                got[r] = np.array([book.rate_parcel[cid], book.rate_kg[cid],
-                                   book.rate_shipment[cid], book.rate_storage[cid]])
+                got[r] = (float(book.rate_parcel[cid]), float(book.rate_kg[cid]),
+                          float(book.rate_shipment[cid]), float(book.rate_storage[cid]))
                 cap[r] = cap.get(r, 0.0) + float(book.capacity[cid])
             got = {r: (rates, cap[r]) for r, rates in got.items()}
             self._contract_cache[buyer_acct] = got
@@ -93,34 +98,41 @@ class Quoter:
         Where the buyer has no contract it compares contracting at its volume (the list price
         with the volume's density discount, plus ``contract_cost`` - the cost of running a
         contract for a tender period - spread over the period's volume) with buying spot, and
-        takes the cheaper. Resources nobody serves cost inf.
+        takes the cheaper. Where it holds contracts, volume beyond their capacity goes spot.
+        Resources nobody serves cost inf.
         """
         self._refresh()
-        m = self.m
-        res = np.asarray(resources, dtype=np.int64)
-        vol = np.broadcast_to(np.asarray(volume, dtype=np.float64), res.shape)
-        dens = np.where(m.net.res_bulk[res], 1.0, self.density(vol))
-        out = self.list_rates[res].copy()
-        out[:, :3] *= dens[:, None]
-        if contract_cost > 0:
-            period = np.maximum(vol, 1e-9) * m.config.market.tender_interval_days
-            contract_ref = self.list_ref[res] * dens + contract_cost / period
-            spot = self.spot_ref[res] < contract_ref
-            out[spot, :3] = self.spot_rates[res[spot], :3]
-            out[~spot, 0] += contract_cost / period[~spot]
+        # a route has a handful of stages: plain Python over precomputed rows beats numpy here
+        res = [int(r) for r in np.atleast_1d(resources)]
+        vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
+        c = self.m.config.carriers
+        D, H = c.density_discount, c.density_half_volume
+        interval = self.m.config.market.tender_interval_days
         mine = self._contracts_of(buyer_acct)
-        if mine:
-            for i, r in enumerate(res):
-                c = mine.get(int(r))
-                if c is None:
-                    continue
-                rates, cap = c
-                # volume beyond its contracted capacity goes spot
-                v = float(vol[i])
+        lr, lref, sr, sref, bulk = self._py
+        out = []
+        for r, v in zip(res, vols):
+            v = max(v, 0.0)
+            own = mine.get(r) if mine else None
+            if own is not None:
+                rates, cap = own
                 share = 1.0 if v <= cap or v <= 0 else cap / v
-                out[i, :3] = share * rates[:3] + (1.0 - share) * self.spot_rates[r, :3]
-                out[i, 3] = rates[3]
-        return out
+                spot = sr[r]
+                out.append((share * rates[0] + (1 - share) * spot[0], share * rates[1] + (1 - share) * spot[1],
+                            share * rates[2] + (1 - share) * spot[2], rates[3]))
+                continue
+            d = 1.0 if bulk[r] else 1.0 - D * v / (v + H)
+            a, b, ship, store = lr[r]
+            row = (a * d, b * d, ship * d, store)
+            if contract_cost > 0:
+                extra = contract_cost / (max(v, 1e-9) * interval)
+                if sref[r] < lref[r] * d + extra:
+                    spot = sr[r]
+                    row = (spot[0], spot[1], spot[2], store)
+                else:
+                    row = (row[0] + extra, row[1], row[2], store)
+            out.append(row)
+        return np.array(out, dtype=np.float64).reshape(len(res), 4)
 
     def route_open(self, route: int) -> bool:
         """Whether every stage of a route has some capacity today."""
@@ -139,10 +151,14 @@ class Quoter:
                        kg_per_day: float = 0.0) -> np.ndarray:
         """Bulk freight, customs fees and storage per unit shipped through a warehouse (USD)."""
         m = self.m
-        rt = m.world.routes[rep_route]
-        rates = self.stage_rates(buyer_acct, rt.resources, kg_per_day, contract_cost)
+        key = (buyer_acct, rep_route, wh_node, kg_per_day, contract_cost)
+        got = self._replenish_memo.get(key) if self._day == m.day else None
+        if got is None:
+            self._refresh()
+            rates = self.stage_rates(buyer_acct, m.world.routes[rep_route].resources, kg_per_day, contract_cost)
+            storage = self.stage_rates(buyer_acct, [m.handling_resource[wh_node]], 0.0)[0, 3]
+            got = (rates[:, 1].sum(), rates[:, 2].sum() + rates[:, 0].sum(), storage)
+            self._replenish_memo[key] = got
+        per_kg, per_shipment, storage = got
         w = np.asarray(weights, dtype=np.float64)
-        units = max(units_per_consignment, 1.0)
-        bulk = rates[:, 1].sum() * w + (rates[:, 2].sum() + rates[:, 0].sum()) / units
-        storage = self.stage_rates(buyer_acct, [m.handling_resource[wh_node]], 0.0)[0, 3]
-        return bulk + storage * stock_days
+        return per_kg * w + per_shipment / max(units_per_consignment, 1.0) + storage * stock_days

@@ -26,22 +26,11 @@ def _fill(keys: np.ndarray, slot_keys: np.ndarray, slot_cap: np.ndarray) -> np.n
     slot_keys must be sorted; slot_cap are whole units. Returns the slot index per item, or -1
     when the item's key has no capacity left.
     """
-    n = keys.size
-    out = np.full(n, -1, dtype=np.int64)
-    if n == 0 or slot_keys.size == 0:
+    out = np.full(keys.size, -1, dtype=np.int64)
+    if keys.size == 0 or slot_keys.size == 0:
         return out
     order = np.argsort(keys, kind="stable")      # stable: keeps priority order within a key
-    k = keys[order]
-    rank = _rank_within(k)
-    cum = np.cumsum(slot_cap)
-    lo = np.searchsorted(slot_keys, k, side="left")
-    hi = np.searchsorted(slot_keys, k, side="right")
-    base = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0)
-    top = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0)
-    ok = (hi > lo) & (rank < top - base)
-    pos = np.searchsorted(cum, base + rank, side="right")
-    res = np.where(ok, pos, -1)
-    out[order] = res
+    out[order] = _fill_sorted(keys[order], slot_keys, slot_cap)
     return out
 
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.customs import triangular, whole_days
-from market.claims import LOSS
+from market.claims import INSURANCE, LOSS
 from market.ledger import to_cents
+from market.mechanisms.insurance import premium as insurance_premium
 from market.parcels import WAITING, WAITING_STOCK
 from market.world import EXPORT, IMPORT, REGIMES, TRANSPORT
 
@@ -45,6 +46,7 @@ class Consignment:
     end_day: int = 0
     status: int = IN_TRANSIT
     will_lose: bool = False
+    insured: bool = False
     cost_cents: int = 0           # logistics paid (freight, brokerage, fees)
     duty_cents: int = 0
     providers: list = field(default_factory=list)
@@ -120,6 +122,14 @@ class Inventory:
                         goods_value=goods, created_day=day, ready_day=day)
         self.next_id += 1
         np.add.at(self.on_order, (products, np.full(products.size, wh)), qty)
+        # a 4PL that makes merchants whole on lost goods insures the consignment
+        if integrator_idx >= 0 and m.config.integrators.insure:
+            ic = m.config.insurance
+            prem = float(insurance_premium(goods, m.net.route_risk[route], loading=ic.integrator_loading,
+                                           carrier_liability_limit=m.config.carriers.liability_per_kg * c.weight,
+                                           deductible=ic.deductible, expense=ic.expense))
+            m.ledger.transfer(buyer_acct, m.acct_insurer, int(to_cents(prem)), "premium")
+            c.insured = True
         self.consignments.append(c)
         return c
 
@@ -259,6 +269,10 @@ class Inventory:
             uid, acct = c.providers[-1]
             m.claims.file(day, np.array([LOSS]), np.array([c.buyer_acct]), np.array([acct]), np.array([uid]),
                           np.array([int(liability)]), np.array([-1 - c.id]), np.array([c.integrator_idx >= 0]))
+            if c.insured:   # the insurer pays the goods' value above the carrier's liability
+                rest = to_cents(max(c.goods_value - liability / 100.0 - m.config.insurance.deductible, 0.0))
+                m.claims.file(day, np.array([INSURANCE]), np.array([c.buyer_acct]), np.array([m.acct_insurer]),
+                              np.array([-1]), np.array([int(rest)]), np.array([-1 - c.id]), np.array([True]))
             if c.integrator_idx >= 0:  # the 4PL makes the merchant whole on the goods
                 m.ledger.transfer(c.buyer_acct, m.merchants[c.merchant_idx].acct,
                                   int(to_cents(c.goods_value)), "claim")

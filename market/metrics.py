@@ -243,7 +243,7 @@ class Metrics:
         out["consignments_lost"] = self.consignments_lost
         totals = m.ledger.total_by_kind
         from market.ledger import KINDS
-        out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS) if totals[i]}
+        out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS)}
         out["contracts_signed"] = int(m.contracts.n)
         book = m.contracts
         from market.contracts import STATUS_NAMES

@@ -66,6 +66,7 @@ class MerchantMarkets:
         self.insured = np.zeros(n, dtype=bool)
         self.markup = np.zeros(n)            # the integrator's agreed markup on its cost
         self.e2e_contract = np.full(n, -1, dtype=np.int64)   # its end-to-end contract, if any
+        self.fallback_route = np.full(n, -1, dtype=np.int64) # direct route while a new warehouse fills
         self.n = n
 
 
@@ -554,6 +555,11 @@ class Marketplace(mesa.Model):
         mm, cfg = self.mm, self.config
         self._end_to_end(row, opt)
         old_wh = mm.warehouse[row]
+        old_route, old_rep = int(mm.route[row]), int(mm.rep_route[row])
+        if opt.rep_route >= 0 and old_route >= 0 and old_rep < 0:
+            mm.fallback_route[row] = old_route   # ships as before until the warehouse has stock
+        elif opt.rep_route < 0:
+            mm.fallback_route[row] = -1
         mm.channel[row] = opt.channel
         mm.integrator[row] = opt.integrator
         mm.route[row] = opt.route
@@ -772,9 +778,14 @@ class Marketplace(mesa.Model):
         return self.order_route_table[market, wh]
 
     def _fallback_route(self, rows: np.ndarray) -> np.ndarray:
-        """Express direct from the merchant's origin when its warehouse is empty."""
+        """When its warehouse is empty a merchant ships direct: as it did before it moved to the
+        warehouse (while the first stock is on its way), else by express from its origin."""
         out = np.empty(rows.size, dtype=np.int64)
         for i, row in enumerate(rows):
+            prev = int(self.mm.fallback_route[row])
+            if prev >= 0 and self.quoter.route_open(prev):
+                out[i] = prev
+                continue
             mer = self.merchants[self.mm.merchant[row]]
             mkt = self.world.markets[self.mm.market[row]]
             out[i] = self.world.direct_route[(mer.origin, mkt, "express")]

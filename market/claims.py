@@ -112,8 +112,12 @@ class ClaimBook:
             return
         c = self.cols
         pay = np.rint(c["amount_cents"][due] * c["recovery"][due]).astype(np.int64)
-        m.ledger.post(c["respondent"][due], c["claimant"][due], pay, "claim")
+        # a carrier's liability is a "claim"; what the insurer pays is an "insurance_payout"
         ins = c["kind"][due] == INSURANCE
+        if (~ins).any():
+            m.ledger.post(c["respondent"][due[~ins]], c["claimant"][due[~ins]], pay[~ins], "claim")
+        if ins.any():
+            m.ledger.post(c["respondent"][due[ins]], c["claimant"][due[ins]], pay[ins], "insurance_payout")
         self.insurance_paid_today_cents += int(pay[ins].sum())
         disputed = due[c["disputed"][due]]
         if disputed.size:

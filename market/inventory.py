@@ -122,12 +122,20 @@ class Inventory:
                         goods_value=goods, created_day=day, ready_day=day)
         self.next_id += 1
         np.add.at(self.on_order, (products, np.full(products.size, wh)), qty)
-        # a 4PL that makes merchants whole on lost goods insures the consignment
-        if integrator_idx >= 0 and m.config.integrators.insure:
-            ic = m.config.insurance
-            prem = float(insurance_premium(goods, m.net.route_risk[route], loading=ic.integrator_loading,
-                                           carrier_liability_limit=m.config.carriers.liability_per_kg * c.weight,
-                                           deductible=ic.deductible, expense=ic.expense))
+        # a 4PL that makes merchants whole on lost goods insures the consignment (pooled cover);
+        # a merchant shipping its own stock insures it by the same rule as its parcels: when the
+        # uninsured loss it fears (expected loss x its risk aversion) exceeds the premium
+        ic, via_4pl = m.config.insurance, integrator_idx >= 0
+        limit = m.config.carriers.liability_per_kg * c.weight
+        risk = float(m.net.route_loss[route])    # a consignment can be lost (damage is not modelled)
+        prem = float(insurance_premium(goods, risk, loading=ic.integrator_loading if via_4pl else ic.loading,
+                                       carrier_liability_limit=limit, deductible=ic.deductible,
+                                       expense=ic.expense))
+        if via_4pl:
+            insure = m.config.integrators.insure
+        else:
+            insure = mer.risk_aversion * risk * max(goods - limit - ic.deductible, 0.0) > prem
+        if insure:
             m.ledger.transfer(buyer_acct, m.acct_insurer, int(to_cents(prem)), "premium")
             c.insured = True
         self.consignments.append(c)
@@ -272,7 +280,8 @@ class Inventory:
             if c.insured:   # the insurer pays the goods' value above the carrier's liability
                 rest = to_cents(max(c.goods_value - liability / 100.0 - m.config.insurance.deductible, 0.0))
                 m.claims.file(day, np.array([INSURANCE]), np.array([c.buyer_acct]), np.array([m.acct_insurer]),
-                              np.array([-1]), np.array([int(rest)]), np.array([-1 - c.id]), np.array([True]))
+                              np.array([-1]), np.array([int(rest)]), np.array([-1 - c.id]),
+                              np.array([c.integrator_idx >= 0]))
             if c.integrator_idx >= 0:  # the 4PL makes the merchant whole on the goods
                 m.ledger.transfer(c.buyer_acct, m.merchants[c.merchant_idx].acct,
                                   int(to_cents(c.goods_value)), "claim")
@@ -293,6 +302,9 @@ class Inventory:
         line_duty = getattr(c, "line_duty", None)
         if line_duty is not None:
             np.add.at(self.pool_duty, (c.products, wh_idx), line_duty / 100.0)
+        # its first stock is in: from now on a stock-out there ships express, not as before the move
+        rows = m.merchants[c.merchant_idx].rows
+        m.mm.fallback_route[rows[m.mm.warehouse[rows] == c.warehouse]] = -1
         self._release_backorders(c, day)
 
     def _release_backorders(self, c: Consignment, day: int):

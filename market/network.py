@@ -63,9 +63,14 @@ class NetworkTables:
         self.clearance = clearance
         self.refresh_expected_days()
         self.route_handoffs = self.route_handoff.sum(axis=1)
-        # chance a parcel is lost or damaged somewhere along a route (base rates)
-        risk = self.res_loss + self.res_damage
-        self.route_risk = np.array([1.0 - np.prod(1.0 - risk[rt.resources]) for rt in world.routes])
+        self.refresh_risk()
+
+    def refresh_risk(self):
+        """Chance a parcel is lost or damaged somewhere along each route (``route_risk``), and chance
+        it is lost (``route_loss``: what a bulk consignment risks), from today's lane risks."""
+        risk = np.minimum(self.res_loss + self.res_damage, 1.0)
+        self.route_risk = np.array([1.0 - np.prod(1.0 - risk[rt.resources]) for rt in self.world.routes])
+        self.route_loss = np.array([1.0 - np.prod(1.0 - self.res_loss[rt.resources]) for rt in self.world.routes])
 
     def refresh_expected_days(self):
         """Expected days of each stage and route, from today's transit and clearance times."""

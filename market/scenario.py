@@ -136,7 +136,7 @@ class Integrators(Section):
     procurement: Literal["tender", "contract_net"] = param(
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
-    insure: bool = param(True, description="integrators insure the parcels they carry (they make merchants whole on loss)")
+    insure: bool = param(True, description="integrators insure the parcels and stock consignments they carry (they make merchants whole on loss)")
     planning_volume: float = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
     cash: float = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
 
@@ -204,7 +204,7 @@ class Output(Section):
     parcel_chunk_rows: int = param(200000, ge=1000, le=10_000_000, description="finished parcels written per Parquet chunk (bounds memory)")
 
 
-SHOCK_KINDS = ("capacity", "transit", "clearance", "inspection", "cost", "demand", "duty_rule", "channels")
+SHOCK_KINDS = ("capacity", "transit", "risk", "clearance", "inspection", "cost", "demand", "duty_rule", "channels")
 
 
 class Shock(Section):
@@ -214,6 +214,8 @@ class Shock(Section):
       capacity   - multiply the capacity of the selected lanes / warehouses / customs points
                    by ``factor`` (0 closes them: a border closure, a strike)
       transit    - multiply the transit times of the selected lanes by ``factor`` (congestion)
+      risk       - multiply the loss and damage probabilities of the selected lanes by ``factor``
+                   (theft, a storm season, rough handling at a hub)
       clearance  - multiply clearance times in the selected territories (and regimes)
       inspection - multiply inspection rates in the selected territories (and regimes)
       cost       - multiply providers' unit costs on the selected resources (a fuel shock)
@@ -227,7 +229,7 @@ class Shock(Section):
     """
 
     name: str
-    kind: Literal["capacity", "transit", "clearance", "inspection", "cost", "demand", "duty_rule", "channels"]
+    kind: Literal[SHOCK_KINDS]
     start: dt.date | None = Field(None, description="first day it applies (a date)")
     day: int | None = Field(None, ge=0, description="first day it applies (days after the start)")
     days: int | None = Field(None, ge=1, description="how long it lasts (omit: to the end)")

@@ -42,10 +42,10 @@ class ShockBoard:
             self.terr_mask.append(self._mask(s.territories, w.territories))
             self.regime_mask.append(self._mask(s.regimes, list(REGIMES)))
             self.market_mask.append(self._mask(s.markets, w.markets))
-            if s.kind in ("capacity", "transit", "cost") and not self.res_mask[-1].any():
+            if s.kind in ("capacity", "transit", "risk", "cost") and not self.res_mask[-1].any():
                 raise ScenarioError(f"shock '{s.name}': its selectors match no lane, warehouse or customs point")
-            if s.kind == "transit" and not (self.res_mask[-1] & (net.res_kind == TRANSPORT)).any():
-                raise ScenarioError(f"shock '{s.name}': a transit shock must select lanes")
+            if s.kind in ("transit", "risk") and not (self.res_mask[-1] & (net.res_kind == TRANSPORT)).any():
+                raise ScenarioError(f"shock '{s.name}': a {s.kind} shock must select lanes")
             if s.kind == "duty_rule":
                 bad = set(s.rule) - set(DutyRuleSpec.model_fields) - {"start"}
                 if bad:
@@ -57,7 +57,8 @@ class ShockBoard:
         self.base = {
             "capacity": o.capacity.copy(), "cost_parcel": o.cost_parcel.copy(), "cost_kg": o.cost_kg.copy(),
             "cost_shipment": o.cost_shipment.copy(), "cost_storage": o.cost_storage.copy(),
-            "res_tri": net.res_tri.copy(), "clearance": ct.clearance.copy(),
+            "res_tri": net.res_tri.copy(), "res_loss": net.res_loss.copy(), "res_damage": net.res_damage.copy(),
+            "clearance": ct.clearance.copy(),
             "export_clearance": ct.export_clearance.copy(), "inspection": ct.inspection.copy(),
         }
         self.active: tuple[int, ...] = ()
@@ -106,7 +107,7 @@ class ShockBoard:
             if s.regimes:
                 ok &= r.kind in (EXPORT, IMPORT) and r.regime in s.regimes
             keep[r.index] = ok
-        if s.kind == "transit":
+        if s.kind in ("transit", "risk"):
             keep &= net.res_kind == TRANSPORT
         return keep
 
@@ -120,7 +121,7 @@ class ShockBoard:
         self.active = active
         m, o, net, ct, b = self.m, self.m.offers, self.m.net, self.m.clearance, self.base
         R, T, G = len(m.world.resources), len(m.world.territories), len(REGIMES)
-        cap, cost, transit = np.ones(R), np.ones(R), np.ones(R)
+        cap, cost, transit, risk = np.ones(R), np.ones(R), np.ones(R), np.ones(R)
         clear, insp = np.ones((T, G)), np.ones((T, G))
         demand = np.ones(len(m.world.markets))
         patches: dict[str, list[dict]] = {}
@@ -133,6 +134,8 @@ class ShockBoard:
                 cost[self.res_mask[i]] *= s.factor
             elif s.kind == "transit":
                 transit[self.res_mask[i]] *= s.factor
+            elif s.kind == "risk":
+                risk[self.res_mask[i]] *= s.factor
             elif s.kind in ("clearance", "inspection"):
                 grid = np.outer(self.terr_mask[i], self.regime_mask[i])
                 (clear if s.kind == "clearance" else insp)[grid] *= s.factor
@@ -148,6 +151,10 @@ class ShockBoard:
         for k in ("cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
             getattr(o, k)[:] = b[k] * cost[on]
         net.res_tri[:] = b["res_tri"] * transit[:, None]
+        # in place: the flow engine holds these arrays
+        net.res_loss[:] = np.minimum(b["res_loss"] * risk, 1.0)
+        net.res_damage[:] = np.minimum(b["res_damage"] * risk, 1.0 - net.res_loss)
+        net.refresh_risk()
         ct.clearance[:] = b["clearance"] * clear[:, :, None]
         ct.export_clearance[:] = b["export_clearance"] * clear.min(axis=1)[:, None]
         ct.inspection[:] = np.minimum(b["inspection"] * insp, 1.0)

@@ -154,3 +154,34 @@ def test_bad_shocks_are_named():
     for shock, needle in bad:
         with pytest.raises(ScenarioError, match=needle):
             Marketplace(load_scenario(base, {"shocks": [shock]}), rng=1)
+
+
+def test_risk_shock_scales_loss_and_damage_and_restores():
+    shock = {"name": "storm season", "kind": "risk", "day": 10, "days": 20, "modes": ["postal"], "factor": 5.0}
+    m = Marketplace(load_scenario(load_scenario("baseline"), {"shocks": [shock]}), rng=1, **SMALL)
+    postal = np.flatnonzero(m.net.res_mode == m.net.modes.index("postal"))
+    base_loss, base_damage, base_risk = m.net.res_loss.copy(), m.net.res_damage.copy(), m.net.route_risk.copy()
+    routes = [rt.index for rt in m.world.routes if set(rt.resources) & set(postal)]
+    others = [rt.index for rt in m.world.routes if not set(rt.resources) & set(postal)]
+    m.run_for(11)
+    assert "storm season" in m.today["shocks_in_force"]
+    assert np.allclose(m.net.res_loss[postal], base_loss[postal] * 5)
+    assert np.allclose(m.net.res_damage[postal], base_damage[postal] * 5)
+    assert (m.net.route_risk[routes] > base_risk[routes]).all()
+    assert np.allclose(m.net.route_risk[others], base_risk[others])
+    # the flow engine reads the same arrays, so parcels feel it
+    assert m.flow.res_loss is m.net.res_loss
+    m.run_for(20)
+    assert m.today["shocks_in_force"] == ""
+    assert np.allclose(m.net.res_loss, base_loss) and np.allclose(m.net.route_risk, base_risk)
+
+
+def test_risk_shock_loses_more_parcels(tmp_path):
+    shock = {"name": "theft", "kind": "risk", "day": 0, "modes": ["postal"], "factor": 20.0}
+    over = dict(SMALL, **{"merchants.allowed_channels": ["postal"]})
+    lost = []
+    for shocks in ([], [shock]):
+        r = run_scenario("baseline", days=60, seed=3, out=tmp_path / str(len(shocks)),
+                         overrides=dict(over, shocks=shocks), progress=False)
+        lost.append(r.summary["parcels_lost"] / r.summary["parcels_created"])
+    assert lost[1] > 5 * lost[0] > 0

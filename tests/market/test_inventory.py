@@ -1,0 +1,83 @@
+"""Stock and consignments over whole runs: who insures a bulk consignment, and how a merchant
+ships while a newly chosen warehouse waits for its first stock."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from experiments.run import run_scenario
+
+SMALL = {"merchants.exporters": 10, "merchants.importers": 3}
+# sea and rail 100 times riskier than usual, so consignments are lost within a short run; a
+# Hague-Visby-like carrier liability (USD 2/kg) leaves most of a consignment's value uncovered
+RISKY_SEA = {"integrators.count": 1, "carriers.liability_per_kg": 2.0,
+             "merchants.allowed_channels": ["overseas_warehouse", "postal"],
+             "shocks": [{"name": "piracy", "kind": "risk", "day": 0, "modes": ["sea", "rail"], "factor": 100.0}]}
+
+
+def _risky_run(tmp_path, risk_aversion):
+    over = dict(SMALL, **RISKY_SEA, **{"insurance.risk_aversion": risk_aversion})
+    r = run_scenario("baseline", days=120, seed=4, out=tmp_path / "o", overrides=over, progress=False)
+    claims = pd.read_parquet(tmp_path / "o" / "claims.parquet")
+    ledger = pd.read_parquet(tmp_path / "o" / "ledger.parquet")
+    parcels = pd.read_parquet(tmp_path / "o" / "parcels.parquet")
+    cons = claims[claims["parcel_id"] < 0]          # consignments are claimed as -1 - id
+    return r, cons, ledger, parcels, claims
+
+
+def _ids(cons, kind, via_4pl=None):
+    c = cons[cons["kind"] == kind]
+    if via_4pl is not None:
+        c = c[c["via_4pl"] == via_4pl]
+    return set(c["parcel_id"])
+
+
+def test_risk_averse_merchants_insure_their_consignments(tmp_path):
+    r, cons, ledger, parcels, _ = _risky_run(tmp_path, [20.0, 30.0])
+    lost_diy = _ids(cons, "loss", via_4pl=False)
+    assert r.summary["consignments_lost"] >= len(lost_diy) > 0
+    # every lost consignment, the merchant's own and the integrator's, is claimed from the insurer
+    assert _ids(cons, "insurance", via_4pl=False) == lost_diy
+    assert _ids(cons, "insurance", via_4pl=True) == _ids(cons, "loss", via_4pl=True)
+    # premiums on consignments come on top of those on parcels
+    assert ledger.loc[ledger["kind"] == "premium", "amount_usd"].sum() > parcels["premium_usd"].sum() + 1.0
+
+
+def test_merchants_without_risk_aversion_do_not_insure_but_the_integrator_does(tmp_path):
+    r, cons, ledger, parcels, claims = _risky_run(tmp_path, [0.0, 0.0])
+    assert _ids(cons, "loss", via_4pl=False)             # merchants lost consignments ...
+    assert not _ids(cons, "insurance", via_4pl=False)     # ... and had no cover
+    lost_4pl = _ids(cons, "loss", via_4pl=True)
+    assert lost_4pl and _ids(cons, "insurance", via_4pl=True) == lost_4pl
+    assert parcels.loc[parcels["integrator"] < 0, "insured"].sum() == 0
+    # what the insurer paid is booked as insurance payouts, and only that
+    paid = claims.loc[claims["kind"] == "insurance", "paid_usd"].sum()
+    assert paid > 0
+    assert ledger.loc[ledger["kind"] == "insurance_payout", "amount_usd"].sum() == pytest.approx(paid)
+    assert r.summary["insurance"]["payouts_usd"] == pytest.approx(paid)
+
+
+def test_a_merchant_moving_to_a_warehouse_ships_as_before_until_its_stock_arrives(tmp_path):
+    """Direct channels only for 60 days, then overseas warehouses: until a merchant's first stock
+    is in, its stock-outs go by the direct route it used; after that, by express. A demand rush
+    at the end makes stock-outs after the stock has arrived."""
+    over = dict(SMALL, **{"integrators.count": 0, "shocks": [
+        {"name": "direct only", "kind": "channels", "day": 0, "days": 60,
+         "channels": ["postal", "express", "dedicated_line"]},
+        {"name": "to warehouses", "kind": "channels", "day": 60, "channels": ["overseas_warehouse", "postal"]},
+        {"name": "rush", "kind": "demand", "day": 135, "days": 15, "factor": 4.0}]})
+    run_scenario("baseline", days=150, seed=4, out=tmp_path / "o", overrides=over, progress=False)
+    p = pd.read_parquet(tmp_path / "o" / "parcels.parquet")
+    first_stock = (p[p["channel"] == "overseas_warehouse"].groupby(["merchant", "market"])["created_day"]
+                   .min().rename("first_stock"))
+    fb = p[p["fallback"] == 1].join(first_stock, on=["merchant", "market"])
+    assert fb["first_stock"].notna().all()
+    before = fb[fb["created_day"] < fb["first_stock"]]
+    after = fb[fb["created_day"] >= fb["first_stock"]]
+    assert len(before) > 100 and len(after) > 100
+    # before: the previous direct routes (express was not among them)
+    assert set(before["channel"]) <= {"postal", "dedicated_line"} and len(set(before["channel"])) == 2
+    assert before["created_day"].min() >= 60
+    # after the first stock arrived: express only
+    assert set(after["channel"]) == {"express"}

@@ -62,7 +62,8 @@ class ShockBoard:
             "export_clearance": ct.export_clearance.copy(), "inspection": ct.inspection.copy(),
         }
         self.active: tuple[int, ...] = ()
-        self.disrupted = np.zeros(len(w.resources), dtype=bool)   # capacity cut today (for the map)
+        # capacity cut, transit stretched or loss risk raised today (the map marks these)
+        self.disrupted = np.zeros(len(w.resources), dtype=bool)
         self.demand = np.ones(len(w.markets))
         self.allowed_channels: set[str] | None = None
 
@@ -158,7 +159,7 @@ class ShockBoard:
         ct.clearance[:] = b["clearance"] * clear[:, :, None]
         ct.export_clearance[:] = b["export_clearance"] * clear.min(axis=1)[:, None]
         ct.inspection[:] = np.minimum(b["inspection"] * insp, 1.0)
-        self.disrupted = cap < 1.0
+        self.disrupted = (cap < 1.0) | (transit > 1.0) | (risk > 1.0)
         net.refresh_expected_days()          # planners see today's transit and clearance times
         self.demand = demand
         m.world.rule_patches = patches

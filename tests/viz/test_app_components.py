@@ -7,6 +7,7 @@ advances the page's day counter and redraws the map.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("solara")
@@ -22,7 +23,7 @@ from viz.components.controls import Controls, param_class  # noqa: E402
 from viz.components.kpis import DAY_CLASS, KpiStrip  # noqa: E402
 from viz.components.market_view import MarketView  # noqa: E402
 from viz.components.network_map import IMG_CLASS as MAP_IMG  # noqa: E402
-from viz.components.network_map import NetworkMap, map_data  # noqa: E402
+from viz.components.network_map import NetworkMap, map_caption, map_data  # noqa: E402
 from viz.components.run_panel import RunPanel  # noqa: E402
 from viz.components.time_series import TimeSeries  # noqa: E402
 from viz.state import ROLES, AppModel, agents_of, default_settings  # noqa: E402
@@ -248,3 +249,21 @@ def test_the_page_steps_and_redraws():
         assert day() == "Day 0"
     finally:
         rc.close()
+
+
+
+@pytest.mark.parametrize("kind", ["transit", "risk"])
+def test_slowed_or_riskier_lanes_are_marked_disrupted_on_the_map(kind):
+    """Not only capacity cuts: lanes a shock slows down or makes riskier are marked too."""
+    shock = {"name": f"{kind} on the sea", "kind": kind, "day": 2, "days": 5, "modes": ["sea"], "factor": 2.0}
+    m = small_model("baseline", days=0, shocks=[shock])
+    sea = np.array([ln.spec.mode == "sea" for ln in m.world.lanes])
+    assert not map_data(m).disrupted.any()
+    for _ in range(3):
+        m.step()
+    data = map_data(m)
+    assert (data.disrupted == sea).all()
+    assert f"{sea.sum()} lanes disrupted" in map_caption(m, data)
+    for _ in range(5):
+        m.step()
+    assert not map_data(m).disrupted.any()

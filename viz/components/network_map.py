@@ -119,7 +119,7 @@ class MapData:
     flow: np.ndarray  # per lane: parcels a day (kg a day on bulk lanes)
     capacity: np.ndarray  # per lane, today
     bulk: np.ndarray
-    disrupted: np.ndarray  # per lane: capacity cut by a shock today
+    disrupted: np.ndarray  # per lane: capacity cut, transit stretched or risk raised by a shock today
     closed_lanes: np.ndarray  # per lane: no capacity left today
     closed_nodes: set
     shocks: str

@@ -251,6 +251,7 @@ class Merchant(mesa.Agent):
             S = s + level * cycle
             position = inv.stock[prods, wh] + inv.on_order[prods, wh]
             qty = np.where(position <= s, np.ceil(S - position), 0).astype(np.int64)
+            qty = inv.fit_to_space(int(wh), qty)     # the warehouse's space is shared by all its users
             if qty.any():
                 buyer, integ = self.logistics_buyer_for_warehouse(wh)
                 inv.dispatch(self.index, buyer, -1 if integ is None else integ.index,

@@ -76,6 +76,37 @@ class Inventory:
         self.duty_cents = 0                    # duty and VAT on bulk imports
         self.fee_cents = 0                     # inspection fees on bulk imports
 
+    # ---- space ----
+    def space(self) -> np.ndarray:
+        """Storage space (units) of each warehouse today: the space of its operators in the market."""
+        m, o = self.m, self.m.offers
+        out = np.zeros(self.stock.shape[1])
+        for w, node in enumerate(m.warehouse_nodes):
+            offs = o.by_resource.get(m.handling_resource[node])
+            if offs is not None:
+                out[w] = float(o.storage_capacity[offs[o.active[offs]]].sum())
+        return out
+
+    def held(self) -> np.ndarray:
+        """Units per warehouse in stock or on their way there: the space they hold."""
+        return self.stock.sum(axis=0) + self.on_order.sum(axis=0)
+
+    def fit_to_space(self, wh: int, qty: np.ndarray) -> np.ndarray:
+        """Cut an order (units per product) pro rata to the space left at the warehouse.
+
+        Units on their way hold space as well as units in stock, so a consignment never arrives
+        to a full warehouse; what is cut is counted as a space shortfall.
+        """
+        want = int(qty.sum())
+        if want == 0:
+            return qty
+        free = int(self.space()[wh]) - int(self.held()[wh])
+        if want <= free:
+            return qty
+        fitted = np.floor(qty * (max(free, 0) / want)).astype(np.int64)
+        self.m.metrics.on_space_shortfall(wh, want - int(fitted.sum()))
+        return fitted
+
     # ---- stock ----
     def issue(self, product: np.ndarray, wh: np.ndarray, qty: np.ndarray):
         """Take up to qty units per (product, wh) row; returns (units issued, unit cost, unit duty)."""

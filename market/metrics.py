@@ -45,6 +45,11 @@ class Metrics:
         self.duty_cents = np.zeros(C, dtype=np.int64)
         self.stockouts = 0
         self.consignments_lost = 0
+        W = len(model.warehouse_nodes)
+        self.space_short = np.zeros(W, dtype=np.int64)   # units not ordered for want of space
+        self.space_peak = np.zeros(W)                    # highest share of space used (stock + on its way)
+        self.space_used_sum = np.zeros(W)                # for the mean share of space holding stock
+        self.space_days = 0
         n_modes = len(MODES)
         self.price_sums = np.zeros((2, n_modes))     # [contract, spot] reference-parcel prices by mode
         self.price_kg = np.zeros((2, n_modes))       # ... and legs priced
@@ -67,10 +72,15 @@ class Metrics:
         self.t_lead = np.zeros(MAX_LEAD + 1, dtype=np.int64)
         self.t_cost = 0
         self.stockouts_today = 0
+        self.space_short_today = 0
         self.t_by_integrator = np.zeros(max(getattr(self, "n_integrators", 0), 1), dtype=np.int64)
         self.t_pps = [0, 0]
 
     # ---- events ----
+    def on_space_shortfall(self, wh: int, units: int):
+        self.space_short[wh] += units
+        self.space_short_today += units
+
     def on_created(self, channel: np.ndarray, integrator: np.ndarray, fallback):
         C = len(self.channels)
         c = np.bincount(channel, minlength=C)
@@ -141,6 +151,7 @@ class Metrics:
             "waiting_for_stock": int((m.parcels["status"] == WAITING_STOCK).sum()),
             "consignments_in_transit": len(m.inventory.consignments),
             "units_in_stock": int(m.inventory.stock.sum()),
+            "space_shortfall_units": self.space_short_today,
             "inspections": flow.inspections,
             "customs_holds": flow.holds,
             "penalties_usd": flow.penalties_cents / 100.0,
@@ -196,6 +207,19 @@ class Metrics:
         # market structure: providers in the market, entry and exit, concentration by segment
         for role, group in (("carriers", m.carriers), ("warehouse_operators", m.operators), ("customs_agents", m.brokers)):
             row[f"active_{role}"] = sum(p.in_market for p in group)
+        # warehouse space: the share holding stock, and the share held by stock and stock on its way
+        inv = m.inventory
+        space = inv.space()
+        in_stock, held = inv.stock.sum(axis=0), inv.held()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            used = np.where(space > 0, in_stock / space, np.nan)
+            committed = np.where(space > 0, held / space, np.nan)
+        for w, node in enumerate(m.warehouse_nodes):
+            row[f"space_used_{node}"] = float(used[w])
+        if m.steps:       # the state at construction is not a day of the run
+            self.space_peak = np.fmax(self.space_peak, committed)
+            self.space_used_sum += np.nan_to_num(used)
+            self.space_days += 1
         row["entries"] = m.evolution.entries_today
         row["exits"] = m.evolution.exits_today
         for name, h in zip(self.segments, self.segment_hhi(m)):
@@ -240,6 +264,13 @@ class Metrics:
         out["ledger_imbalance"] = m.ledger.imbalance() / 100.0
         out["by_channel"] = {ch: self._figures(i) for i, ch in enumerate(self.channels)}
         out["stockouts"] = int(self.stockouts)
+        space = m.inventory.space()
+        out["warehouse_space"] = {
+            node: {"space_units": float(space[w]),
+                   "mean_share_in_stock": float(self.space_used_sum[w] / self.space_days) if self.space_days else None,
+                   "peak_share_committed": float(self.space_peak[w]),
+                   "shortfall_units": int(self.space_short[w])}
+            for w, node in enumerate(m.warehouse_nodes)}
         out["consignments_lost"] = self.consignments_lost
         totals = m.ledger.total_by_kind
         from market.ledger import KINDS

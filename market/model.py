@@ -233,7 +233,7 @@ class Marketplace(mesa.Model):
                 cap = ws.handling_per_day * scale / ws.operators
                 op.offer_ids = np.array([self.offers.add(
                     resource=r, provider=op.unique_id, acct=op.acct, kind=HANDLING, capacity=cap,
-                    storage_capacity=ws.storage_units * scale / ws.operators,
+                    storage_capacity=ws.storage_units * scale * cfg.warehouses.space_scale / ws.operators,
                     cost_parcel=ws.handling_cost * op.cost_factor,
                     cost_storage=ws.storage_cost_per_unit_day * op.cost_factor,
                     fixed_cost_day=cs.fixed_cost_share * u_mid * cap * ws.handling_cost * op.cost_factor,
@@ -591,6 +591,7 @@ class Marketplace(mesa.Model):
         cal = self.season_ahead(int(mm.market[row]), self.day)
         window = cal[: int(np.ceil(lead + cfg.merchants.order_cycle_days))].sum()
         units = np.ceil(d * window + cfg.merchants.service_level_z * np.sqrt(d * lead)).astype(np.int64)
+        units = self.inventory.fit_to_space(int(wh), units)
         self.inventory.stock[prods, wh] += units
         per_unit_duty = self.expected_duty(prods, -1, opt.rep_route)
         buyer = mer.acct if opt.integrator < 0 else self.integrators[opt.integrator].acct

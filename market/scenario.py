@@ -113,6 +113,7 @@ class Carriers(Section):
 
 class Warehouses(Section):
     markup: float = param(0.15, ge=0, le=3, description="initial cost-plus markup of warehouse operators")
+    space_scale: float = param(1.0, gt=0, le=100, ui=True, step=0.1, description="multiplies every warehouse's storage space (world.toml storage_units, on top of network.capacity_scale); stock plus stock on its way never exceeds it")
 
 
 class CustomsAgents(Section):

@@ -306,6 +306,13 @@ def chart_utilisation(cols: dict) -> Figure:
             if y is not None and np.isfinite(y).any():
                 ax.plot(x, y, color=style.mode_color(m), linewidth=1.5, label=style.mode_label(m))
                 drawn += 1
+        # warehouses: the share of their storage space holding stock (dashed)
+        for i, node in enumerate(_prefixed(cols, "space_used_")):
+            y = _arr(cols, f"space_used_{node}", 100.0)
+            if y is not None and np.isfinite(y).any():
+                ax.plot(x, y, color=style.SERIES[i % len(style.SERIES)], linewidth=1.2, linestyle=(0, (3, 2)),
+                        label=f"space {node}")
+                drawn += 1
     if not drawn:
         _empty(ax, "No capacity used yet")
         return fig
@@ -334,8 +341,8 @@ CHARTS: tuple[ChartSpec, ...] = (
               "mean price of a leg for a 1-kg parcel: contract (solid) and spot (dashed)", chart_prices),
     ChartSpec("integrators", "Integrator markups and 4PL share",
               "each 4PL's markup on its cost (dashed) and its share of parcels", chart_integrators),
-    ChartSpec("utilisation", "Provider utilisation by mode", "capacity used on parcel lanes each day",
-              chart_utilisation),
+    ChartSpec("utilisation", "Provider utilisation",
+              "capacity used on parcel lanes by mode; warehouse space holding stock (dashed)", chart_utilisation),
 )
 CHART_BY_KEY = {c.key: c for c in CHARTS}
 

@@ -81,3 +81,30 @@ def test_a_merchant_moving_to_a_warehouse_ships_as_before_until_its_stock_arrive
     assert before["created_day"].min() >= 60
     # after the first stock arrived: express only
     assert set(after["channel"]) == {"express"}
+
+
+def test_warehouse_space_is_shared_and_never_exceeded():
+    """With a twentieth of the usual space, stock plus stock on its way stays within every
+    warehouse's space on every day, orders are cut to fit, and more orders find no stock."""
+    from market import Marketplace
+    over = dict(SMALL, **{"merchants.allowed_channels": ["overseas_warehouse", "bonded_warehouse", "postal"],
+                          "evolution.enabled": False})
+    runs = {}
+    for scale in (1.0, 0.05):
+        m = Marketplace("baseline", rng=5, **over, **{"warehouses.space_scale": scale})
+        space = m.inventory.space()
+        assert (m.inventory.held() <= space).all()          # the opening stock fits too
+        for _ in range(120):
+            m.step()
+            assert (m.inventory.held() <= space).all()
+            assert (m.inventory.stock.sum(axis=0) <= space).all()
+        runs[scale] = m.finish()
+        assert runs[scale]["ledger_imbalance"] == 0
+        s = runs[scale]
+        assert s["parcels_created"] == s["parcels_delivered"] + s["parcels_in_transit"] + s["parcels_lost"]
+    tight, roomy = runs[0.05]["warehouse_space"], runs[1.0]["warehouse_space"]
+    assert all(w["shortfall_units"] == 0 for w in roomy.values())
+    assert sum(w["shortfall_units"] for w in tight.values()) > 0
+    assert max(w["peak_share_committed"] for w in tight.values()) > 0.95
+    assert all(w["peak_share_committed"] <= 1.0 for w in tight.values())
+    assert runs[0.05]["stockouts"] > 2 * runs[1.0]["stockouts"]

@@ -28,10 +28,11 @@ assets: $(STAMP)  ## Solara's browser assets into .cache/solara-assets (from the
 app: $(STAMP) assets  ## the Solara app on http://127.0.0.1:8765
 	$(BIN)/fourpl app --host 127.0.0.1 --port 8765
 
-bench: $(STAMP)  ## speed and memory: engine, market mechanisms, the app (medians of repeats)
+bench: $(STAMP)  ## speed and memory: engine, market mechanisms, the app, sweeps (medians of repeats)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_market.py
 	$(BIN)/python benchmarks/bench_viz.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 lock:  ## re-pin constraints.txt from the current environment
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt

@@ -5,7 +5,8 @@ Every ``evolution.period_days`` each provider's profit and revenue over the peri
 from the ledger. A provider or integrator that lost money ``exit_after`` periods in a row
 leaves: its offers close and its contracts are terminated (its buyers go to spot until the
 next tender; an integrator's merchants must choose again). A provider that ran hot adds
-capacity (and the fixed cost of it); one that stood idle sheds some. In a group (a carrier
+capacity (and the fixed cost of it); one that stood idle sheds some. The operators of a
+warehouse that turned stock away for want of space add space. In a group (a carrier
 group, the operators of a warehouse, the brokers at a customs point) whose providers together
 earned more than ``entry_margin`` on their revenue while busy, a new provider enters with
 half an incumbent's capacity and its own costs.
@@ -33,6 +34,9 @@ class Evolution:
         self._received = model.ledger.received.copy()
         self._util = np.zeros(model.offers.n)
         self._queue = np.zeros(len(model.world.resources))
+        W = len(model.warehouse_nodes)
+        self._space_peak = np.zeros(W)                      # most units held at each warehouse
+        self._space_short = model.metrics.space_short.copy()  # units turned away, at the last review
         self.exits = 0
         self.entries = 0
         self.exits_today = 0
@@ -46,6 +50,7 @@ class Evolution:
             self._util = np.concatenate([self._util, np.zeros(o.n - self._util.size)])
         self._util += np.divide(o.used_today, o.capacity, out=np.zeros(o.n), where=o.capacity > 0)
         self._queue += getattr(self.m.flow, "queue_today", 0)
+        self._space_peak = np.maximum(self._space_peak, self.m.inventory.held())
 
     def review(self, day: int):
         m, cfg = self.m, self.m.config.evolution
@@ -93,6 +98,7 @@ class Evolution:
                 base[offs] = new
                 m.offers.fixed_cost_day[offs] *= f     # the fixed cost of capacity follows it
                 changed = True
+        changed |= self._grow_space(hi)
         for it in m.integrators:
             if not it.in_market:
                 continue
@@ -117,10 +123,31 @@ class Evolution:
         self._cash, self._received = L.balances.copy(), L.received.copy()
         self._util = np.zeros(m.offers.n)
         self._queue = np.zeros(len(m.world.resources))
+        self._space_peak = np.zeros(len(m.warehouse_nodes))
+        self._space_short = m.metrics.space_short.copy()
         if changed:
             m.shockboard.reapply()
             m.quoter.invalidate()
             m.market_version += 1
+
+    def _grow_space(self, hi: float) -> bool:
+        """Where a warehouse turned stock away in the period, its operators add space: part
+        (``capacity_step``) of the way to what would have held the period's peak plus what was
+        turned away at the top of the utilisation band, shared pro rata to their space."""
+        m, o = self.m, self.m.offers
+        short = m.metrics.space_short - self._space_short
+        space = m.inventory.space()
+        grown = False
+        for w in np.flatnonzero(short > 0):
+            target = (self._space_peak[w] + short[w]) / hi
+            add = m.config.evolution.capacity_step * max(target - space[w], 0.0)
+            offs = o.by_resource.get(m.handling_resource[m.warehouse_nodes[w]])
+            offs = offs[o.active[offs]] if offs is not None else offs
+            if add <= 0 or offs is None or not offs.size or space[w] <= 0:
+                continue
+            o.storage_capacity[offs] *= 1.0 + add / space[w]
+            grown = True
+        return grown
 
     @staticmethod
     def _group_key(p) -> tuple:

@@ -79,13 +79,12 @@ class Inventory:
     # ---- space ----
     def space(self) -> np.ndarray:
         """Storage space (units) of each warehouse today: the space of its operators in the market."""
+        return np.array([self.space_of(w) for w in range(self.stock.shape[1])])
+
+    def space_of(self, wh: int) -> float:
         m, o = self.m, self.m.offers
-        out = np.zeros(self.stock.shape[1])
-        for w, node in enumerate(m.warehouse_nodes):
-            offs = o.by_resource.get(m.handling_resource[node])
-            if offs is not None:
-                out[w] = float(o.storage_capacity[offs[o.active[offs]]].sum())
-        return out
+        offs = o.by_resource.get(m.handling_resource[m.warehouse_nodes[wh]])
+        return float(o.storage_capacity[offs[o.active[offs]]].sum()) if offs is not None else 0.0
 
     def held(self) -> np.ndarray:
         """Units per warehouse in stock or on their way there: the space they hold."""
@@ -100,7 +99,7 @@ class Inventory:
         want = int(qty.sum())
         if want == 0:
             return qty
-        free = int(self.space()[wh]) - int(self.held()[wh])
+        free = int(self.space_of(wh)) - int(self.stock[:, wh].sum()) - int(self.on_order[:, wh].sum())
         if want <= free:
             return qty
         fitted = np.floor(qty * (max(free, 0) / want)).astype(np.int64)
@@ -212,8 +211,7 @@ class Inventory:
             cands = cands[fits]
             if cands.size == 0:
                 return False
-            _, sp_kg, sp_ship = offers.spot_rates(cands)
-            sp_parcel, _, _ = offers.spot_rates(cands)
+            sp_parcel, sp_kg, sp_ship = offers.spot_rates(cands)
             price = sp_kg * c.weight + sp_ship + (sp_parcel if kind != TRANSPORT else 0.0)
             offer = int(cands[np.argmin(price)])
         offers.used_today[offer] += load

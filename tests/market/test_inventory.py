@@ -3,6 +3,7 @@ ships while a newly chosen warehouse waits for its first stock."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,3 +109,23 @@ def test_warehouse_space_is_shared_and_never_exceeded():
     assert max(w["peak_share_committed"] for w in tight.values()) > 0.95
     assert all(w["peak_share_committed"] <= 1.0 for w in tight.values())
     assert runs[0.05]["stockouts"] > 2 * runs[1.0]["stockouts"]
+
+
+def test_operators_add_space_where_stock_was_turned_away():
+    """Reviews every 30 days: a warehouse that cut orders for want of space gets more of it, the
+    others keep theirs (no entrants here, so space changes only by growth)."""
+    from market import Marketplace
+    over = dict(SMALL, **{"merchants.allowed_channels": ["overseas_warehouse", "postal"],
+                          "warehouses.space_scale": 0.05, "evolution.max_entrants": 0})
+    m = Marketplace("baseline", rng=5, **over)
+    start = m.inventory.space()
+    last_review = 3 * m.config.evolution.period_days
+    while m.day < last_review - 1:
+        m.step()
+    seen = m.metrics.space_short.copy()          # what the reviews up to the last one saw
+    m.run_for(10)
+    grew = m.inventory.space() > start
+    assert grew.any()
+    np.testing.assert_array_equal(grew, seen > 0)
+    np.testing.assert_array_equal(m.inventory.space()[~grew], start[~grew])
+    assert m.finish()["ledger_imbalance"] == 0

@@ -9,12 +9,13 @@ parcels, and money through the same ledger.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.customs import triangular, whole_days
+from market.customs import triangular
 from market.claims import INSURANCE, LOSS
 from market.ledger import to_cents
 from market.mechanisms.insurance import premium as insurance_premium
@@ -243,7 +244,7 @@ class Inventory:
                 self._recharge(c, int(fee))
             if u[4] > offers.accuracy[offer]:
                 dur += triangular(*ct.hold_days[terr], u[5])
-        days = int(whole_days(np.array([dur]), m.rng)[0])
+        days = math.floor(dur + m.rng.random())    # whole_days() for one draw
 
         # money
         if contract >= 0:

@@ -9,6 +9,8 @@ and are consolidated into one journal line per (payer, payee, kind) and day.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -44,6 +46,10 @@ EXTERNAL = "external"
 
 def to_cents(usd) -> np.ndarray:
     """USD (float or array) to int64 cents, rounded half to even."""
+    if isinstance(usd, float):        # one amount (a consignment leg): Python's round is half to even too
+        if not math.isfinite(usd):
+            raise ValueError("an amount of money is not finite")
+        return np.int64(round(usd * 100.0))
     usd = np.asarray(usd, dtype=np.float64)
     if not np.isfinite(usd).all():
         raise ValueError("an amount of money is not finite")
@@ -109,7 +115,14 @@ class Ledger:
             return
         if cents < 0:
             raise ValueError("transfer amounts are non-negative; swap payer and payee")
-        self.post(np.array([payer]), np.array([payee]), np.array([cents], dtype=np.int64), kind)
+        # one posting: the same bookkeeping as post(), without its array machinery
+        payer, payee = int(payer), int(payee)
+        self._balance[payer] -= cents
+        self._balance[payee] += cents
+        self._received[payee] += cents
+        self.total_by_kind[KIND[kind]] += cents
+        self._pending.append((np.array([payer], dtype=np.int64), np.array([payee], dtype=np.int64),
+                              np.array([cents], dtype=np.int64), KIND[kind]))
 
     def post(self, payer, payee, cents, kind: str):
         """Post many transfers at once: arrays (or scalars broadcast) of payer, payee, cents."""

@@ -92,7 +92,7 @@ class Evolution:
                 step = np.where(u > hi, cfg.capacity_step, 0.5 * cfg.capacity_step)
                 f = np.where(off_band, (1.0 - step) + step * u / target, 1.0)
                 base = m.shockboard.base["capacity"]
-                floor = 0.05 * m.offers.base_capacity[offs]
+                floor = cfg.capacity_floor * m.offers.base_capacity[offs]
                 new = np.maximum(base[offs] * f, floor)
                 f = np.divide(new, base[offs], out=np.ones(offs.size), where=base[offs] > 0)
                 base[offs] = new

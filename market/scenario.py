@@ -194,6 +194,7 @@ class Evolution(Section):
     exit_after: int = param(6, ge=1, le=60, description="periods of losses in a row after which a provider or integrator exits")
     entry_margin: float = param(0.12, ge=0, le=5, description="operating margin of incumbents above which a new provider enters their group")
     capacity_step: float = param(0.5, ge=0, le=1, description="share of the gap to mid-band utilisation a provider's capacity closes per period when it runs hot or idle")
+    capacity_floor: float = param(0.5, ge=0, le=1, description="share of its initial capacity a provider keeps however idle it stands: carriers sell this market capacity from networks that serve others too, so they do not shed it to nothing")
     max_entrants: int = param(1, ge=0, le=20, description="most new providers per group per period")
 
 

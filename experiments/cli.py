@@ -135,9 +135,9 @@ def run(scenario, days, seed, out, sets, overwrite, quiet):
                           overwrite=overwrite, progress=not quiet)
     if not quiet:
         print_summary(result.summary, result.wall_seconds)
-    if days is not None:        # after the run: a refused run says one thing only, its error
-        for why in shocks_never_applying(scn, days):
-            warn(f"{why} (--days {days})")
+    # after the run: a refused run says one thing only, its error
+    for why in shocks_never_applying(scn, days):
+        warn(f"{why} (--days {days})" if days is not None else f"{why} (simulation.days = {scn.simulation.days})")
     get_console().print(f"results in [bold]{plain(out)}[/]", highlight=False)
 
 
@@ -210,10 +210,12 @@ def scenarios(params):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a key before validating.")
 def validate(scenario_file, sets):
     """Check a scenario file (or built-in name) against the schema; exit 2 with one line if it is wrong."""
-    from market.model import Marketplace
-    from market.scenario import load_scenario
+    from market.scenario import load_scenario, shocks_never_applying
     scn = load_scenario(scenario_file, parse_sets(sets))
+    from market.model import Marketplace
     Marketplace(scn, rng=0)      # the world file, shocks and routes are checked as a run would
+    for why in shocks_never_applying(scn):
+        warn(f"{why} (simulation.days = {scn.simulation.days})")
     get_console().print(f"[green]ok[/]: scenario '{plain(scn.name)}' is valid ({scn.simulation.days} days "
                         f"from {scn.simulation.start_date}, world '{plain(scn.world)}')", highlight=False)
 

@@ -56,6 +56,8 @@ def check_rng(rng, name: str = "rng"):
     """
     if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
         return rng
+    if isinstance(rng, np.integer) and rng >= 0:
+        return int(rng)                     # Mesa seeds Python's random with it, which wants an int
     what = (f"{name} must be a non-negative integer seed, a numpy SeedSequence or Generator, or None "
             f"(got {short(rng)})")
     if isinstance(rng, (bool, np.bool_, str, bytes, float, np.floating)):
@@ -122,6 +124,8 @@ class Marketplace(mesa.Model):
         self.config = load_scenario(scenario, overrides)       # before Mesa draws any entropy
         super().__init__(rng=rng)
         self._summary: dict | None = None                       # set by finish()
+        self._mesa_step = self.step                             # Mesa's step (events, then this class's step)
+        self.step = self._step_unless_finished
         cfg = self.config
         self.scenario_name = cfg.name
         self.world = load_world(cfg.world)
@@ -672,10 +676,17 @@ class Marketplace(mesa.Model):
     # ------------------------------------------------------------------------------------
     # the day
     # ------------------------------------------------------------------------------------
-    def step(self):
+    def _refuse_if_finished(self):
         if self._summary is not None:
             raise RuntimeError(f"Marketplace '{self.scenario_name}' has finished (finish() closed its "
                                "parcel file and summed it up); build a new Marketplace to run again")
+
+    def _step_unless_finished(self):
+        self._refuse_if_finished()          # before Mesa advances its clock
+        self._mesa_step()
+
+    def step(self):
+        self._refuse_if_finished()          # run_for / run_until reach here through Mesa's events
         cfg = self.config
         day = self.steps - 1
         self.day = day

@@ -367,9 +367,11 @@ class Scenario(Section):
         lo, hi = self.insurance.risk_aversion
         if not 0 <= lo <= hi:
             raise ValueError("insurance.risk_aversion must be [low, high] with 0 <= low <= high")
-        never = shocks_never_applying(self)
+        # a shock no run can reach is an error; one past this scenario's own horizon is not (a
+        # shorter simulation.days or --days is a common way to try a scenario): fourpl warns
+        never = shocks_never_applying(self, MAX_DAYS, longest=True)
         if never:
-            raise ValueError(f"{never[0]} (simulation.days = {self.simulation.days})")
+            raise ValueError(never[0])
         return self
 
 
@@ -599,11 +601,12 @@ def load_scenario(name_or_file: str | Path | Scenario = "baseline",
     return validate(data, origin)
 
 
-def shocks_never_applying(scn: Scenario, days: int | None = None) -> list[str]:
+def shocks_never_applying(scn: Scenario, days: int | None = None, *, longest: bool = False) -> list[str]:
     """Why each shock that never applies in a run of ``days`` days (default: simulation.days) does not.
 
     A shock applies on days [first, first + days) counted from simulation.start_date; one
     wholly before day 0, or starting after the last day, would silently do nothing.
+    (``longest``: ``days`` is the longest run there can be, and the message says so.)
     """
     days = scn.simulation.days if days is None else days
     start = scn.simulation.start_date
@@ -614,8 +617,9 @@ def shocks_never_applying(scn: Scenario, days: int | None = None) -> list[str]:
         when = f"{s.start}" if s.start is not None else f"day {s.day}"
         name = f"'{one_line(s.name, 100)}'"
         if first >= days:
-            out.append(f"shock {name} starts on {when}, after the run's last day ({last}, day {days - 1}); "
-                       "it never applies")
+            run = f"the longest run's last day ({MAX_DAYS} days: {last})" if longest \
+                else f"the run's last day ({last}, day {days - 1})"
+            out.append(f"shock {name} starts on {when}, after {run}; it never applies")
         elif s.days is not None and first + s.days <= 0:
             end = start + dt.timedelta(days=first + s.days - 1)
             out.append(f"shock {name} ends on {end}, before the run starts ({start}); it never applies")

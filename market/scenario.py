@@ -63,7 +63,7 @@ class Section(BaseModel):
 
 # ------------------------------------------------------------------------------------------
 class Simulation(Section):
-    start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0; dated customs rules in force on each day apply")
+    start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0 (1900-01-01 to 2999-12-31); dated customs rules in force on each day apply")
     days: int = param(365, ge=1, le=MAX_DAYS, unit="days", description="horizon of `make run` and of `fourpl run` without --days")
 
     @field_validator("start_date")

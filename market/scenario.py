@@ -15,9 +15,10 @@ import reprlib
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from market.limits import MAX_DAYS, one_line
 
@@ -53,6 +54,21 @@ def param(default, *, description: str, source: str = "assumption", unit: str = 
 
 
 LAX = {"strict": False}          # a container or date field: see param()
+
+
+def _technical_limit(limit: float, unit: str) -> AfterValidator:
+    """A cap on a key with no meaningful upper bound: beyond it the run's arithmetic breaks
+    (money is kept in int64 cents). A validator, not a bound, so the schema's ranges (the docs,
+    the app's sliders, EMA's default ranges) stay those of the model."""
+    def check(v: float) -> float:
+        if v > limit:
+            raise ValueError(f"must be at most {limit:g} {unit} (a limit of the simulator's arithmetic)")
+        return v
+    return AfterValidator(check)
+
+
+Money = Annotated[float, _technical_limit(MAX_MONEY, "USD")]
+Volume = Annotated[float, _technical_limit(1e9, "parcels a day")]
 
 
 class Section(BaseModel):
@@ -120,10 +136,10 @@ class Merchants(Section):
     importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
     markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
     products: tuple[int, int] = param((2, 4), description="range of products per merchant")
-    cash: float = param(250000.0, ge=0, le=MAX_MONEY, unit="USD", description="starting cash of each merchant")
+    cash: Money = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant")
     review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")
-    switching_cost: float = param(1500.0, ge=0, le=MAX_MONEY, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
-    diy_transaction_cost: float = param(400.0, ge=0, le=MAX_MONEY, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
+    switching_cost: Money = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
+    diy_transaction_cost: Money = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
     diy_handoff_delay: float = param(0.6, ge=0, le=10, unit="days", ui=True, step=0.1, description="mean extra days at each hand-off between providers when a merchant coordinates them itself")
     stockout_policy: Literal["direct", "wait"] = param("direct", description="an order that finds no stock ships direct by express ('direct') or waits for replenishment ('wait')")
     service_level_z: float = param(1.65, ge=0, le=4, description="safety-stock factor of the (s, S) replenishment policy")
@@ -145,8 +161,8 @@ class Carriers(Section):
     cost_spread: float = param(0.08, ge=0, le=0.5, description="spread of carriers' cost factors around the lane cost (uniform +/-)")
     fixed_cost_share: float = param(0.2, ge=0, le=0.9, description="share of a lane's unit cost that is a fixed daily cost of capacity")
     density_discount: float = param(0.25, ge=0, le=0.6, source="sheffi-2004 (economies of density), size assumed", description="largest unit-cost saving from committed volume")
-    density_half_volume: float = param(400.0, gt=0, le=1e9, unit="parcels/day", description="committed volume at which half the density saving is reached")
-    liability_per_kg: float = param(29.0, ge=0, le=1e6, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
+    density_half_volume: Volume = param(400.0, gt=0, unit="parcels/day", description="committed volume at which half the density saving is reached")
+    liability_per_kg: Money = param(29.0, ge=0, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
     review_days: int = param(7, ge=1, le=90, unit="days", description="how often providers review prices")
 
 
@@ -177,8 +193,8 @@ class Integrators(Section):
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
     insure: bool = param(True, description="integrators insure the parcels and stock consignments they carry (they make merchants whole on loss)")
-    planning_volume: float = param(300.0, gt=0, le=1e9, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
-    cash: float = param(2000000.0, ge=0, le=MAX_MONEY, unit="USD", description="starting cash of each integrator")
+    planning_volume: Volume = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
+    cash: Money = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
 
 
 class MarketRules(Section):
@@ -215,14 +231,14 @@ class Claims(Section):
     dispute_rate: float = param(0.08, ge=0, le=1, description="chance a carrier disputes a claim (times the multipliers below)")
     diy_dispute_multiplier: float = param(2.0, ge=0, le=10, description="disputes are this much likelier when a merchant files itself rather than through a 4PL")
     dispute_days: tuple[float, float, float] = param((30.0, 60.0, 120.0), unit="days", description="extra time a disputed claim takes [min, mode, max]")
-    dispute_cost: float = param(150.0, ge=0, le=MAX_MONEY, unit="USD", description="cost to each side of handling a dispute")
+    dispute_cost: Money = param(150.0, ge=0, unit="USD", description="cost to each side of handling a dispute")
     dispute_recovery: tuple[float, float] = param((0.3, 1.0), description="range of the share of a disputed claim finally paid")
 
 
 class Insurance(Section):
     loading: float = param(0.3, ge=0, le=5, description="insurer's loading on the expected loss (premium = expected loss x (1 + loading) + expense)")
-    expense: float = param(0.05, ge=0, le=MAX_MONEY, unit="USD", description="insurer's expense per insured parcel")
-    deductible: float = param(0.0, ge=0, le=MAX_MONEY, unit="USD", description="loss the insured keeps per parcel")
+    expense: Money = param(0.05, ge=0, unit="USD", description="insurer's expense per insured parcel")
+    deductible: Money = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
     risk_aversion: tuple[float, float] = param((0.5, 3.0), description="range of merchants' weight on an uninsured loss: they insure when expected loss x weight exceeds the premium")
     integrator_loading: float = param(0.15, ge=0, le=5, description="loading a 4PL gets on its pooled cover")
 

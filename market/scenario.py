@@ -346,7 +346,7 @@ class Scenario(Section):
     network: Network = Field(default_factory=Network)
     evolution: Evolution = Field(default_factory=Evolution)
     output: Output = Field(default_factory=Output)
-    shocks: list[Shock] = Field(default_factory=list, description="scheduled disruptions and policy changes", **LAX)
+    shocks: list[Shock] = Field(default_factory=list, max_length=1000, description="scheduled disruptions and policy changes", **LAX)
 
     @field_validator("name")
     @classmethod

@@ -149,6 +149,7 @@ CASES = {
     "experiment-missing": (["sweep", "no-such.toml"], {}, "no-such.toml"),
     # ---- selectors and names the world does not have
     "shock-unknown-node": (["validate", "f.toml"], {"f.toml": shock('kind = "capacity"\nday = 3\nnodes = ["Atlantis"]\n')}, "Atlantis"),
+    "too-many-shocks": (["validate", "f.toml"], {"f.toml": scenario("".join("[[shocks]]\nname = \"s\"\nkind = \"demand\"\nday = 1\n" for _ in range(1001)))}, "at most 1000"),
     "shock-unknown-kind": (["validate", "f.toml"], {"f.toml": shock('kind = "earthquake"\nday = 3\n')}, "shocks[0].kind"),
     "shock-no-when": (["validate", "f.toml"], {"f.toml": shock('kind = "demand"\n')}, "start"),
     "peak-unknown-market": (["validate", "baseline", "--set", 'demand.peaks=[{name="x", markets=["Mars"]}]'], {}, "Mars"),

@@ -40,7 +40,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,10 +47,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from market.scenario import (Scenario, ScenarioError, apply_overrides, builtin_scenarios, load_raw,
-                             parameter_table, validate)
+from market.scenario import (Scenario, ScenarioError, apply_overrides, builtin_scenarios, dotted, is_file,
+                             load_raw, parameter_table, read_toml, short, validate)
+from market.limits import MAX_DAYS, one_line
 
 DESIGN_KINDS = ("grid", "lhs", "sobol", "morris")
+MAX_RUNS = 1_000_000            # the most runs one experiment plans (each is a whole simulation)
 
 
 class ExperimentError(ScenarioError):
@@ -59,15 +60,16 @@ class ExperimentError(ScenarioError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as the scenario schema: strict scalars ("3" is not a number), no NaN or infinity
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Parameter(_Section):
     """One parameter a design varies: a scenario key and its values or range."""
 
     key: str = Field(description="dotted scenario key, e.g. merchants.diy_transaction_cost")
-    values: list[Any] | None = Field(None, min_length=1, description="the levels (grid), or the discrete choices sampled")
-    labels: list[str] | None = Field(None, description="readable names of the values, e.g. for lists of channels")
+    values: list[Any] | None = Field(None, min_length=1, strict=False, description="the levels (grid), or the discrete choices sampled")
+    labels: list[str] | None = Field(None, strict=False, description="readable names of the values, e.g. for lists of channels")
     low: float | None = Field(None, description="lower end of a range")
     high: float | None = Field(None, description="upper end of a range")
     levels: int | None = Field(None, ge=2, le=1000, description="grid over [low, high]: this many evenly spaced levels")
@@ -132,7 +134,7 @@ class Design(_Section):
     samples: int | None = Field(None, ge=1, le=1_000_000, description="lhs: points; sobol: base samples N (a power of 2); morris: trajectories")
     second_order: bool = Field(False, description="sobol: also second-order indices (N (2D + 2) points instead of N (D + 2))")
     morris_levels: int = Field(4, ge=2, le=20, description="morris: grid levels of each parameter")
-    parameters: list[Parameter] = Field(default_factory=list)
+    parameters: list[Parameter] = Field(default_factory=list, strict=False)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -171,8 +173,8 @@ class Experiment(_Section):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="short name (letters, digits, - _ .)")
     description: str = ""
-    scenarios: list[str] = Field(default_factory=lambda: ["baseline"], min_length=1)
-    days: int | None = Field(None, ge=1, le=3650, description="days per run (omit: the scenario's simulation.days)")
+    scenarios: list[str] = Field(default_factory=lambda: ["baseline"], min_length=1, strict=False)
+    days: int | None = Field(None, ge=1, le=MAX_DAYS, description="days per run (omit: the scenario's simulation.days)")
     replications: int = Field(1, ge=1, le=100_000)
     seed: int = Field(ge=0, lt=2 ** 128, description="root entropy of the runs' seeds")
     common_random_numbers: bool = Field(False, description="replication r gets the same seed at every design point and scenario")
@@ -209,17 +211,18 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 def _one_line(exc: ValidationError, origin: str) -> str:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
-    key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
+    key = dotted(loc)
     if err["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = list(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{origin}: unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+        return one_line(f"{origin}: unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})")
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    got_text = "" if isinstance(got, (dict, list)) or err["type"] == "missing" else f" (got {got!r})"
-    return f"{origin}: key '{key}': {msg}{got_text}"
+    got_text = "" if isinstance(got, (dict, list, BaseModel)) or err["type"] == "missing" else f" (got {short(got)})"
+    where = f"key '{key}': " if key else ""
+    return one_line(f"{origin}: {where}{msg}{got_text}")
 
 
 def _scenario_keys() -> set[str]:
@@ -239,7 +242,7 @@ def check_key(key: str, where: str):
         return
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else " (see `fourpl scenarios --params`)"
-    raise ExperimentError(f"{where}: '{key}' is not a scenario key{hint}")
+    raise ExperimentError(f"{where}: {short(key)} is not a scenario key{hint}")
 
 
 def flatten_overrides(table: dict, prefix: str = "") -> dict[str, Any]:
@@ -257,14 +260,10 @@ def flatten_overrides(table: dict, prefix: str = "") -> dict[str, Any]:
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; raises ExperimentError with one line."""
     path = Path(path)
-    origin = f"experiment '{path.name}'"
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExperimentError(f"{origin}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ExperimentError(f"{origin}: cannot read: {exc.strerror}") from None
+    origin = f"experiment '{one_line(path.name, 200)}'"
+    if path.is_dir():
+        raise ExperimentError(f"{origin}: is a folder, not an experiment file")
+    data = read_toml(path, origin, ExperimentError)
     return parse_experiment(data, origin)
 
 
@@ -283,7 +282,27 @@ def parse_experiment(data: dict, origin: str = "experiment") -> Experiment:
             raise ExperimentError(f"{origin}: '{p.key}' is both a design parameter and an override")
     if len(set(exp.scenarios)) != len(exp.scenarios):
         raise ExperimentError(f"{origin}: key 'scenarios': a scenario is listed twice")
+    n = count_runs(exp)
+    if n > MAX_RUNS:
+        raise ExperimentError(f"{origin}: the design makes {n:,} runs, more than the {MAX_RUNS:,} an experiment "
+                              "may plan (fewer levels, samples, scenarios or replications)")
     return exp
+
+
+def count_points(design: Design) -> int:
+    """How many points a design has, computed without making them."""
+    d = len(design.parameters)
+    if design.kind == "grid":
+        return math.prod(len(p.values) if p.values is not None else p.levels for p in design.parameters)
+    if design.kind == "lhs":
+        return design.samples
+    if design.kind == "sobol":
+        return design.samples * ((2 * d + 2) if design.second_order else (d + 2))
+    return design.samples * (d + 1)          # morris: trajectories of D + 1 points
+
+
+def count_runs(exp: Experiment) -> int:
+    return len(exp.scenarios) * count_points(exp.design) * exp.replications
 
 
 # ------------------------------------------------------------------------------------------
@@ -385,9 +404,9 @@ def resolve_scenario(name: str, base: Path | None) -> str:
         return name
     for cand in ([base / name] if base is not None else []) + [Path(name)]:
         for c in (cand, cand.with_suffix(".toml")):
-            if c.is_file():
+            if is_file(c):
                 return str(c.resolve())
-    raise ExperimentError(f"experiment: scenario '{name}' is neither a built-in "
+    raise ExperimentError(f"experiment: scenario {short(name)} is neither a built-in "
                           f"({', '.join(builtin_scenarios())}) nor a file")
 
 

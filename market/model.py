@@ -8,6 +8,7 @@ for their capacity, and the day's figures are recorded.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,7 +34,7 @@ from market.network import NetworkTables
 from market.offers import OfferBook
 from market.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, ParcelTable
 from market.quotes import Quoter
-from market.scenario import Scenario, ScenarioError, load_scenario
+from market.scenario import Scenario, ScenarioError, load_scenario, short
 from market.shocks import ShockBoard
 from market.claims import ClaimBook
 from market.contracts import BREACHED, EXECUTED, EXPIRED
@@ -45,6 +46,38 @@ from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_worl
 
 
 PAYMENT = DIMENSIONS.index("payment")
+
+
+def check_rng(rng, name: str = "rng"):
+    """The seed of a run as Mesa and numpy take it, or one clear ScenarioError naming ``name``.
+
+    Accepted: None (fresh entropy), a non-negative integer, a sequence of them, a numpy
+    SeedSequence, BitGenerator or Generator.
+    """
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
+        return rng
+    if isinstance(rng, np.integer) and rng >= 0:
+        return int(rng)                     # Mesa seeds Python's random with it, which wants an int
+    what = (f"{name} must be a non-negative integer seed, a numpy SeedSequence or Generator, or None "
+            f"(got {short(rng)})")
+    if isinstance(rng, (bool, np.bool_, str, bytes, float, np.floating)):
+        raise ScenarioError(what)
+    try:
+        np.random.SeedSequence(rng)
+    except (TypeError, ValueError, OverflowError):
+        raise ScenarioError(what) from None
+    return rng
+
+
+def check_world_names(cfg: Scenario, world) -> None:
+    """Scenario keys that name markets or channels must name ones the world has."""
+    named = [(f"demand.peaks[{i}].markets", p.markets, world.markets) for i, p in enumerate(cfg.demand.peaks)]
+    named.append(("merchants.allowed_channels", cfg.merchants.allowed_channels, world.channels))
+    for key, names, known in named:
+        for n in names:
+            if n not in known:
+                raise ScenarioError(f"scenario '{cfg.name}': key '{key}': unknown name {short(n)} "
+                                    f"(known: {', '.join(known)})")
 
 
 class MerchantMarkets:
@@ -85,11 +118,18 @@ class Marketplace(mesa.Model):
 
     def __init__(self, scenario: str | Path | Scenario = "baseline", rng=None, *,
                  parcels_path: str | Path | None = None, seed=None, **overrides):
-        super().__init__(rng=seed if rng is None and seed is not None else rng)
-        self.config = load_scenario(scenario, overrides)
+        if rng is not None and seed is not None:
+            raise ScenarioError("Marketplace: give 'rng' or 'seed' (the same thing), not both")
+        rng = check_rng(seed if rng is None else rng, "rng" if seed is None else "seed")
+        self.config = load_scenario(scenario, overrides)       # before Mesa draws any entropy
+        super().__init__(rng=rng)
+        self._summary: dict | None = None                       # set by finish()
+        self._mesa_step = self.step                             # Mesa's step (events, then this class's step)
+        self.step = self._step_unless_finished
         cfg = self.config
         self.scenario_name = cfg.name
         self.world = load_world(cfg.world)
+        check_world_names(cfg, self.world)
         self.day = 0
         self.date = cfg.simulation.start_date
 
@@ -636,7 +676,17 @@ class Marketplace(mesa.Model):
     # ------------------------------------------------------------------------------------
     # the day
     # ------------------------------------------------------------------------------------
+    def _refuse_if_finished(self):
+        if self._summary is not None:
+            raise RuntimeError(f"Marketplace '{self.scenario_name}' has finished (finish() closed its "
+                               "parcel file and summed it up); build a new Marketplace to run again")
+
+    def _step_unless_finished(self):
+        self._refuse_if_finished()          # before Mesa advances its clock
+        self._mesa_step()
+
     def step(self):
+        self._refuse_if_finished()          # run_for / run_until reach here through Mesa's events
         cfg = self.config
         day = self.steps - 1
         self.day = day
@@ -898,12 +948,23 @@ class Marketplace(mesa.Model):
         mm.lead_n[has] += n[has]
 
     # ------------------------------------------------------------------------------------
-    def finish(self):
-        """Close the parcel file (writing parcels still in flight) and return the summary."""
-        P = self.parcels
-        live = (P["status"] != DELIVERED) & (P["status"] != LOST)
-        self.sink.close(P.take(live) if live.any() else None)
-        return self.metrics.summary(self)
+    def finish(self) -> dict:
+        """Close the parcel file (writing parcels still in flight) and return the summary.
+
+        Called again, it returns the same summary (a fresh copy) and leaves the files as they
+        are. A finished model does not step any more.
+        """
+        if self._summary is None:
+            P = self.parcels
+            live = (P["status"] != DELIVERED) & (P["status"] != LOST)
+            self.sink.close(P.take(live) if live.any() else None)
+            self._summary = self.metrics.summary(self)
+        return copy.deepcopy(self._summary)
+
+    @property
+    def finished(self) -> bool:
+        """True once finish() has run."""
+        return self._summary is not None
 
     @property
     def agents_summary(self):

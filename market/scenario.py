@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
+import reprlib
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
+
+from market.limits import MAX_DAYS, one_line
 
 SCENARIO_PACKAGE = "experiments"
 SCENARIO_FOLDER = "scenarios"
+
+# the calendar a run can represent: its demand calendar reaches a year before the start and
+# a few years past the end, and dates must stay inside what datetime.date holds
+FIRST_START = dt.date(1900, 1, 1)
+LAST_START = dt.date(2999, 12, 31)
+MAX_MONEY = 1e12                 # USD: any one amount of money (ledger cents stay within int64)
+NAME_CHARS = 100                 # a scenario's name becomes part of file and folder names
 
 
 class ScenarioError(ValueError):
@@ -27,21 +39,55 @@ class ScenarioError(ValueError):
 
 def param(default, *, description: str, source: str = "assumption", unit: str = "",
           ui: bool = False, step: float | None = None, **constraints) -> Any:
-    """A scenario field with its metadata: description, unit, source, and slider hints."""
+    """A scenario field with its metadata: description, unit, source, and slider hints.
+
+    Scalars are strict (``"2"`` is not a number, ``true`` is not 1; an int is a fine float);
+    lists, tuples and dates accept what TOML and a dumped scenario give them (a list for a
+    tuple, an ISO string for a date) while their items stay strict.
+    """
     extra = {"source": source, "unit": unit, "ui": ui}
     if step is not None:
         extra["step"] = step
+    if isinstance(default, (list, tuple, dt.date)):
+        constraints.setdefault("strict", False)
     return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
+LAX = {"strict": False}          # a container or date field: see param()
+
+
+def _technical_limit(limit: float, unit: str) -> AfterValidator:
+    """A cap on a key with no meaningful upper bound: beyond it the run's arithmetic breaks
+    (money is kept in int64 cents). A validator, not a bound, so the schema's ranges (the docs,
+    the app's sliders, EMA's default ranges) stay those of the model."""
+    def check(v: float) -> float:
+        if v > limit:
+            raise ValueError(f"must be at most {limit:g} {unit} (a limit of the simulator's arithmetic)")
+        return v
+    return AfterValidator(check)
+
+
+Money = Annotated[float, _technical_limit(MAX_MONEY, "USD")]
+Volume = Annotated[float, _technical_limit(1e9, "parcels a day")]
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict scalars, and no NaN or infinity anywhere: a bound does not stop them (NaN compares
+    # false with every bound, and fields with no upper bound took inf)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 # ------------------------------------------------------------------------------------------
 class Simulation(Section):
-    start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0; dated customs rules in force on each day apply")
-    days: int = param(365, ge=1, le=3650, unit="days", description="horizon of `make run` and of `fourpl run` without --days")
+    start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0 (1900-01-01 to 2999-12-31); dated customs rules in force on each day apply")
+    days: int = param(365, ge=1, le=MAX_DAYS, unit="days", description="horizon of `make run` and of `fourpl run` without --days")
+
+    @field_validator("start_date")
+    @classmethod
+    def _representable(cls, v):
+        if not FIRST_START <= v <= LAST_START:
+            raise ValueError(f"must be a date from {FIRST_START} to {LAST_START}")
+        return v
 
 
 class Peak(Section):
@@ -51,7 +97,16 @@ class Peak(Section):
     width: float = Field(3.0, gt=0, le=60, description="standard deviation of the peak in days")
     offset: float = Field(0.0, ge=-60, le=60, description="days after the anchor at which the peak centres (negative: before)")
     amplitude: float = Field(1.0, ge=0, le=20, description="extra demand at the centre, as a multiple of normal")
-    markets: list[str] = Field(default_factory=list, description="markets affected (empty: all)")
+    markets: list[str] = Field(default_factory=list, description="markets affected (empty: all)", **LAX)
+
+    @field_validator("date")
+    @classmethod
+    def _month_day(cls, v):
+        try:
+            dt.date(2023, *(int(x) for x in v.split("-")))      # a date in every year (not 02-29)
+        except ValueError:
+            raise ValueError("must be a month and day found in every year, MM-DD (e.g. 11-11; not 02-29)") from None
+        return v
 
 
 class Demand(Section):
@@ -81,10 +136,10 @@ class Merchants(Section):
     importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
     markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
     products: tuple[int, int] = param((2, 4), description="range of products per merchant")
-    cash: float = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant")
+    cash: Money = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant")
     review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")
-    switching_cost: float = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
-    diy_transaction_cost: float = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
+    switching_cost: Money = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
+    diy_transaction_cost: Money = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
     diy_handoff_delay: float = param(0.6, ge=0, le=10, unit="days", ui=True, step=0.1, description="mean extra days at each hand-off between providers when a merchant coordinates them itself")
     stockout_policy: Literal["direct", "wait"] = param("direct", description="an order that finds no stock ships direct by express ('direct') or waits for replenishment ('wait')")
     service_level_z: float = param(1.65, ge=0, le=4, description="safety-stock factor of the (s, S) replenishment policy")
@@ -106,8 +161,8 @@ class Carriers(Section):
     cost_spread: float = param(0.08, ge=0, le=0.5, description="spread of carriers' cost factors around the lane cost (uniform +/-)")
     fixed_cost_share: float = param(0.2, ge=0, le=0.9, description="share of a lane's unit cost that is a fixed daily cost of capacity")
     density_discount: float = param(0.25, ge=0, le=0.6, source="sheffi-2004 (economies of density), size assumed", description="largest unit-cost saving from committed volume")
-    density_half_volume: float = param(400.0, gt=0, unit="parcels/day", description="committed volume at which half the density saving is reached")
-    liability_per_kg: float = param(29.0, ge=0, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
+    density_half_volume: Volume = param(400.0, gt=0, unit="parcels/day", description="committed volume at which half the density saving is reached")
+    liability_per_kg: Money = param(29.0, ge=0, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
     review_days: int = param(7, ge=1, le=90, unit="days", description="how often providers review prices")
 
 
@@ -138,8 +193,8 @@ class Integrators(Section):
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
     insure: bool = param(True, description="integrators insure the parcels and stock consignments they carry (they make merchants whole on loss)")
-    planning_volume: float = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
-    cash: float = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
+    planning_volume: Volume = param(300.0, gt=0, unit="parcels/day", description="volume an integrator plans its first quotes on, before it has contracts")
+    cash: Money = param(2000000.0, ge=0, unit="USD", description="starting cash of each integrator")
 
 
 class MarketRules(Section):
@@ -176,14 +231,14 @@ class Claims(Section):
     dispute_rate: float = param(0.08, ge=0, le=1, description="chance a carrier disputes a claim (times the multipliers below)")
     diy_dispute_multiplier: float = param(2.0, ge=0, le=10, description="disputes are this much likelier when a merchant files itself rather than through a 4PL")
     dispute_days: tuple[float, float, float] = param((30.0, 60.0, 120.0), unit="days", description="extra time a disputed claim takes [min, mode, max]")
-    dispute_cost: float = param(150.0, ge=0, unit="USD", description="cost to each side of handling a dispute")
+    dispute_cost: Money = param(150.0, ge=0, unit="USD", description="cost to each side of handling a dispute")
     dispute_recovery: tuple[float, float] = param((0.3, 1.0), description="range of the share of a disputed claim finally paid")
 
 
 class Insurance(Section):
     loading: float = param(0.3, ge=0, le=5, description="insurer's loading on the expected loss (premium = expected loss x (1 + loading) + expense)")
-    expense: float = param(0.05, ge=0, unit="USD", description="insurer's expense per insured parcel")
-    deductible: float = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
+    expense: Money = param(0.05, ge=0, unit="USD", description="insurer's expense per insured parcel")
+    deductible: Money = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
     risk_aversion: tuple[float, float] = param((0.5, 3.0), description="range of merchants' weight on an uninsured loss: they insure when expected loss x weight exceeds the premium")
     integrator_loading: float = param(0.15, ge=0, le=5, description="loading a 4PL gets on its pooled cover")
 
@@ -232,18 +287,33 @@ class Shock(Section):
 
     name: str
     kind: Literal[SHOCK_KINDS]
-    start: dt.date | None = Field(None, description="first day it applies (a date)")
-    day: int | None = Field(None, ge=0, description="first day it applies (days after the start)")
+    start: dt.date | None = Field(None, description="first day it applies (a date)", **LAX)
+    day: int | None = Field(None, ge=0, le=MAX_DAYS, description="first day it applies (days after the start)")
     days: int | None = Field(None, ge=1, description="how long it lasts (omit: to the end)")
     factor: float = Field(1.0, ge=0, le=100)
-    lanes: list[str] = Field(default_factory=list)
-    modes: list[str] = Field(default_factory=list)
-    nodes: list[str] = Field(default_factory=list)
-    territories: list[str] = Field(default_factory=list)
-    markets: list[str] = Field(default_factory=list)
-    regimes: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
+    lanes: list[str] = Field(default_factory=list, **LAX)
+    modes: list[str] = Field(default_factory=list, **LAX)
+    nodes: list[str] = Field(default_factory=list, **LAX)
+    territories: list[str] = Field(default_factory=list, **LAX)
+    markets: list[str] = Field(default_factory=list, **LAX)
+    regimes: list[str] = Field(default_factory=list, **LAX)
+    channels: list[str] = Field(default_factory=list, **LAX)
     rule: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rule")
+    @classmethod
+    def _finite(cls, v):
+        def bad(x):
+            if isinstance(x, float):
+                return not math.isfinite(x)
+            if isinstance(x, dict):
+                return any(bad(y) for y in x.values())
+            if isinstance(x, (list, tuple)):
+                return any(bad(y) for y in x)
+            return False
+        if bad(v):
+            raise ValueError("a duty rule holds finite numbers only (no inf or nan)")
+        return v
 
     @model_validator(mode="after")
     def _when(self):
@@ -276,7 +346,16 @@ class Scenario(Section):
     network: Network = Field(default_factory=Network)
     evolution: Evolution = Field(default_factory=Evolution)
     output: Output = Field(default_factory=Output)
-    shocks: list[Shock] = Field(default_factory=list, description="scheduled disruptions and policy changes")
+    shocks: list[Shock] = Field(default_factory=list, max_length=1000, description="scheduled disruptions and policy changes", **LAX)
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, v):
+        if not (1 <= len(v) <= NAME_CHARS) or v.startswith(".") or v.strip() != v \
+                or any(c in "/\\" or not c.isprintable() for c in v):
+            raise ValueError(f"a scenario name becomes part of file names: 1 to {NAME_CHARS} printable "
+                             "characters, no '/' or '\\', no leading '.' or surrounding spaces")
+        return v
 
     @model_validator(mode="after")
     def _ranges(self):
@@ -304,6 +383,11 @@ class Scenario(Section):
         lo, hi = self.insurance.risk_aversion
         if not 0 <= lo <= hi:
             raise ValueError("insurance.risk_aversion must be [low, high] with 0 <= low <= high")
+        # a shock no run can reach is an error; one past this scenario's own horizon is not (a
+        # shorter simulation.days or --days is a common way to try a scenario): fourpl warns
+        never = shocks_never_applying(self, MAX_DAYS, longest=True)
+        if never:
+            raise ValueError(never[0])
         return self
 
 
@@ -319,14 +403,28 @@ def builtin_scenarios() -> dict[str, Path]:
     return {p.stem: p for p in sorted(builtin_dir().glob("*.toml"))}
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path, origin: str | None = None, error: type[ScenarioError] = ScenarioError) -> dict:
+    """A TOML file as a dict; any reason it cannot be read is one line (``origin``: the file)."""
+    origin = origin or str(path)
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        why = f"not a UTF-8 text file (byte {exc.start}); TOML files are UTF-8"
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        why = f"not valid TOML: {exc}"
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+        why = f"cannot read: {exc.strerror or exc}"
+    except (ValueError, RecursionError) as exc:      # e.g. a NUL in the path, absurdly deep nesting
+        why = f"cannot read: {type(exc).__name__}: {exc}"
+    raise error(one_line(f"{origin}: {why}"))
+
+
+def is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):        # a name too long, a NUL byte: not a file
+        return False
 
 
 def _locate(name_or_file: str | Path, relative_to: Path | None = None) -> Path:
@@ -338,14 +436,14 @@ def _locate(name_or_file: str | Path, relative_to: Path | None = None) -> Path:
     if relative_to is not None:
         candidates.insert(0, relative_to / text)
     for cand in candidates:
-        if cand.suffix == "" and cand.with_suffix(".toml").is_file():
+        if cand.suffix == "" and is_file(cand.with_suffix(".toml")):
             cand = cand.with_suffix(".toml")
-        if cand.is_file():
+        if is_file(cand):
             return cand
     close = difflib.get_close_matches(text, builtins, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ScenarioError(
-        f"scenario '{text}' is neither a built-in ({', '.join(builtins)}) nor a file{hint}")
+        f"scenario {short(text)} is neither a built-in ({', '.join(builtins)}) nor a file{hint}")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -360,17 +458,23 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def load_raw(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """Read a scenario file, resolving ``extends`` chains, without validating."""
+    """Read a scenario file, resolving ``extends`` chains, without validating.
+
+    A file's name is its own ``name``, else its file name without ``.toml``: never the name of
+    the scenario it extends.
+    """
     path = _locate(name_or_file, _seen[-1].parent if _seen else None).resolve()
     if path in _seen:
         raise ScenarioError(f"scenario 'extends' loops: {' -> '.join(p.stem for p in (*_seen, path))}")
-    data = _read_toml(path)
-    parent = data.get("extends")
-    if parent:
-        if not isinstance(parent, str):
-            raise ScenarioError(f"{path.name}: key 'extends' must be a scenario name or file")
+    data = read_toml(path)
+    own_name = data.get("name", path.stem)
+    if "extends" in data:
+        parent = data["extends"]
+        if not isinstance(parent, str) or not parent.strip():
+            raise ScenarioError(f"{path.name}: key 'extends' must be a scenario name or file "
+                                f"(got {short(parent)})")
         data = deep_merge(load_raw(parent, (*_seen, path)), data)
-    data.setdefault("name", path.stem)
+    data["name"] = own_name
     return data
 
 
@@ -378,64 +482,110 @@ def parse_value(text: str) -> Any:
     """A --set value: TOML syntax (numbers, booleans, dates, [lists], "strings"), else a bare string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):   # ValueError: an integer too long to read
         return text
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars (from a design, an optimiser, an array) as the Python values they hold."""
+    item = getattr(v, "item", None)
+    if item is not None and type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0:
+        return item()
+    return v
 
 
 def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
     """Set dotted keys (``demand.scale``; ``demand__scale`` also works) in a raw scenario dict."""
     out = deep_merge(data, {})
     for dotted, value in overrides.items():
+        if not isinstance(dotted, str):
+            raise ScenarioError(f"scenario key {short(dotted)}: keys are text, e.g. 'demand.scale'")
         keys = dotted.replace("__", ".").split(".")
+        if keys[0] == "extends":
+            raise ScenarioError(f"scenario key {short(dotted)}: 'extends' cannot be overridden; write a "
+                                "scenario file that extends the one you want and run that")
         node = out
         for k in keys[:-1]:
             child = node.get(k)
             if not isinstance(child, dict):
                 child = {} if child is None else child
                 if not isinstance(child, dict):
-                    raise ScenarioError(f"scenario key '{dotted}': '{k}' is not a table")
+                    raise ScenarioError(f"scenario key {short(dotted)}: {short(k)} is not a table")
                 node[k] = child = dict(child)
             else:
                 node[k] = child = dict(child)
             node = child
-        node[keys[-1]] = value
+        node[keys[-1]] = _plain(value)
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# One-line messages
+# ------------------------------------------------------------------------------------------
+_repr = reprlib.Repr(maxlevel=3, maxtuple=6, maxlist=6, maxarray=6, maxdict=4, maxset=6,
+                     maxfrozenset=6, maxdeque=6, maxstring=60, maxlong=40, maxother=60)
+
+
+def short(value: Any) -> str:
+    """A value as it appears in an error: its repr (a date as written in TOML), cut to a few dozen characters."""
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        return one_line(_repr.repr(value), 200)
+    except Exception:                   # noqa: BLE001 - a value whose repr fails is still an error to report
+        return f"a {type(value).__name__}"
+
+
+def dotted(loc: tuple) -> str:
+    """An error location as a key: ``demand.peaks[0].date``."""
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return one_line(out, 200)
 
 
 def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-def _section_model(loc: tuple) -> type[BaseModel] | None:
-    model: Any = Scenario
+def _section_model(loc: tuple, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
+    model: Any = root or Scenario
     for part in loc:
+        if isinstance(part, int):
+            continue
         fields = getattr(model, "model_fields", None)
         if not fields or part not in fields:
             return model if fields else None
         ann = fields[part].annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        inner = getattr(ann, "__args__", ())
+        cand = [a for a in (ann, *inner) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = cand[0] if cand else None
         if model is None:
             return None
     return model
 
 
-def format_validation_error(exc: ValidationError, origin: str = "scenario") -> str:
-    """One line naming the first bad key and what is allowed."""
+def format_validation_error(exc: ValidationError, origin: str = "scenario",
+                            root: type[BaseModel] | None = None) -> str:
+    """One line naming the first bad key and what is allowed (``root``: the model validated)."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    key = dotted(loc)
     if err["type"] == "extra_forbidden":
-        parent = _section_model(loc[:-1])
+        parent = _section_model(loc[:-1], root)
         allowed = _allowed_keys(parent) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{origin}: unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+        return one_line(f"{origin}: unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})")
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     got = err.get("input")
-    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"{origin}: key '{key}': {msg}{got_text}"
+    got_text = "" if isinstance(got, (dict, BaseModel)) or err["type"] == "missing" else f" (got {short(got)})"
+    where = f"key '{key}': " if key else ""
+    return one_line(f"{origin}: {where}{msg}{got_text}")
 
 
 def validate(data: dict, origin: str = "scenario") -> Scenario:
@@ -445,6 +595,10 @@ def validate(data: dict, origin: str = "scenario") -> Scenario:
         raise ScenarioError(format_validation_error(exc, origin)) from None
 
 
+def _origin(name: Any) -> str:
+    return f"scenario '{one_line(name, 200)}'" if isinstance(name, str) else f"scenario {short(name)}"
+
+
 def load_scenario(name_or_file: str | Path | Scenario = "baseline",
                   overrides: dict[str, Any] | None = None) -> Scenario:
     """Load, extend, override and validate a scenario; raises ScenarioError with one line."""
@@ -452,13 +606,40 @@ def load_scenario(name_or_file: str | Path | Scenario = "baseline",
         if not overrides:
             return name_or_file
         data = name_or_file.model_dump(mode="json")
-        origin = name_or_file.name
-    else:
+        origin = _origin(name_or_file.name)
+    elif isinstance(name_or_file, (str, Path)):
         data = load_raw(name_or_file)
-        origin = f"scenario '{data.get('name', name_or_file)}'"
+        origin = _origin(data["name"])
+    else:
+        raise ScenarioError(f"scenario: expected a built-in name, a file or a Scenario (got {short(name_or_file)})")
     if overrides:
         data = apply_overrides(data, overrides)
     return validate(data, origin)
+
+
+def shocks_never_applying(scn: Scenario, days: int | None = None, *, longest: bool = False) -> list[str]:
+    """Why each shock that never applies in a run of ``days`` days (default: simulation.days) does not.
+
+    A shock applies on days [first, first + days) counted from simulation.start_date; one
+    wholly before day 0, or starting after the last day, would silently do nothing.
+    (``longest``: ``days`` is the longest run there can be, and the message says so.)
+    """
+    days = scn.simulation.days if days is None else days
+    start = scn.simulation.start_date
+    last = start + dt.timedelta(days=days - 1)
+    out = []
+    for s in scn.shocks:
+        first = (s.start - start).days if s.start is not None else s.day
+        when = f"{s.start}" if s.start is not None else f"day {s.day}"
+        name = f"'{one_line(s.name, 100)}'"
+        if first >= days:
+            run = f"the longest run's last day ({MAX_DAYS} days: {last})" if longest \
+                else f"the run's last day ({last}, day {days - 1})"
+            out.append(f"shock {name} starts on {when}, after {run}; it never applies")
+        elif s.days is not None and first + s.days <= 0:
+            end = start + dt.timedelta(days=first + s.days - 1)
+            out.append(f"shock {name} ends on {end}, before the run starts ({start}); it never applies")
+    return out
 
 
 def to_toml_dict(scn: Scenario) -> dict:

@@ -9,7 +9,6 @@ a warehouse's handling, an export or import customs point) that parcels pass thr
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,7 +17,7 @@ import networkx as nx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from market.scenario import ScenarioError, format_validation_error
+from market.scenario import ScenarioError, format_validation_error, is_file, read_toml, short
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -231,20 +230,16 @@ class WorldSpec(_Spec):
 
 def load_world_spec(name_or_path: str | Path = "world") -> WorldSpec:
     path = Path(name_or_path)
-    if not path.is_file():
+    if not is_file(path):
         cand = DATA_DIR / f"{name_or_path}.toml"
-        if not cand.is_file():
-            raise ScenarioError(f"world '{name_or_path}' is neither a file nor in {DATA_DIR}")
+        if not is_file(cand):
+            raise ScenarioError(f"world {short(str(name_or_path))} is neither a file nor in {DATA_DIR}")
         path = cand
-    with open(path, "rb") as fh:
-        try:
-            raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, f"world '{path}'")
     try:
         return WorldSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc, f"world '{path.name}'")) from None
+        raise ScenarioError(format_validation_error(exc, f"world '{path.name}'", WorldSpec)) from None
 
 
 # ------------------------------------------------------------------------------------------

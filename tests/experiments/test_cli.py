@@ -133,3 +133,77 @@ def test_auction_format_from_the_command_line(tmp_path):
     c = pd.read_parquet(out / "contracts.parquet")
     assert "vickrey" in set(c["mechanism"])
     assert "auction = \"vickrey\"" in (out / "config.toml").read_text()
+
+
+# ------------------------------------------------------------------------------------------
+# start-up, warnings, names, text as written (issue 10)
+# ------------------------------------------------------------------------------------------
+HEAVY = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "networkx", "matplotlib", "solara", "market.model",
+         "experiments.run", "pydantic")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["sweep", "--help"], ["validate", "--help"],
+                                  ["run", "--seed", "-1"], ["nope"]])
+def test_help_and_usage_errors_import_nothing_heavy(args):
+    """`fourpl --help` must start fast: the model, numpy & co. (and the schema) are imported lazily.
+
+    Checked from the import log (PYTHONPROFILEIMPORTTIME), not with a timer."""
+    env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+    r = subprocess.run(FOURPL + args, capture_output=True, text=True, env=env, timeout=600)
+    imported = {ln.split("|")[-1].strip() for ln in r.stderr.splitlines() if ln.startswith("import time:")}
+    assert "experiments.cli" in imported, r.stderr[-2000:]      # the log is really there
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY or m in HEAVY)
+    assert not heavy, f"fourpl {' '.join(args)} imported {heavy[:10]}"
+
+
+def test_library_names_still_import():
+    code = ("import sys, market\n"
+            "assert 'market.model' not in sys.modules\n"
+            "from market import Marketplace, Scenario, ScenarioError, load_scenario\n"
+            "assert Marketplace.__module__ == 'market.model' and 'mesa' in sys.modules\n"
+            "assert issubclass(ScenarioError, ValueError) and load_scenario('baseline').name == 'baseline'\n"
+            "try:\n    market.nope\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit('no error')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+
+
+def test_shock_past_the_horizon_is_a_one_line_warning(tmp_path):
+    r = fourpl("validate", "port-congestion", "--set", "simulation.days=30", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(ln.startswith("warning: ") for ln in lines), r.stderr
+    assert "Sea and rail congestion" in lines[0] and "never applies" in lines[0] and "2024-04-01" in lines[0]
+    assert "ok" in r.stdout
+    r = fourpl("validate", "port-congestion", cwd=tmp_path)        # its own horizon: no warning
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_unnamed_child_is_named_after_its_file(tmp_path):
+    """A file extending baseline without a `name` is not 'baseline' in paths or messages."""
+    (tmp_path / "mine.toml").write_text('extends = "baseline"\n[merchants]\nexporters = 3\nimporters = 1\n')
+    r = fourpl("run", "-s", "mine.toml", "--days", "2", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "results" / "mine-seed1"
+    assert out.is_dir() and not (tmp_path / "results" / "baseline-seed1").exists()
+    assert json.loads((out / "summary.json").read_text())["scenario"] == "mine"
+    assert 'name = "mine"' in (out / "config.toml").read_text()
+
+
+def test_names_with_brackets_print_as_written(tmp_path):
+    """Rich markup does not eat [brackets] in names, paths or error messages."""
+    (tmp_path / "[x].toml").write_text('extends = "baseline"\nname = "[bold]x[red]"\n')
+    r = fourpl("validate", "[x].toml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "scenario '[bold]x[red]' is valid" in r.stdout
+    r = fourpl("validate", "[x].toml", "--set", "claims.processing_days=[9, 2, 1]", cwd=tmp_path)
+    assert r.returncode == 2 and "must be [min, mode, max]" in r.stderr
+
+
+def test_click_usage_errors_are_one_line():
+    for args, needle in ((["run", "--seed", "abc"], "--seed"), (["run", "--bogus"], "--bogus"),
+                         (["validate"], "SCENARIO_FILE"), (["nope"], "nope")):
+        r = fourpl(*args)
+        assert r.returncode == 2
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
+        assert "--help" in lines[0]          # where to look next

@@ -15,14 +15,14 @@ from market.composition import brute_force_pareto, pareto_services
 SMALL = {"merchants.exporters": 10, "merchants.importers": 3}
 
 
-def fourpl_share(seeds, days=90, **over):
+def fourpl_shares(seeds, days, **over) -> np.ndarray:
+    """The 4PL's share of parcels in runs with these seeds (same seeds: paired comparisons)."""
     shares = []
     for seed in seeds:
         m = Marketplace("baseline", rng=seed, **{**SMALL, **over})
         m.run_for(days)
-        s = m.finish()
-        shares.append(s["fourpl_share"])
-    return float(np.mean(shares))
+        shares.append(m.finish()["fourpl_share"])
+    return np.array(shares)
 
 
 def test_composed_services_are_valid_paths():
@@ -68,15 +68,15 @@ def test_composition_equals_brute_force_on_the_service_graph():
 
 
 def test_diy_friction_raises_the_4pl_share():
-    low = fourpl_share([1, 2, 3], **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
-    high = fourpl_share([1, 2, 3], **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
-    assert high > low + 0.1
+    low = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
+    high = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
+    assert (high > low).all() and high.mean() > low.mean() + 0.1
 
 
 def test_a_higher_markup_lowers_the_4pl_share():
-    cheap = fourpl_share([1, 2, 3], **{"integrators.markup": 0.02})
-    dear = fourpl_share([1, 2, 3], **{"integrators.markup": 0.6})
-    assert cheap > dear + 0.1
+    cheap = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.02})
+    dear = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.6})
+    assert (cheap > dear + 0.3).all()
 
 
 def test_a_closed_border_shifts_the_integrators_flow(tmp_path):

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3")
 SEED ?= 1
 
-.PHONY: run test app assets bench lock clean
+.PHONY: run test test-all app assets bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.12")'
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)  ## the baseline scenario for a year, headless; results in results/baseline
 	$(BIN)/fourpl run --scenario baseline --days 365 --seed $(SEED) --out results/baseline --overwrite
 
-test: $(STAMP)  ## the whole test suite (two workers)
+test: $(STAMP)  ## the test suite without the year-long scenario runs (two workers, a few minutes)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
+
+test-all: $(STAMP)  ## every test, with the year-long whole-scenario runs marked slow (two workers)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 assets: $(STAMP)  ## Solara's browser assets into .cache/solara-assets (from the npm registry, ~200 MB)

@@ -18,7 +18,9 @@ def test_parameters_are_typed_and_bounded_by_the_schema():
     p = parameter("demand.scale", 0.5, 2.0)
     assert isinstance(p, ema.RealParameter) and p.name == "demand__scale"
     assert (p.lower_bound, p.upper_bound) == (0.5, 2.0)
-    assert isinstance(parameter("integrators.count", 0, 3), ema.IntegerParameter)
+    count = parameter("integrators.count", 0, 3)
+    assert isinstance(count, ema.IntegerParameter) and (count.lower_bound, count.upper_bound) == (0, 3)
+    assert isinstance(count.lower_bound, int) and isinstance(count.upper_bound, int)
     auction = parameter("market.auction")
     assert isinstance(auction, ema.CategoricalParameter)
     assert {c.value for c in auction.categories} == {"first_price", "vickrey", "clock", "package"}
@@ -40,6 +42,10 @@ def test_perform_experiments_runs_the_marketplace_with_replications():
     experiments, outcomes = ema.perform_experiments(model, scenarios=2, policies=1)
     assert len(experiments) == 2 and set(outcomes) == {"parcels_created", "on_time_rate",
                                                         "by_channel__express__parcels_created"}
+    # the sampled values are of the schema's kind and within the given bounds
+    assert experiments["demand__scale"].between(0.5, 2.0).all()
+    assert set(experiments["integrators__count"]) <= {1, 2}
+    assert all(float(x).is_integer() for x in experiments["integrators__count"])
     assert np.all(outcomes["parcels_created"] > 0)
     # each outcome is the mean over the replications' seeds, spawned from the root seed
     seeds = [seed_from(c) for c in np.random.SeedSequence(11).spawn(2)]

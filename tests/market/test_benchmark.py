@@ -218,20 +218,31 @@ def greedy_4pl_routing(G, comms):
     return booked, unserved
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_integration_efficiency_of_greedy_integrator_is_at_most_one(seed):
-    rng = np.random.default_rng(300 + seed)
-    n = int(rng.integers(5, 9))
-    G = random_network(rng, n, int(rng.integers(2 * n, 4 * n)))
-    comms = []
-    for _ in range(int(rng.integers(2, 6))):
-        s, t = (int(x) for x in rng.choice(n, size=2, replace=False))
-        comms.append(Commodity(s, t, float(rng.integers(1, 25))))
-    opt = min_cost_multicommodity_flow(G, comms)
-    booked, unserved = greedy_4pl_routing(G, comms)
-    realised = routing_cost(G, booked) + opt.unserved_penalty * unserved
-    eff = integration_efficiency(realised, opt.total_cost)
-    assert 0.0 < eff <= 1.0 + 1e-9
+def test_integration_efficiency_of_a_greedy_integrator(independent_mcf):
+    """A myopic integrator booking each commodity in turn on its cheapest open route, against
+    the centralised optimum: the optimum is what an independent LP finds, and the greedy
+    integrator is strictly worse on some networks (shared capacity it takes first) and as good
+    on others."""
+    effs = []
+    for seed in range(20):
+        rng = np.random.default_rng(300 + seed)
+        n = int(rng.integers(5, 9))
+        G = random_network(rng, n, int(rng.integers(2 * n, 4 * n)))
+        comms = []
+        for _ in range(int(rng.integers(2, 6))):
+            s, t = (int(x) for x in rng.choice(n, size=2, replace=False))
+            comms.append(Commodity(s, t, float(rng.integers(1, 25))))
+        opt = min_cost_multicommodity_flow(G, comms)
+        lp = independent_mcf(G, [(c.source, c.target, c.volume) for c in comms], opt.unserved_penalty)
+        assert opt.total_cost == pytest.approx(lp, rel=1e-9, abs=1e-9), seed
+        booked, unserved = greedy_4pl_routing(G, comms)
+        realised = sum(G.edges[leg]["cost"] * f for leg, f in booked.items()) + opt.unserved_penalty * unserved
+        assert routing_cost(G, booked) == pytest.approx(realised - opt.unserved_penalty * unserved)
+        eff = integration_efficiency(realised, opt.total_cost)
+        assert eff == pytest.approx(lp / realised)
+        effs.append(eff)
+    effs = np.array(effs)
+    assert (effs < 1 - 1e-6).sum() >= 3 and (np.abs(effs - 1) < 1e-9).sum() >= 3, effs
 
 
 def test_integration_efficiency_values():

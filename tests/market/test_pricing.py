@@ -121,9 +121,17 @@ def test_adaptive_api_details():
 
 
 def test_policies_by_name():
-    assert isinstance(make_pricing_policy("cost_plus", markup=0.1), CostPlus)
-    assert isinstance(make_pricing_policy("value_based", share=0.4), ValueBased)
+    """Each name builds the policy that prices as that policy does, with the parameters given."""
+    assert make_pricing_policy("cost_plus", markup=0.1).price(10.0) == pytest.approx(11.0)
+    value = make_pricing_policy("value_based", share=0.4)
+    assert value.price(10.0, 20.0) == pytest.approx(14.0)       # cost + 40 % of the saving on DIY
+    assert value.price(10.0, 8.0) == pytest.approx(10.0)        # no saving: at cost
     adaptive = make_pricing_policy("adaptive", markups=[0.1, 0.2], rng=np.random.default_rng(0))
-    assert isinstance(adaptive, AdaptiveMarkup) and adaptive.method == "thompson"
-    with pytest.raises(ValueError):
+    assert adaptive.method == "thompson" and list(adaptive.markups) == [0.1, 0.2]
+    # it learns: once 0.2 is always refused and 0.1 always taken, it quotes 0.1
+    for _ in range(50):
+        adaptive.observe([True, False], arms=[0, 1], cost=[10.0, 10.0])
+    quotes = adaptive.price(np.full(200, 10.0))
+    assert set(np.round(quotes, 9)) <= {11.0, 12.0} and (np.round(quotes, 9) == 11.0).mean() > 0.95
+    with pytest.raises(ValueError, match="unknown pricing policy"):
         make_pricing_policy("auction")

@@ -5,7 +5,6 @@
   Solara app file with ``solara run`` on a free port, with the cached assets and no
   internet (a missing asset fails instead of being fetched). Servers are session
   scoped, killed at the end; their logs go to ``test-artifacts/server-<app>.log``.
-* ``smoke_server``: that, for ``tests/viz/smoke_app.py``.
 * ``chromium_browser``: Debian's Chromium (``/usr/bin/chromium``) driven by Playwright.
 * ``viz_page``: a fresh browser context and page that records console errors, page
   errors, failed requests and any request leaving the machine (those are blocked), and
@@ -49,7 +48,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(os.environ.get("FOURPL_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
 VIEWPORT = {"width": 1400, "height": 1000}
 ACTION_TIMEOUT_MS = int(os.environ.get("FOURPL_PW_TIMEOUT_MS", "60000"))
-SMOKE_APP = Path(__file__).with_name("smoke_app.py")
 SERVER_START_TIMEOUT = float(os.environ.get("FOURPL_SERVER_START_TIMEOUT", "120"))
 # an access-log line of a /_solara/cdn/ request answered with an error
 _CDN_ERROR_LINE = re.compile(r'"GET /_solara/cdn/\S+ HTTP/[\d.]+" [45]\d\d')
@@ -169,11 +167,6 @@ def solara_app_server(viz_assets, artifacts_dir, tmp_path_factory) -> Iterator[C
     yield start
     for server in servers.values():
         stop(server.proc)
-
-
-@pytest.fixture(scope="session")
-def smoke_server(solara_app_server) -> RunningServer:
-    return solara_app_server(SMOKE_APP)
 
 
 # ---------------------------------------------------------------- browser

@@ -225,7 +225,11 @@ def test_the_scenario_picker_moves_the_sliders_and_rebuilds_the_model(harness):
 
 
 def test_the_page_steps_and_redraws():
+    """The project's page (viz/app.py): the sidebar holds the run controls, the scenario picker
+    and the schema's sliders; the main area the day counter, the map and the overview's plots;
+    Step advances the page's own model and redraws the map and the plots; Reset starts over."""
     from viz import app
+    from viz.state import ui_params
 
     rc = render(solara.AppLayout(children=[app.Page()]))
     try:
@@ -235,14 +239,26 @@ def test_the_page_steps_and_redraws():
         def map_png():
             return images(rc, MAP_IMG)[0]
 
+        def chart(key):
+            [png] = images(rc, f"fourpl-chart-img-{key}")
+            return png
+
+        rc.find(v.Select, label="Scenario").assert_single()
+        assert rc.find(v.Select, label="Scenario").widget.v_model == "baseline"
+        n_sliders = sum(p.kind in ("int", "float") for p in ui_params())
+        assert len(rc.find(v.Slider).widgets) >= n_sliders > 5
+        for tab in app.TABS:
+            rc.find(v.Tab, children=[tab]).assert_single()
         assert day() == "Day 0"
-        before = map_png()
+        before = map_png(), chart("parcels"), chart("ontime")
+        assert all(png.startswith(PNG) for png in before)
         step = rc.find(v.Btn, children=["Step"])
         step.assert_single()
         for _ in range(2):
             step.widget.click()
         assert day() == "Day 2"
-        assert map_png() != before
+        after = map_png(), chart("parcels"), chart("ontime")
+        assert after[0] != before[0] and after[1] != before[1]
         for name in ("Reset", "▶"):
             rc.find(v.Btn, children=[name]).assert_single()
         rc.find(v.Btn, children=["Reset"]).widget.click()

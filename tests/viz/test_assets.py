@@ -1,12 +1,10 @@
-"""Tests of viz.assets (no network: a fake ``npm`` stands in for the registry)."""
+"""Tests of viz.assets, with the real ``npm`` and registry (as ``make assets`` uses them)."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import stat
-import sys
 import tarfile
 from pathlib import Path
 
@@ -53,99 +51,73 @@ def test_required_assets_lists_each_package_once_per_spec():
     assert {a.name for a in assets.required_assets(include_all=True)} == set(assets.discover_cdn_specs())
 
 
-# ---------------------------------------------------------------- a fake npm
+# ---------------------------------------------------------------- the real npm registry
 
-FAKE_NPM = r'''#!{python}
-import io, json, os, sys, tarfile
-log = os.environ["FAKE_NPM_LOG"]
-with open(log, "a") as fh:
-    fh.write(" ".join(sys.argv[1:]) + "\n")
-if os.environ.get("FAKE_NPM_FAIL"):
-    sys.stderr.write(os.environ["FAKE_NPM_FAIL"] + "\n")
-    sys.exit(1)
-args = sys.argv[1:]
-assert args[0] == "pack"
-dest = args[args.index("--pack-destination") + 1]
-records = []
-for spec in args[1:]:
-    if spec.startswith("--"):
-        break
-    name, _, version = spec.rpartition("@")
-    version = version if version[0].isdigit() and version.count(".") >= 2 else version + ".9.9"
-    filename = name.lstrip("@").replace("/", "-") + "-" + version + ".tgz"
-    with tarfile.open(os.path.join(dest, filename), "w:gz") as tar:
-        for path, data in (("package/package.json", json.dumps({{"name": name}})), ("package/dist/x.js", "// " + spec)):
-            info = tarfile.TarInfo(path)
-            raw = data.encode()
-            info.size, info.mode = len(raw), 0o600
-            tar.addfile(info, io.BytesIO(raw))
-    records.append({{"filename": filename, "version": version, "integrity": "sha512-fake"}})
-print(json.dumps(records))
-'''
+
+def test_ensure_assets_lays_out_the_cdn_paths(viz_assets, tmp_path, monkeypatch):
+    """The filled cache (downloaded with npm by the viz_assets fixture): one folder per package
+    at its CDN path, npm's package in it, a marker naming what it holds, readable by anyone."""
+    for asset in assets.required_assets():
+        folder = viz_assets / asset.key
+        meta = json.loads((folder / MARKER).read_text())
+        assert meta["name"] == asset.name and meta["spec"] == asset.spec
+        package = json.loads((folder / "package.json").read_text())
+        assert package["name"] == asset.name and package["version"] == meta["version"]
+        if asset.spec[0].isdigit() and asset.spec.count(".") == 2:
+            assert meta["version"] == asset.spec          # an exact version is what was fetched
+        assert stat.S_IMODE((folder / "package.json").stat().st_mode) & 0o044 == 0o044
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert (viz_assets / "@widgetti").is_dir()  # a scoped name nests, as in the url
+    # complete: nothing to fetch, so it works with no npm at all
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert assets.ensure_assets(viz_assets) == viz_assets.resolve()
+    assert assets.main(["--check", "--dir", str(viz_assets)]) == 0
 
 
 @pytest.fixture
-def fake_npm(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    npm = bin_dir / "npm"
-    npm.write_text(FAKE_NPM.format(python=sys.executable))
-    npm.chmod(0o755)
-    log = tmp_path / "npm.log"
-    log.touch()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_NPM_LOG", str(log))
-    return log
-
-
-def _pack_calls(log: Path) -> list[str]:
-    return [ln for ln in log.read_text().splitlines() if ln.startswith("pack")]
-
-
-def test_ensure_assets_downloads_once_and_lays_out_the_cdn_paths(fake_npm, tmp_path):
+def cache_missing_one(viz_assets, tmp_path):
+    """A cache holding the filled cache's packages (linked, not copied) except requirejs."""
     cache = tmp_path / "cache"
-    assert assets.ensure_assets(cache) == cache.resolve()
+    victim = next(a for a in assets.required_assets() if a.name == "requirejs")
     for asset in assets.required_assets():
-        folder = cache / asset.key
-        assert (folder / "dist" / "x.js").read_text() == f"// {asset.key}"
-        meta = json.loads((folder / MARKER).read_text())
-        assert meta["name"] == asset.name and meta["spec"] == asset.spec
-        # readable by another user even though the tarball said 0600
-        assert stat.S_IMODE((folder / "dist" / "x.js").stat().st_mode) & 0o044 == 0o044
-        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
-    assert (cache / "@widgetti").is_dir()  # a scoped name nests, as in the url
-    assert len(_pack_calls(fake_npm)) == 1
-
-    assets.ensure_assets(cache)  # idempotent: nothing to do, npm not called
-    assert len(_pack_calls(fake_npm)) == 1
-    assert assets.main(["--check", "--dir", str(cache)]) == 0
+        if asset != victim:
+            link = cache / asset.key
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(viz_assets / asset.key, target_is_directory=True)
+    return cache, victim
 
 
-def test_ensure_assets_refetches_only_what_is_missing(fake_npm, tmp_path):
-    cache = tmp_path / "cache"
-    assets.ensure_assets(cache)
-    victim = assets.required_assets()[0]
-    (cache / victim.key / MARKER).unlink()  # e.g. an interrupted unpack
+def test_ensure_assets_fetches_only_what_is_missing(cache_missing_one):
+    cache, victim = cache_missing_one
     assert assets.missing_assets(cache) == [victim]
-    assets.ensure_assets(cache)
-    calls = _pack_calls(fake_npm)
-    assert len(calls) == 2 and calls[1].split()[1:2] == [victim.key]
+    assert assets.ensure_assets(cache) == cache.resolve()     # npm pack, from the registry
     assert assets.missing_assets(cache) == []
+    folder = cache / victim.key
+    assert not folder.is_symlink() and (folder / "require.js").stat().st_size > 10_000
+    assert json.loads((folder / MARKER).read_text())["version"] == victim.spec
+    for f in folder.rglob("*"):                  # readable by a server run by another user
+        mode = stat.S_IMODE(f.stat().st_mode)
+        assert (mode == 0o755) if f.is_dir() else (mode & 0o044 == 0o044), f
+    others = [a for a in assets.required_assets() if a != victim]
+    assert all((cache / a.key).is_symlink() for a in others)   # the others were left alone
+    assert not list(cache.glob(".unpack-*"))
+
+
+def test_unreachable_registry_is_one_clear_line(cache_missing_one, monkeypatch, capsys):
+    """(npm retries with back-off first: about 15 s.)"""
+    cache, _ = cache_missing_one
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")     # nothing listens there
+    assert assets.main(["--dir", str(cache)]) == 1                          # AssetError, caught
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: cannot reach http://127.0.0.1:9/ (ECONNREFUSED); no assets were downloaded"
+    assert len(err) == 2 and err[0].startswith("downloading 1 package(s)")
+    assert assets.missing_assets(cache) != []
 
 
 def test_check_reports_missing(tmp_path, capsys):
     assert assets.main(["--check", "--dir", str(tmp_path / "empty")]) == 1
     out = capsys.readouterr().out
     assert "missing  requirejs@" in out and "run python -m viz.assets" in out
-
-
-def test_unreachable_registry_is_one_clear_line(fake_npm, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("FAKE_NPM_FAIL", "npm error code ECONNREFUSED\nnpm error errno ECONNREFUSED")
-    with pytest.raises(AssetError, match=r"cannot reach .* \(ECONNREFUSED\)"):
-        assets.ensure_assets(tmp_path / "cache")
-    assert assets.main(["--dir", str(tmp_path / "cache")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: cannot reach")
 
 
 def test_missing_npm_is_one_clear_line(tmp_path, monkeypatch):
@@ -157,11 +129,17 @@ def test_missing_npm_is_one_clear_line(tmp_path, monkeypatch):
 def test_unpack_strips_the_top_folder_whatever_its_name(tmp_path):
     tgz = tmp_path / "odd.tgz"
     with tarfile.open(tgz, "w:gz") as tar:
+        info = tarfile.TarInfo("node/lib")
+        info.type, info.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(info)
         info = tarfile.TarInfo("node/lib/a.js")
-        info.size = 1
+        info.size, info.mode = 1, 0o600                 # some tarballs ship private modes
         tar.addfile(info, io.BytesIO(b"a"))
     target = tmp_path / "odd@1.0.0"
     assets._unpack(tgz, target, {"version": "1.0.0", "filename": tgz.name}, Asset("odd", "1.0.0"))
     assert (target / "lib" / "a.js").read_bytes() == b"a"
     assert json.loads((target / MARKER).read_text())["top_folder"] == "node"
     assert not list(tmp_path.glob(".unpack-*"))
+    # readable by a server run by another user
+    assert stat.S_IMODE((target / "lib").stat().st_mode) == 0o755
+    assert stat.S_IMODE((target / "lib" / "a.js").stat().st_mode) & 0o044 == 0o044

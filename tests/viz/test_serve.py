@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
 import pytest
 
 pytest.importorskip("solara")
 
+from viz.assets import REPO_ROOT  # noqa: E402
 from viz.serve import free_port, resolve_app, server_env, wait_until_ready  # noqa: E402
+
+APP = REPO_ROOT / "viz" / "app.py"
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -17,8 +19,11 @@ def _get(url: str) -> tuple[int, bytes]:
         return resp.status, resp.read()
 
 
-def test_server_serves_page_and_cached_assets(smoke_server):
-    status, html = _get(smoke_server.url)
+def test_server_serves_the_app_and_cached_assets(solara_app_server):
+    """The project's app (viz/app.py), served offline: its page, and its browser assets from the
+    local cache (never fetched)."""
+    server = solara_app_server(APP)
+    status, html = _get(server.url)
     assert status == 200 and b"/_solara/cdn" in html
     for path in (
         "@widgetti/solara-vuetify-app@10.1.1/dist/solara-vuetify-app8.js",
@@ -26,9 +31,11 @@ def test_server_serves_page_and_cached_assets(smoke_server):
         "font-awesome@4.5.0/css/font-awesome.min.css",
         "vega@5/build/vega.min.js",
     ):
-        status, body = _get(smoke_server.url + "_solara/cdn/" + path)
+        status, body = _get(server.url + "_solara/cdn/" + path)
         assert status == 200 and len(body) > 1000, path
-    assert not smoke_server.cdn_misses()
+    assert not server.cdn_misses()
+    errors = [ln for ln in server.log_text().splitlines() if "Traceback" in ln or " ERROR" in ln]
+    assert not errors, "\n".join(errors)
 
 
 def test_server_env_points_solara_at_the_cache(viz_assets):
@@ -39,14 +46,12 @@ def test_server_env_points_solara_at_the_cache(viz_assets):
 
 
 def test_wait_until_ready_times_out_on_a_dead_port():
-    t0 = time.monotonic()
     with pytest.raises(TimeoutError):
         wait_until_ready(f"http://127.0.0.1:{free_port()}/", timeout=1.5)
-    assert time.monotonic() - t0 < 10
 
 
 def test_resolve_app_is_relative_to_the_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert resolve_app("tests/viz/smoke_app.py").is_file()
+    assert resolve_app("viz/app.py") == APP
     with pytest.raises(FileNotFoundError):
         resolve_app("no/such/app.py")

@@ -65,10 +65,11 @@ def main():
 def run(scenario, days, seed, out, sets, overwrite, quiet):
     """Run a scenario headless and write summary.json, timeseries.parquet, parcels.parquet,
     contracts.parquet, ledger.parquet, agents.parquet and config.toml into the output folder."""
+    from experiments.outputs import default_run_folder
     from experiments.run import run_scenario
     overrides = parse_sets(sets)
     name = load_scenario(scenario, overrides).name
-    out = out or Path("results") / f"{name}-seed{seed}"
+    out = out or default_run_folder(name, seed)          # the name as a safe slug: stays in results/
     result = run_scenario(scenario, days=days, seed=seed, out=out, overrides=overrides,
                           overwrite=overwrite, progress=not quiet)
     if not quiet:

@@ -16,8 +16,8 @@ Every ``fourpl`` command that writes results (``run``, ``sweep``, ``report``) wr
   sweep's layout and nothing else. Folders written before manifests existed are recognised by
   their exact layout.
 - **Staging.** Results are written into a hidden staging folder next to the output folder,
-  ``.<name>.partial-<pid>-<start>-<random>`` (the pid and start time of the process that owns
-  it), created with mode 0777 less the umask, and moved into place when complete: an
+  ``.<name>.partial-<pid>-<start>-<host>-<random>`` (the pid and start time of the process that
+  owns it, a hash of its machine's name), created with mode 0777 less the umask, and moved into place when complete: an
   existing folder is swapped out atomically (``renameat2(RENAME_EXCHANGE)`` where the file
   system supports it, two renames otherwise) and then deleted without following symlinks.
   A staging folder whose process is gone (``kill -9``, power cut) is removed by the next
@@ -46,6 +46,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -55,7 +56,8 @@ from urllib.parse import quote
 
 MANIFEST = "fourpl-manifest.json"
 KINDS = ("run", "sweep", "report")
-STAGING = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)-(?P<start>[0-9a-f]+)-[0-9a-f]{8}$")
+STAGING = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)-(?P<start>[0-9a-f]+)-(?P<host>[0-9a-f]{6})"
+                     r"-[0-9a-f]{8}$")
 
 # what older versions wrote, before manifests: recognised by their exact layout
 LEGACY_RUN_FILES = frozenset({"summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
@@ -156,16 +158,26 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP back (they arrive afterwards) while folders are swapped."""
+    """Hold Ctrl-C, SIGTERM and SIGHUP back while folders are swapped: one that arrives is
+    noted and raised again afterwards (handlers, not a signal mask, so it holds whichever
+    thread the system delivers the signal to)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    pending: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(sig)
+        if handler in (signal.SIG_IGN, None):
+            continue
+        old[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 # ------------------------------------------------------------------------------------------
@@ -194,8 +206,19 @@ def owner_alive(pid: int, start: str) -> bool:
     return abs(int(token, 16) - int(start, 16)) <= 2      # the same process, not a reused pid
 
 
+def host_token() -> str:
+    """This machine, in staging folder names (a shared file system may hold other machines' ones)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def staging_name(name: str) -> str:
+    """``.<name>.partial-<pid>-<start>-<host>-<random>``: whose it is, and whether it still runs."""
+    pid = os.getpid()
+    return f".{name}.partial-{pid}-{_start_token(pid) or '0'}-{host_token()}-{secrets.token_hex(4)}"
+
+
 def clean_stale(parent: Path) -> list[Path]:
-    """Remove the staging folders in ``parent`` whose owning process is gone; returns them."""
+    """Remove the staging folders in ``parent`` whose owning process (on this machine) is gone."""
     removed = []
     try:
         entries = list(os.scandir(parent))
@@ -203,7 +226,7 @@ def clean_stale(parent: Path) -> list[Path]:
         return removed
     for e in entries:
         m = STAGING.match(e.name)
-        if not m or not e.is_dir(follow_symlinks=False):
+        if not m or not e.is_dir(follow_symlinks=False) or m.group("host") != host_token():
             continue
         if owner_alive(int(m.group("pid")), m.group("start")):
             continue
@@ -342,6 +365,19 @@ def _problems_sweep(folder: Path) -> str | None:
     if odd:
         return f"files fourpl did not write ({_quoted(odd)})"
     return None
+
+
+def sweep_links(folder: Path) -> list[str]:
+    """The symlinks where a sweep writes (its files, datasets and partitions): a resumed sweep
+    must not write through them."""
+    links = []
+    for name in sorted(SWEEP_FILES | SWEEP_DATASETS):
+        p = folder / name
+        if p.is_symlink():
+            links.append(name)
+        elif name in SWEEP_DATASETS and p.is_dir():
+            links += [f"{name}/{e.name}" for e in sorted(os.scandir(p), key=lambda e: e.name) if e.is_symlink()]
+    return links
 
 
 def _legacy(folder: Path, kind: str) -> bool:
@@ -584,10 +620,8 @@ class OutputFolder:
         """Create the hidden staging folder next to the output folder (mode 0777 less the umask)."""
         self._make_parents()
         clean_stale(self.path.parent)
-        pid = os.getpid()
-        start = _start_token(pid) or "0"
         for _ in range(100):
-            cand = self.path.parent / f".{self.path.name}.partial-{pid}-{start}-{secrets.token_hex(4)}"
+            cand = self.path.parent / staging_name(self.path.name)
             try:
                 os.mkdir(cand, 0o777)
             except FileExistsError:

@@ -74,7 +74,7 @@ from tqdm import tqdm
 from experiments.designs import (Experiment, ExperimentError, Plan, RunSpec, _jsonable, load_experiment,
                                  plan_runs)
 from experiments.outputs import (OutputFolder, Terminated, partition_dir, replace_problem, slug,
-                                 write_error, writing)
+                                 sweep_links, write_error, writing)
 from experiments.run import OutputError, package_versions
 from market.scenario import apply_overrides, validate
 
@@ -439,6 +439,10 @@ def open_output(folder: OutputFolder, plan: Plan, overwrite: bool) -> bool:
         name = old.get("name") if isinstance(old, dict) else None
         raise SweepError(f"output folder '{folder.display}' holds a different experiment ('{name}' "
                          "or other scenarios, design or seed); use another --out or --overwrite")
+    links = sweep_links(folder.path)
+    if links:
+        raise SweepError(f"output folder '{folder.display}' holds symlinks where the sweep writes "
+                         f"({', '.join(links[:3])}); fourpl does not write through symlinks")
     return True
 
 

@@ -241,6 +241,14 @@ def test_sweep_overwrite_replaces_only_a_sweep_folder(tmp_path, tiny_run):
     one_line_error(fourpl("sweep", exp, "--out", user, "--overwrite", "-q"), "did not write")
     one_line_error(fourpl("run", "--days", 3, "--out", out, "--overwrite", "-q", *SMALL), "fourpl sweep")
     assert tree(tmp_path) == before
+    # resuming writes into the folder: never through a symlink the user put there
+    (out / "notes.txt").unlink()
+    other_runs = user_files(tmp_path.parent / f"{tmp_path.name}-elsewhere")
+    shutil.rmtree(out / "runs")
+    (out / "runs").symlink_to(other_runs)
+    before = tree(other_runs)
+    one_line_error(fourpl("sweep", other, "--out", out, "-q"), "symlink")
+    assert tree(other_runs) == before
 
 
 # ------------------------------------------------------------------------------------------
@@ -273,6 +281,9 @@ def test_report_replaces_its_own_report_until_edited(tmp_path, tiny_sweep):
     assert set(man["files"]) == {k for k, v in first.items() if v != "dir"} - {MANIFEST}
     assert fourpl("report", tiny_sweep, "--out", out, "-q").returncode == 0
     assert tree(out) == first                                  # the same bytes again
+    (out / MANIFEST).unlink()                                  # written before manifests: recognised too
+    assert fourpl("report", tiny_sweep, "--out", out, "-q").returncode == 0
+    assert tree(out) == first
     with open(out / "report.md", "a") as fh:
         fh.write("\nMy findings.\n")
     before = tree(tmp_path)
@@ -615,3 +626,40 @@ def test_an_unreachable_dask_scheduler_leaves_nothing(tmp_path):
                "--out", tmp_path / "a" / "b" / "out", "-q")
     one_line_error(r, "Dask scheduler")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# The pieces, in this process
+# ------------------------------------------------------------------------------------------
+def test_a_signal_during_the_swap_is_held_until_it_is_done():
+    from experiments.outputs import Terminated, signals_deferred, terminate_as_interrupt
+    finished = False
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)                  # the handler would have run by now
+            finished = True
+    assert finished
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL      # put back as it was
+
+
+@pytest.mark.parametrize("name", ["../../x", "/etc/passwd", "..", "a b/c%d", "ünï", "=", "x" * 300],
+                         ids=["dots", "absolute", "dotdot", "slash-percent", "unicode", "equals", "long"])
+def test_names_from_user_text_are_one_safe_component(name, tmp_path):
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from experiments.outputs import default_run_folder, partition_dir
+    folder = default_run_folder(name, 3)
+    assert folder.parent == Path("results") and folder.name.endswith("-seed3")
+    assert not folder.name.startswith((".", "-")) and "/" not in folder.name and len(folder.name) < 120
+    part = partition_dir("scenario", name)
+    assert "/" not in part and part.startswith("scenario=")
+    if len(os.fsencode(part)) < 250:                # a name the file system can hold: read back as given
+        (tmp_path / part).mkdir()
+        pq.write_table(pa.table({"x": [1]}), tmp_path / part / "run-000000.parquet")
+        ds = pads.dataset(tmp_path, format="parquet",
+                          partitioning=pads.partitioning(pa.schema([("scenario", pa.string())]), flavor="hive"))
+        assert ds.to_table().column("scenario").to_pylist() == [name]
+        assert [p.name for p in tmp_path.iterdir()] == [part]

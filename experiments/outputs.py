@@ -453,7 +453,10 @@ def lock_dir() -> Path:
     env = os.environ.get("FOURPL_LOCK_DIR")
     if env:
         base = Path(env)
-        base.mkdir(parents=True, exist_ok=True)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the lock folder '{base}' (FOURPL_LOCK_DIR): {_reason(exc)}") from None
         return base
     uid = os.getuid() if hasattr(os, "getuid") else 0
     xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -558,9 +561,12 @@ class OutputFolder:
 
     # -- checks -----------------------------------------------------------------------------
     def _check_place(self):
-        cwd = Path(os.path.realpath(os.getcwd()))
+        try:
+            cwd = Path(os.path.realpath(os.getcwd()))
+        except OSError:                     # the working folder was deleted: nothing can contain it
+            cwd = None
         real = Path(os.path.realpath(self.path))
-        if real == cwd or cwd.is_relative_to(real) or cwd.is_relative_to(self.path):
+        if cwd is not None and (real == cwd or cwd.is_relative_to(real) or cwd.is_relative_to(self.path)):
             raise OutputError(f"output folder '{self.display}' is the working folder or one of its parents; "
                               "fourpl writes only into a folder of its own: name a new one")
         if os.path.islink(self.path):

@@ -545,13 +545,14 @@ def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
 def _dask_client(workers: int, scheduler: str | None):
     """A Dask client (of the scheduler, or of a local cluster), closed on leaving."""
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ExperimentError("--engine dask needs dask.distributed: pip install 'fourpl-market[dask]'") from None
     cluster = None
     try:
-        if scheduler:
-            client = Client(scheduler, timeout="30s")
+        if scheduler:     # waits up to Dask's connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+            client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect", "30s"))
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)

@@ -45,6 +45,28 @@ def start(*args, cwd=None):
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+GATED = """
+import os, sys, time
+import market.model as mm
+from experiments.cli import main
+gate = sys.argv[1]
+orig = mm.Marketplace.step
+def step(self):
+    orig(self)
+    while not os.path.exists(gate):      # hold the run mid-way until the test opens the gate
+        time.sleep(0.05)
+mm.Marketplace.step = step
+main(sys.argv[2:], prog_name="fourpl")
+"""
+
+
+def start_gated(gate: Path, *args):
+    """The real fourpl command (in-process runs), held after its first simulated day until
+    ``gate`` exists: it is certainly mid-run while the test looks at it, however slow the machine."""
+    return subprocess.Popen([sys.executable, "-c", GATED, str(gate)] + [str(a) for a in args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
 def one_line_error(r, *needles):
     """Exit status 2 and exactly one line on stderr holding every needle, no traceback."""
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
@@ -342,13 +364,15 @@ def test_a_scenario_name_with_dots_stays_inside_the_sweep_folder(tmp_path):
 # ------------------------------------------------------------------------------------------
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "out"
-    first = start("run", "--days", 400, "--seed", 3, "--out", out, "-q", *SMALL)
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
+    first = start_gated(gate, "run", "--days", 5, "--seed", 3, "--out", out, "-q", *SMALL)
     try:
         wait_for(lambda: staging_dirs(tmp_path), "staging folder", first)
         r = fourpl("run", "--days", 3, "--seed", 4, "--out", out, "--overwrite", "-q", *SMALL)
         one_line_error(r, "being written by another fourpl command")
         r = fourpl("sweep", write_experiment(tmp_path.parent / f"{tmp_path.name}-e"), "--out", out, "-q")
         one_line_error(r, "being written by another fourpl command")
+        gate.touch()
         assert first.wait(timeout=900) == 0, first.stderr.read()
     finally:
         if first.poll() is None:
@@ -359,16 +383,21 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(tmp_p
 
 
 def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
-    exp = write_experiment(tmp_path, days=300, replications=3)
+    exp = write_experiment(tmp_path.parent / f"{tmp_path.name}-e", replications=2)
     out = tmp_path / "out"
-    first = start("sweep", exp, "--out", out, "--workers", 1, "-q")
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
+    first = start_gated(gate, "sweep", exp, "--out", out, "--workers", 1, "-q")
     try:
-        wait_for(lambda: staging_dirs(tmp_path) or out.exists(), "sweep folder", first)
+        wait_for(lambda: out.exists(), "sweep folder", first)
         r = fourpl("sweep", exp, "--out", out, "--workers", 1, "-q")
         one_line_error(r, "being written by another fourpl command")
+        gate.touch()
+        assert first.wait(timeout=900) == 0, first.stderr.read()
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.wait(timeout=300)
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert len(read_runs(out)) == 2
 
 
 def test_a_report_into_a_locked_folder_is_refused(tmp_path, tiny_sweep):
@@ -385,7 +414,8 @@ def test_a_report_into_a_locked_folder_is_refused(tmp_path, tiny_sweep):
 # ------------------------------------------------------------------------------------------
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     out = tmp_path / "new" / "deeper" / "out"
-    proc = start("run", "--days", 400, "--out", out, "-q", *SMALL)
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"            # never opened: stopped mid-run
+    proc = start_gated(gate, "run", "--days", 5, "--out", out, "-q", *SMALL)
     wait_for(lambda: (tmp_path / "new" / "deeper").exists() and staging_dirs(tmp_path / "new" / "deeper"),
              "staging folder", proc)
     proc.send_signal(signal.SIGTERM)
@@ -395,11 +425,12 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
 
 def test_a_killed_commands_staging_folder_is_removed_by_the_next_command(tmp_path):
     user = user_files(tmp_path.parent / f"{tmp_path.name}-user")
-    live = start("run", "--days", 400, "--out", tmp_path / "b", "-q", *SMALL)
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"            # never opened: both stay mid-run
+    live = start_gated(gate, "run", "--days", 5, "--out", tmp_path / "b", "-q", *SMALL)
     try:
         wait_for(lambda: staging_dirs(tmp_path), "staging folder", live)
         [live_staging] = staging_dirs(tmp_path)
-        killed = start("run", "--days", 400, "--out", tmp_path / "a", "-q", *SMALL)
+        killed = start_gated(gate, "run", "--days", 5, "--out", tmp_path / "a", "-q", *SMALL)
         wait_for(lambda: len(staging_dirs(tmp_path)) == 2, "second staging folder", killed)
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait()
@@ -410,6 +441,7 @@ def test_a_killed_commands_staging_folder_is_removed_by_the_next_command(tmp_pat
         assert r.returncode == 0, r.stderr
         assert staging_dirs(tmp_path) == [live_staging]  # the dead one's gone, the live one's kept
         assert tree(user) == before
+        assert live.poll() is None
     finally:
         live.kill()
         live.wait()

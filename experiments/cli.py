@@ -121,16 +121,17 @@ def main():
               help="Output folder [default: results/<scenario>-seed<seed>].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key, e.g. --set demand.scale=2 (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Replace the output folder if it is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder (only one an earlier fourpl run wrote, unchanged).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 def run(scenario, days, seed, out, sets, overwrite, quiet):
     """Run a scenario headless and write summary.json, timeseries.parquet, parcels.parquet,
     contracts.parquet, ledger.parquet, agents.parquet and config.toml into the output folder."""
     from market.scenario import load_scenario, shocks_never_applying
+    from experiments.outputs import default_run_folder
     overrides = parse_sets(sets)
     scn = load_scenario(scenario, overrides)
     from experiments.run import run_scenario
-    out = out or Path("results") / f"{scn.name}-seed{seed}"
+    out = out or default_run_folder(scn.name, seed)      # the name as a safe slug: stays in results/
     result = run_scenario(scenario, days=days, seed=seed, out=out, overrides=overrides,
                           overwrite=overwrite, progress=not quiet)
     if not quiet:
@@ -231,7 +232,7 @@ def validate(scenario_file, sets):
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 [default: a local Dask cluster].")
 @click.option("--retry-failed", is_flag=True, help="Run the failed runs of an earlier sweep again.")
-@click.option("--overwrite", is_flag=True, help="Replace the output folder instead of resuming.")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder instead of resuming (only an earlier sweep's, unchanged).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep(experiment, out, workers, engine, scheduler, retry_failed, overwrite, quiet):
     """Run an experiment: scenarios x design points x replications, each run with its own seed.

@@ -14,10 +14,19 @@ From a sweep folder (see :mod:`experiments.sweep`) it writes into ``DIR/report``
     markups over time, and the sensitivity indices.
 ``report.md``
     one Markdown page linking all of it.
+``fourpl-manifest.json``
+    every file of the report with its sha256.
+
+The report is written into a hidden staging folder and swapped into place when complete. The
+report folder is replaced only if it is empty or an earlier ``fourpl report`` wrote it and it
+holds nothing else, unchanged (no symlinks, no files added or edited): a linked ``plots/`` or
+``report.md`` stops it with one line instead of writing through the link. See
+:mod:`experiments.outputs`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
 from dataclasses import dataclass
@@ -27,7 +36,10 @@ import numpy as np
 import pandas as pd
 
 from experiments.designs import ExperimentError
+from experiments.outputs import OutputFolder, writing
 from experiments.sweep import SweepError, read_daily, read_experiment, read_runs
+
+_WHERE: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_folder", default=None)
 
 HEADLINE = ("parcels_created", "on_time_rate", "mean_lead_time_days", "p95_lead_time_days",
             "mean_logistics_cost", "mean_duty", "mean_landed_cost", "fourpl_share", "stockouts")
@@ -174,10 +186,13 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
     import matplotlib.pyplot as plt
-    plt.close(fig)
+    try:
+        with writing(f"{path.parent.name}/{path.name}", _WHERE.get() or path.parent.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -647,7 +662,12 @@ def _market_section(stats: pd.DataFrame, runs: pd.DataFrame, plots_dir: Path, pl
 
 
 def build_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report:
-    """Analyse a sweep folder and write the report; returns what was written."""
+    """Analyse a sweep folder and write the report; returns what was written.
+
+    The report folder (``out``, default ``sweep_dir/report``) is locked, built in a staging
+    folder and swapped into place; an existing one is replaced only if ``fourpl report``
+    wrote it and it is unchanged (:mod:`experiments.outputs`).
+    """
     sweep_dir = Path(sweep_dir)
     info = read_experiment(sweep_dir)
     runs = read_runs(sweep_dir)
@@ -655,17 +675,33 @@ def build_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report
         raise SweepError(f"'{sweep_dir}' has no finished runs yet")
     runs["scenario"] = runs["scenario"].astype(str)
     design = pd.read_parquet(sweep_dir / "design.parquet")
+    final = Path(out) if out is not None else sweep_dir / "report"
+    with OutputFolder(final, "report", replace=True) as target:
+        target.prepare()
+        token = _WHERE.set(str(final))
+        try:
+            rep = _write_report(sweep_dir, out, target.staging, info, runs, design)
+        finally:
+            _WHERE.reset(token)
+        target.commit()
+    moved = {p: final / p.relative_to(rep.folder) for p in rep.plots}
+    return Report(final, final / rep.page.relative_to(rep.folder), rep.stats, rep.sensitivity,
+                  [moved[p] for p in rep.plots])
+
+
+def _write_report(sweep_dir: Path, out, folder: Path, info: dict, runs: pd.DataFrame,
+                  design: pd.DataFrame) -> Report:
+    """Write the report's files into ``folder`` (the staging folder)."""
     exp = info["experiment"]
-    folder = Path(out) if out is not None else sweep_dir / "report"
+    where = _WHERE.get() or folder
     plots_dir = folder / "plots"
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in plots_dir.glob("*.png") if plots_dir.exists() else []:
-        old.unlink()
     stats = point_summary(runs)
-    stats.to_csv(folder / "point_summary.csv", index=False, float_format="%.6g")
+    with writing("point_summary.csv", where):
+        stats.to_csv(folder / "point_summary.csv", index=False, float_format="%.6g")
     sens, notes = sensitivity(runs, design, info)
     if not sens.empty:
-        sens.to_csv(folder / "sensitivity.csv", index=False, float_format="%.6g")
+        with writing("sensitivity.csv", where):
+            sens.to_csv(folder / "sensitivity.csv", index=False, float_format="%.6g")
     params = [p["key"] for p in exp["design"]["parameters"]]
     n_ok = int((runs["status"] == "ok").sum())
     n_failed = int((runs["status"] != "ok").sum())
@@ -775,7 +811,8 @@ def build_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report
               f"    fourpl sweep {info.get('experiment_file') or 'EXPERIMENT.toml'} --out {info.get('out') or sweep_dir}",
               f"    fourpl report {info.get('out') or sweep_dir}" + (f" --out {out}" if out is not None else ""), ""]
     page = folder / "report.md"
-    page.write_text("\n".join(lines))
+    with writing("report.md", where):
+        page.write_text("\n".join(lines))
     return Report(folder, page, stats, sens, plots)
 
 

@@ -1,17 +1,15 @@
 """Run one scenario headless and write its result files, all or nothing.
 
 Files are written into a hidden staging folder next to the output folder and moved into
-place only when the run has finished, so a failed or interrupted run leaves nothing behind.
+place only when the run has finished, so a failed or interrupted run leaves nothing behind
+(see :mod:`experiments.outputs`: what may be replaced, the lock, the manifest).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -22,16 +20,15 @@ import pandas as pd
 import tomli_w
 from tqdm import tqdm
 
+from experiments.outputs import MANIFEST, OutputError, OutputFolder, writing
 from market.model import Marketplace
 from market.scenario import ScenarioError, load_scenario, to_toml_dict
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
-                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet")
+                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", MANIFEST)
 VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
 
-
-class OutputError(ValueError):
-    """The output folder cannot be used."""
+__all__ = ["OUTPUT_FILES", "OutputError", "RunResult", "run_scenario", "write_results", "package_versions"]
 
 
 @dataclass
@@ -65,17 +62,6 @@ def _jsonable(x):
     return x
 
 
-def check_output_dir(out: Path, overwrite: bool):
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output '{out}' exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputError(f"output folder '{out}' is not empty (use --overwrite to replace it)")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write into '{parent}'")
-
-
 def agents_frame(model: Marketplace) -> pd.DataFrame:
     rows = []
     for a in model.agents:
@@ -90,20 +76,28 @@ def run_scenario(scenario: str | Path = "baseline", *, days: int | None = None, 
     """Run a scenario for ``days`` and write the result files into ``out``.
 
     Raises ScenarioError / OutputError before anything is written when the input is bad.
+    ``overwrite`` replaces ``out`` only if an earlier ``fourpl run`` wrote it and it holds
+    nothing else (:mod:`experiments.outputs`).
     """
     config = load_scenario(scenario, overrides)          # validate first: nothing written yet
     days = config.simulation.days if days is None else int(days)
     if days < 1:
         raise ScenarioError(f"--days must be at least 1 (got {days})")
-    out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        check_output_dir(out_path, overwrite)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.partial-", dir=out_path.resolve().parent))
-    else:
-        staging = None
-    try:
-        model = Marketplace(config, rng=seed,
-                            parcels_path=staging / "parcels.parquet" if staging else None)
+    if out is None:
+        return _run(config, days, seed, None, progress)
+    with OutputFolder(out, "run", replace=overwrite) as folder:
+        folder.prepare()
+        result = _run(config, days, seed, folder, progress)
+        folder.commit()
+    result.out = Path(out)
+    return result
+
+
+def _run(config, days: int, seed: int, folder: OutputFolder | None, progress: bool) -> RunResult:
+    staging = folder.staging if folder is not None else None
+    where = folder.display if folder is not None else ""
+    model = Marketplace(config, rng=seed, parcels_path=staging / "parcels.parquet" if staging else None)
+    with writing("parcels.parquet", where):          # the parcels are written as the run goes
         t0 = time.perf_counter()
         with tqdm(total=days, desc=f"{config.name} seed {seed}", unit="day", disable=None if progress else True,
                   delay=2.0, leave=False, dynamic_ncols=True) as bar:
@@ -114,32 +108,32 @@ def run_scenario(scenario: str | Path = "baseline", *, days: int | None = None, 
                     bar.set_postfix(parcels=f"{model.metrics.created.sum():,}")
         wall = time.perf_counter() - t0
         summary = model.finish()
-        summary["seed"] = seed
-        if staging is not None:
-            write_results(model, summary, staging, seed, days)
-            if out_path.exists():
-                shutil.rmtree(out_path)
-            staging.rename(out_path)
-            staging = None
-        return RunResult(summary, model, wall, out_path)
-    finally:
-        if staging is not None and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    summary["seed"] = seed
+    if staging is not None:
+        write_results(model, summary, staging, seed, days, where)
+    return RunResult(summary, model, wall, None)
 
 
-def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, days: int):
+def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, days: int, where: str | Path = ""):
+    """Write the result files (not the manifest) into folder; ``where`` names it in errors."""
     folder = Path(folder)
-    with open(folder / "summary.json", "w") as fh:
+    where = where or folder
+    with writing("summary.json", where), open(folder / "summary.json", "w") as fh:
         json.dump(_jsonable(summary), fh, indent=2)
         fh.write("\n")
     ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    ts.to_parquet(folder / "timeseries.parquet", index=False)
+    with writing("timeseries.parquet", where):
+        ts.to_parquet(folder / "timeseries.parquet", index=False)
     names = {a.unique_id: a.name for a in model.agents}
-    model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
-    model.ledger.journal().to_parquet(folder / "ledger.parquet", index=False)
-    agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
-    model.claims.frame(names).to_parquet(folder / "claims.parquet", index=False)
+    with writing("contracts.parquet", where):
+        model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
+    with writing("ledger.parquet", where):
+        model.ledger.journal().to_parquet(folder / "ledger.parquet", index=False)
+    with writing("agents.parquet", where):
+        agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
+    with writing("claims.parquet", where):
+        model.claims.frame(names).to_parquet(folder / "claims.parquet", index=False)
     config = to_toml_dict(model.config)
     config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
-    with open(folder / "config.toml", "wb") as fh:
+    with writing("config.toml", where), open(folder / "config.toml", "wb") as fh:
         tomli_w.dump(config, fh)

@@ -18,16 +18,30 @@
     the resolved experiment, its source, and the plan of every run (done or not).
 ``DIR/log.jsonl``
     one line per finished run: wall time, start and end, worker, and a failed run's traceback.
+``DIR/fourpl-manifest.json``
+    marks the folder as a sweep's (``--overwrite`` replaces only such a folder, and only while
+    it holds nothing but a sweep's files; see :mod:`experiments.outputs`).
+
+``<name>`` is the scenario's name percent-encoded (``/``, ``%``, spaces ... escaped), so every
+partition is one folder inside DIR, and pyarrow reads the name back unchanged.
 
 Every file is written under a hidden temporary name and renamed into place, and a run's row is
 written last, so a sweep that is interrupted and started again skips exactly the runs whose
-rows exist. A run that raises is recorded as failed, with its error, and the sweep goes on.
+rows exist. A run that raises is recorded as failed, with its error, and the sweep goes on
+(and ``fourpl sweep`` then exits with status 1, saying how many failed). A new sweep folder is
+prepared in a hidden staging folder and moved into place once its engine is up; if the sweep
+stops before its first run is recorded, it is taken back (and a replaced folder put back), so
+a failed command leaves nothing behind. The folder is locked while a sweep writes into it; pool
+workers exit when the main process dies (even by ``kill -9``), and SIGTERM stops a sweep like
+Ctrl-C.
 Results depend only on the experiment (each run's seed comes from the root seed and the run's
 place in the plan), never on the number or kind of workers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import json
 import logging
@@ -35,9 +49,11 @@ import math
 import os
 import platform
 import shlex
-import shutil
+import signal
 import socket
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -57,6 +73,8 @@ from tqdm import tqdm
 
 from experiments.designs import (Experiment, ExperimentError, Plan, RunSpec, _jsonable, load_experiment,
                                  plan_runs)
+from experiments.outputs import (OutputFolder, Terminated, partition_dir, replace_problem, slug,
+                                 sweep_links, write_error, writing)
 from experiments.run import OutputError, package_versions
 from market.scenario import apply_overrides, validate
 
@@ -313,21 +331,38 @@ def run_row(plan: Plan, run: RunSpec, outcome: RunOutcome) -> pa.Table:
 # The output folder
 # ------------------------------------------------------------------------------------------
 def _part(out: Path, kind: str, run: RunSpec) -> Path:
-    return out / kind / f"scenario={run.scenario}" / f"run-{run.run_id:06d}.parquet"
+    """Where a run's file goes: one partition folder per scenario, whatever its name."""
+    return out / kind / partition_dir("scenario", run.scenario) / f"run-{run.run_id:06d}.parquet"
 
 
-def write_atomic(table: pa.Table, path: Path):
+def _atomic(path: Path, write, where: str | None = None):
+    """``write(tmp)`` a hidden temporary file, then rename it into place; on an error the
+    temporary file is removed and the error is one line naming the file (in ``where``)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        out = path.parent
+        while out.name.startswith("scenario=") or out.name in ("runs", "daily", "parcels"):
+            out = out.parent
+        raise SweepError(str(write_error(exc, path.relative_to(out).as_posix(), where or out))) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_atomic(table: pa.Table, path: Path, where: str | None = None):
     """Write a Parquet file under a hidden temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    _atomic(path, lambda tmp: pq.write_table(table, tmp), where)
 
 
-def _write_text_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _write_text_atomic(path: Path, text: str, where: str | None = None):
+    _atomic(path, lambda tmp: tmp.write_text(text), where)
 
 
 def finished_runs(out: Path) -> dict[int, str]:
@@ -364,40 +399,51 @@ def design_table(plan: Plan) -> pa.Table:
     return pa.table(arrays)
 
 
-def prepare_output(out: Path, plan: Plan, source_text: str | None, overwrite: bool,
-                   source_path: str | None = None) -> bool:
-    """Create or reopen the output folder; True if it holds this experiment already (a resume)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"output '{out}' exists and is not a folder")
-    meta = out / "experiment.json"
-    if out.exists() and any(out.iterdir()):
-        if overwrite:
-            shutil.rmtree(out)
-        elif not meta.exists():
-            raise SweepError(f"output folder '{out}' is not empty and holds no sweep (use --overwrite to replace it)")
-        else:
-            old = json.loads(meta.read_text())
-            if old.get("fingerprint") != plan.fingerprint:
-                raise SweepError(f"output folder '{out}' holds a different experiment ('{old.get('name')}' "
-                                 "or other scenarios, design or seed); use another --out or --overwrite")
-            return True
-    out.mkdir(parents=True, exist_ok=True)
+def write_sweep_files(folder: Path, plan: Plan, source_text: str | None, source_path: str | None,
+                      out_text: str):
+    """The files of a new sweep folder: the plan, the experiment's source and its description."""
     exp = plan.experiment
     info = {
         "name": exp.name, "description": exp.description, "fingerprint": plan.fingerprint,
         "created": _now(), "runs": len(plan.runs), "points": len(plan.points),
         "scenarios": {name: {"days": plan.days[name], "source": next(r.source for r in plan.runs if r.scenario == name)}
                       for name in plan.days},
-        "experiment_file": source_path, "out": str(out),
+        "experiment_file": source_path, "out": out_text,
         "experiment": exp.model_dump(mode="json"), "versions": package_versions(),
         "python": platform.python_version(),
     }
-    write_atomic(design_table(plan), out / "design.parquet")
+    write_atomic(design_table(plan), folder / "design.parquet", out_text)
     if source_text is not None:
-        _write_text_atomic(out / "experiment.toml", source_text)
-    _write_text_atomic(meta, json.dumps(_jsonable(info), indent=2) + "\n")
-    return False
+        _write_text_atomic(folder / "experiment.toml", source_text, out_text)
+    _write_text_atomic(folder / "experiment.json", json.dumps(_jsonable(info), indent=2) + "\n", out_text)
+
+
+def open_output(folder: OutputFolder, plan: Plan, overwrite: bool) -> bool:
+    """Check the output folder; True if it holds this experiment already (a resume)."""
+    state = folder.state()
+    if state != "full":
+        return False
+    if overwrite:
+        folder.check_replaceable()
+        return False
+    meta = folder.path / "experiment.json"
+    if not meta.is_file() or meta.is_symlink():
+        hint = ("use --overwrite to replace it" if replace_problem(folder.path, "sweep") is None
+                else "choose another --out")
+        raise SweepError(f"output folder '{folder.display}' is not empty and holds no sweep ({hint})")
+    try:
+        old = json.loads(meta.read_text())
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"output folder '{folder.display}': its experiment.json cannot be read ({exc})") from None
+    if not isinstance(old, dict) or old.get("fingerprint") != plan.fingerprint:
+        name = old.get("name") if isinstance(old, dict) else None
+        raise SweepError(f"output folder '{folder.display}' holds a different experiment ('{name}' "
+                         "or other scenarios, design or seed); use another --out or --overwrite")
+    links = sweep_links(folder.path)
+    if links:
+        raise SweepError(f"output folder '{folder.display}' holds symlinks where the sweep writes "
+                         f"({', '.join(links[:3])}); fourpl does not write through symlinks")
+    return True
 
 
 def _clean_partials(out: Path):
@@ -420,8 +466,11 @@ def record_outcome(out: Path, plan: Plan, run: RunSpec, outcome: RunOutcome):
     if outcome.status != "ok":
         entry["error"] = outcome.error
         entry["traceback"] = outcome.traceback
-    with open(out / "log.jsonl", "a") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    try:
+        with writing("log.jsonl", out), open(out / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    except OutputError as exc:
+        raise SweepError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------------
@@ -438,8 +487,44 @@ def _inline(tasks: list[RunTask]) -> Iterator[RunOutcome]:
         yield execute_run(t)
 
 
+PARENT_POLL_SECONDS = 1.0
+
+
+def _exit_with_parent(parent_pid: int):
+    """In a pool worker: end this process when the sweep's main process is gone, whether it
+    was killed by SIGKILL or ended any other way. Linux delivers SIGKILL at once
+    (PR_SET_PDEATHSIG); everywhere a watchdog thread notices the new parent within a second."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:       # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+    threading.Thread(target=watch, name="fourpl-parent-watch", daemon=True).start()
+
+
+def _stop_pool(pool: ProcessPoolExecutor):
+    """Drop queued runs and end the running ones now (their partial files are cleaned on resume)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+
+
 def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(execute_run, t): t for t in tasks}
         for fut in as_completed(futures):
@@ -450,43 +535,52 @@ def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
             except Exception as exc:     # the outcome could not be sent back (e.g. pickling)
                 yield _failed(futures[fut], exc, "process pool")
     except BaseException:
-        # interrupted (or the consumer stopped): drop queued runs, do not wait for running ones
-        pool.shutdown(wait=False, cancel_futures=True)
+        # interrupted, stopped or failed: drop queued runs and end the running ones
+        _stop_pool(pool)
         raise
     pool.shutdown(wait=True)
 
 
-def _dask(tasks: list[RunTask], workers: int, scheduler: str | None, key_prefix: str) -> Iterator[RunOutcome]:
+@contextlib.contextmanager
+def _dask_client(workers: int, scheduler: str | None):
+    """A Dask client (of the scheduler, or of a local cluster), closed on leaving."""
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise ExperimentError("--engine dask needs dask.distributed: pip install 'fourpl-market[dask]'") from None
     cluster = None
     try:
-        if scheduler:
-            client = Client(scheduler, timeout="30s")
+        if scheduler:     # waits up to Dask's connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+            client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect", "30s"))
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
         raise SweepError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
     try:
-        futures = {client.submit(execute_run, t, key=f"{key_prefix}-run-{t.run_id}", pure=False): t
-                   for t in tasks}
-        for fut in dask_completed(list(futures)):
-            task = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:          # the worker died or the task could not run
-                outcome = _failed(task, exc, "dask")
-            fut.release()
-            yield outcome
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _dask(tasks: list[RunTask], client, key_prefix: str) -> Iterator[RunOutcome]:
+    from dask.distributed import as_completed as dask_completed
+    futures = {client.submit(execute_run, t, key=f"{key_prefix}-run-{t.run_id}", pure=False): t
+               for t in tasks}
+    for fut in dask_completed(list(futures)):
+        task = futures[fut]
+        try:
+            outcome = fut.result()
+        except Exception as exc:          # the worker died or the task could not run
+            outcome = _failed(task, exc, "dask")
+        fut.release()
+        yield outcome
 
 
 # ------------------------------------------------------------------------------------------
@@ -538,42 +632,51 @@ def run_sweep(experiment: str | Path | Experiment, out: str | Path, *, workers: 
         base, source_text, source_path = path.resolve().parent, path.read_text(), str(path)
     plan = plan_runs(exp, base)
     out = Path(out)
-    prepare_output(out, plan, source_text, overwrite, source_path)
-    _clean_partials(out)
-    done = finished_runs(out)
-    if retry_failed:
-        done = {k: v for k, v in done.items() if v == "ok"}
-    todo = [r for r in plan.runs if r.run_id not in done]
-    by_id = {r.run_id: r for r in plan.runs}
-    tasks = make_tasks(plan, todo, out)
-    t0 = time.perf_counter()
-    ok = failed = 0
-    if not tasks:
-        return SweepResult(out, len(plan.runs), len(done), 0, 0, 0.0)
-    if engine == "dask":
-        outcomes = _dask(tasks, workers, scheduler, f"fourpl-{plan.fingerprint[:12]}")
-    elif workers == 1 or len(tasks) == 1:
-        outcomes = _inline(tasks)
-    else:
-        outcomes = _process_pool(tasks, min(workers, len(tasks)))
-    failed_before = sum(1 for v in done.values() if v != "ok")
-    with tqdm(total=len(plan.runs), initial=len(done), desc=exp.name, unit="run", dynamic_ncols=True,
-              disable=not progress, smoothing=0.1) as bar:
-        bar.set_postfix(failed=failed_before)
-        try:
-            for outcome in outcomes:
-                record_outcome(out, plan, by_id[outcome.run_id], outcome)
-                if outcome.status == "ok":
-                    ok += 1
-                else:
-                    failed += 1
-                bar.update()
-                bar.set_postfix(failed=failed_before + failed)
-        finally:
-            close = getattr(outcomes, "close", None)
-            if close is not None:
-                close()
-    return SweepResult(out, len(plan.runs), len(done), ok, failed, time.perf_counter() - t0)
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(OutputFolder(out, "sweep", replace=overwrite))
+        resume = open_output(folder, plan, overwrite)
+        done: dict[int, str] = {}
+        if resume:
+            _clean_partials(out)
+            done = finished_runs(out)
+        if retry_failed:
+            done = {k: v for k, v in done.items() if v == "ok"}
+        todo = [r for r in plan.runs if r.run_id not in done]
+        if not todo:
+            return SweepResult(out, len(plan.runs), len(done), 0, 0, 0.0)
+        client = stack.enter_context(_dask_client(workers, scheduler)) if engine == "dask" else None
+        if not resume:        # the engine is up: now the new folder (staged, then moved into place)
+            write_sweep_files(folder.stage(), plan, source_text, source_path, str(out))
+            folder.install()
+        by_id = {r.run_id: r for r in plan.runs}
+        tasks = make_tasks(plan, todo, out)
+        t0 = time.perf_counter()
+        ok = failed = 0
+        if client is not None:
+            outcomes = _dask(tasks, client, f"fourpl-{plan.fingerprint[:12]}")
+        elif workers == 1 or len(tasks) == 1:
+            outcomes = _inline(tasks)
+        else:
+            outcomes = _process_pool(tasks, min(workers, len(tasks)))
+        failed_before = sum(1 for v in done.values() if v != "ok")
+        with tqdm(total=len(plan.runs), initial=len(done), desc=exp.name, unit="run", dynamic_ncols=True,
+                  disable=not progress, smoothing=0.1) as bar:
+            bar.set_postfix(failed=failed_before)
+            try:
+                for outcome in outcomes:
+                    record_outcome(out, plan, by_id[outcome.run_id], outcome)
+                    folder.confirm()         # a run is recorded: the folder stays, even if we stop now
+                    if outcome.status == "ok":
+                        ok += 1
+                    else:
+                        failed += 1
+                    bar.update()
+                    bar.set_postfix(failed=failed_before + failed)
+            finally:
+                close = getattr(outcomes, "close", None)
+                if close is not None:
+                    close()
+        return SweepResult(out, len(plan.runs), len(done), ok, failed, time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -621,18 +724,23 @@ def read_experiment(out: str | Path) -> dict:
 # ------------------------------------------------------------------------------------------
 def sweep_cli(experiment: Path, out: Path | None, workers: int | None, engine: str, scheduler: str | None,
               retry_failed: bool, overwrite: bool, quiet: bool, console) -> SweepResult:
-    """``fourpl sweep``: run, print what happened and where the results are."""
-    import sys
+    """``fourpl sweep``: run, print what happened and where the results are.
+
+    Exit status: 0 when every run is recorded ok, 1 when some failed (it says how many), 2 for
+    bad input, 128 + the signal when stopped (130 for Ctrl-C, 143 for SIGTERM)."""
     exp = load_experiment(experiment)
-    out = out or Path("results") / "sweeps" / exp.name
+    out = out or Path("results") / "sweeps" / slug(exp.name, "sweep")
     try:
         result = run_sweep(experiment, out, workers=workers, engine=engine, scheduler=scheduler,
                            overwrite=overwrite, retry_failed=retry_failed, progress=not quiet)
-    except KeyboardInterrupt:
-        n = len(finished_runs(out)) if out.exists() else 0
-        console.print(f"interrupted: {n} runs are recorded in {out}; run the same command again to resume",
-                      highlight=False)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        if out.is_dir() and (out / "experiment.json").is_file():
+            n = len(finished_runs(out))
+            console.print(f"interrupted: {n} runs are recorded in {out}; run the same command again to resume",
+                          highlight=False)
+        else:
+            console.print("interrupted before any run was recorded: nothing was kept", highlight=False)
+        sys.exit(128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT))
     failed_total = sum(1 for v in finished_runs(out).values() if v != "ok")
     if result.ok + result.failed == 0:
         console.print(f"nothing to run: all {result.total} runs of '{exp.name}' are recorded in {out}"
@@ -644,4 +752,8 @@ def sweep_cli(experiment: Path, out: Path | None, workers: int | None, engine: s
                       f"({rate:.1f} runs/min); {result.done} of {result.total} recorded, {failed_total} failed"
                       + (f" (errors in {out / 'log.jsonl'})" if failed_total else ""), highlight=False)
     console.print(f"results in [bold]{out}[/]; analyse with: fourpl report {out}", highlight=False)
+    if failed_total:
+        console.print(f"{failed_total} of {result.total} runs failed (errors in {out / 'log.jsonl'}; "
+                      "--retry-failed runs them again)", highlight=False, style="bold red")
+        sys.exit(1)
     return result

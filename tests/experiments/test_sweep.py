@@ -240,8 +240,8 @@ values = ["world", "no-such-world"]
 """)
     out = tmp_path / "out"
     r = fourpl("sweep", str(exp), "--out", str(out), "--workers", "1", "-q")
-    assert r.returncode == 0, r.stderr
-    assert "2 failed" in r.stdout
+    assert r.returncode == 1, r.stderr             # the sweep went on, but says it is not all ok
+    assert "2 failed" in r.stdout and "2 of 4 runs failed" in r.stdout
     runs = read_runs(out)
     assert list(runs["status"]) == ["ok", "ok", "failed", "failed"]
     assert runs["error"].iloc[2].startswith("ScenarioError") and "no-such-world" in runs["error"].iloc[2]
@@ -255,6 +255,9 @@ values = ["world", "no-such-world"]
     assert (retry.skipped, retry.ok, retry.failed) == (2, 0, 2)
     ids = [json.loads(line)["run_id"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert sorted(ids) == [0, 1, 2, 2, 3, 3]
+    # started again with nothing to run, it still reports the failed runs and exits 1
+    r = fourpl("sweep", str(exp), "--out", str(out), "--workers", "1", "-q")
+    assert r.returncode == 1 and "nothing to run" in r.stdout and "2 of 4 runs failed" in r.stdout
 
 
 def test_resume_after_a_kill_does_not_rerun_finished_runs(tmp_path):

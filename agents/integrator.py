@@ -13,9 +13,9 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from market.parcels import WAITING
-from market.pricing import make_pricing_policy
-from market.services import ServiceCatalogue, ServiceOffer
+from market.goods.parcels import WAITING
+from market.integration.pricing import make_pricing_policy
+from market.integration.services import ServiceCatalogue, ServiceOffer
 
 
 class Integrator(mesa.Agent):

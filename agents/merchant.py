@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
-from market.choice import mnl_probabilities, sample_choice
-from market.demand import time_factor
-from market.ledger import to_cents
+from market.integration.choice import mnl_probabilities, sample_choice
+from market.world.demand import time_factor
+from market.money.ledger import to_cents
 
 MAX_INTEGRATORS = 20      # the schema's limit on integrators.count
 

@@ -21,7 +21,7 @@ import numpy as np
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
 from agents.warehouse_operator import WarehouseOperator
-from market.contracts import ACTIVE, SIGNED, TERMINATED
+from market.money.contracts import ACTIVE, SIGNED, TERMINATED
 
 if TYPE_CHECKING:
     from market.model import Marketplace

@@ -20,27 +20,27 @@ from agents.customs_agent import CustomsAgent
 from agents.integrator import Integrator
 from agents.merchant import Merchant, Option
 from agents.warehouse_operator import WarehouseOperator
-from market.contracts import ACTIVE, SERVICES, ContractBook
-from market.customs import ClearanceTables, DutyCalculator
-from market.efficiency import measure as measure_efficiency
-from market.demand import calendar_multipliers, time_factor
+from market.money.contracts import ACTIVE, SERVICES, ContractBook
+from market.world.customs import ClearanceTables, DutyCalculator
+from market.integration.efficiency import measure as measure_efficiency
+from market.world.demand import calendar_multipliers, time_factor
 from market.evolution import Evolution
-from market.flows import ParcelFlow
-from market.inventory import Inventory
-from market.ledger import Ledger, to_cents
-from market.metrics import Metrics
-from market.network import NetworkTables
-from market.offers import OfferBook
-from market.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, ParcelTable
-from market.quotes import Quoter
+from market.goods.flows import ParcelFlow
+from market.goods.inventory import Inventory
+from market.money.ledger import Ledger, to_cents
+from market.metrics.recorder import Metrics
+from market.world.network import NetworkTables
+from market.procurement.offers import OfferBook
+from market.goods.parcels import DELIVERED, LOST, WAITING, WAITING_STOCK, ParcelSink, ParcelTable
+from market.procurement.quotes import Quoter
 from market.scenario import Scenario, ScenarioError, load_scenario
 from market.shocks import ShockBoard
-from market.claims import ClaimBook
-from market.contracts import BREACHED, EXECUTED, EXPIRED
+from market.money.claims import ClaimBook
+from market.money.contracts import BREACHED, EXECUTED, EXPIRED
 from market.mechanisms.insurance import premium as insurance_premium
 from market.mechanisms.reputation import DIMENSIONS, ReputationBook
 from market.mechanisms.strategies import AdaptiveMarkup
-from market.tendering import sla_days, tender_round
+from market.procurement.tendering import sla_days, tender_round
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT, load_world
 
 

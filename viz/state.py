@@ -386,7 +386,7 @@ class History:
         self._prev_flows = None
         self.kinds: tuple[str, ...] = ()
         try:
-            from market.ledger import KINDS
+            from market.money.ledger import KINDS
 
             self.kinds = tuple(KINDS)
         except ImportError:  # pragma: no cover - the ledger always has KINDS today

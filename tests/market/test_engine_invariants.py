@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from market import Marketplace
-from market.ledger import KINDS
-from market.parcels import DELIVERED, LOST
+from market.money.ledger import KINDS
+from market.goods.parcels import DELIVERED, LOST
 
 RUNS = ["baseline_run", "tight_run"]
 

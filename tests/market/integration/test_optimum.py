@@ -4,14 +4,14 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from market.benchmark import (
+from market.integration.optimum import (
     Commodity,
     default_unserved_penalty,
     integration_efficiency,
     min_cost_multicommodity_flow,
     routing_cost,
 )
-from market.composition import pareto_services
+from market.integration.composition import pareto_services
 
 
 def random_network(rng, n, m, *, inf_share=0.2):

@@ -8,7 +8,7 @@ price at the integrator's pooled volume), the expected days the provider takes, 
 (loss, damage or delay) and its capacity. A path from the family's source to its target is a
 valid end-to-end service: it follows one route variant's required legs in order and picks a
 provider for each. Pareto-efficient services over cost, time and risk come from a
-label-setting search (``market.composition``), cached until a leg changes.
+label-setting search (``market.integration.composition``), cached until a leg changes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import numpy as np
 
-from market.composition import Service, ServiceCache, pick_offers
-from market.contracts import ACTIVE
+from market.integration.composition import Service, ServiceCache, pick_offers
+from market.money.contracts import ACTIVE
 from market.world import EXPORT, HANDLING, IMPORT, TRANSPORT
 
 if TYPE_CHECKING:

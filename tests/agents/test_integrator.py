@@ -10,7 +10,7 @@ import pytest
 
 from experiments.run import run_scenario
 from market import Marketplace
-from market.composition import brute_force_pareto, pareto_services
+from market.integration.composition import brute_force_pareto, pareto_services
 
 SMALL = {"merchants.exporters": 10, "merchants.importers": 3}
 

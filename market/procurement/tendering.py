@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.contracts import SIGNED
-from market.ledger import to_cents
+from market.money.contracts import SIGNED
+from market.money.ledger import to_cents
 from market.mechanisms.auctions import ScoreRule, TenderBids, award_tender, descending_clock_auction
 from market.mechanisms.contract_net import Proposal, Task, run_contract_net, tender_award_fn
 from market.mechanisms.package import PackageBids, solve_package_auction

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from market.concentration import (
+from market.metrics.concentration import (
     concentration_ratio,
     hhi,
     hhi_by_segment,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from market.customs import ClearanceTables
+from market.world.customs import ClearanceTables
 from market.world import EXPORT, HANDLING, IMPORT, MODES, REGIMES, TRANSPORT, World
 
 

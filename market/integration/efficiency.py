@@ -9,7 +9,7 @@ prices, today's capacities):
   left;
 * *optimum*: the minimum-cost multicommodity flow over the same stages, every provider's leg
   available at the integrator's best price for it (its contract rate, else the list price at
-  its pooled volume), solved exactly with HiGHS (``market.benchmark``) - the 4PL routing
+  its pooled volume), solved exactly with HiGHS (``market.integration.optimum``) - the 4PL routing
   problem with parallel 3PL options (Huang et al. 2013).
 
 Efficiency = optimum / realised. The realised plan is a feasible flow of the same problem
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import numpy as np
 
-from market.benchmark import Commodity, min_cost_multicommodity_flow
-from market.contracts import ACTIVE
+from market.integration.optimum import Commodity, min_cost_multicommodity_flow
+from market.money.contracts import ACTIVE
 
 if TYPE_CHECKING:
     from market.model import Marketplace

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.customs import triangular
-from market.claims import INSURANCE, LOSS
-from market.ledger import to_cents
+from market.world.customs import triangular
+from market.money.claims import INSURANCE, LOSS
+from market.money.ledger import to_cents
 from market.mechanisms.insurance import premium as insurance_premium
-from market.parcels import WAITING, WAITING_STOCK
+from market.goods.parcels import WAITING, WAITING_STOCK
 from market.world import EXPORT, IMPORT, REGIMES, TRANSPORT
 
 if TYPE_CHECKING:

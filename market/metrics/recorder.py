@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.parcels import DELIVERED, LOST, WAITING_STOCK
+from market.goods.parcels import DELIVERED, LOST, WAITING_STOCK
 from market.world import MODES
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ class Metrics:
         self.price_sums += np.vstack([flow.contract_rate_sum, flow.spot_rate_sum])
         self.price_kg += np.vstack([flow.contract_rate_n, flow.spot_rate_n])
         # money moved today, by kind
-        from market.ledger import KIND
+        from market.money.ledger import KIND
         totals = m.ledger.total_by_kind.copy()
         today = totals - (self._money_prev if self._money_prev is not None else 0)
         self._money_prev = totals
@@ -228,7 +228,7 @@ class Metrics:
 
     def segment_hhi(self, m: Marketplace) -> np.ndarray:
         """HHI (0-10,000) of today's volume among the providers of each segment."""
-        from market.concentration import hhi_by_segment
+        from market.metrics.concentration import hhi_by_segment
         from market.world import EXPORT, HANDLING, IMPORT
         o, net = m.offers, m.net
         kind = net.res_kind[o.resource]
@@ -273,11 +273,11 @@ class Metrics:
             for w, node in enumerate(m.warehouse_nodes)}
         out["consignments_lost"] = self.consignments_lost
         totals = m.ledger.total_by_kind
-        from market.ledger import KINDS
+        from market.money.ledger import KINDS
         out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS)}
         out["contracts_signed"] = int(m.contracts.n)
         book = m.contracts
-        from market.contracts import STATUS_NAMES
+        from market.money.contracts import STATUS_NAMES
         out["contracts"] = {
             "by_status": {STATUS_NAMES[k]: int((book.status == k).sum()) for k in range(len(STATUS_NAMES))
                           if (book.status == k).any()},
@@ -296,7 +296,7 @@ class Metrics:
         out["prices_by_mode"] = prices
         cl = m.claims
         n_open, amt_open = cl.open_disputes()
-        from market.claims import INSURANCE
+        from market.money.claims import INSURANCE
         ins = cl["kind"] == INSURANCE
         out["claims"] = {
             "filed": int(cl.n), "paid": int((cl["status"] == 1).sum()),

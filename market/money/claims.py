@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from market.customs import triangular, whole_days
+from market.world.customs import triangular, whole_days
 
 if TYPE_CHECKING:
     from market.model import Marketplace

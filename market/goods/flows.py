@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.allocation import allocate_capacity, call_auction_allocate
-from market.customs import triangular, whole_days
-from market.claims import DAMAGE, INSURANCE, LOSS
-from market.ledger import to_cents
-from market.parcels import DELIVERED, IN_STAGE, LOST, WAITING
+from market.goods.allocation import allocate_capacity, call_auction_allocate
+from market.world.customs import triangular, whole_days
+from market.money.claims import DAMAGE, INSURANCE, LOSS
+from market.money.ledger import to_cents
+from market.goods.parcels import DELIVERED, IN_STAGE, LOST, WAITING
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class ParcelFlow:
 
         # losses and damage: the consumer is refunded at once; a 4PL makes its merchant whole
         # at once; the leg's buyer claims the carrier's liability and, if insured, the rest
-        # from the insurer - both settle later (see market/claims.py)
+        # from the insurer - both settle later (see market/money/claims.py)
         if hit.any():
             r = rows[hit]
             ch = c[hit]

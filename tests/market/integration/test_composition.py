@@ -2,7 +2,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from market.composition import (
+from market.integration.composition import (
     Service,
     ServiceCache,
     brute_force_pareto,

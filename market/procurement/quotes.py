@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.contracts import ACTIVE
+from market.money.contracts import ACTIVE
 
 if TYPE_CHECKING:
     from market.model import Marketplace

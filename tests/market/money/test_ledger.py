@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.ledger import Ledger, to_cents
+from market.money.ledger import Ledger, to_cents
 
 
 def test_double_entry_balances_to_zero():

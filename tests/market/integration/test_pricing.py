@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from market.pricing import AdaptiveMarkup, CostPlus, ValueBased, make_pricing_policy
+from market.integration.pricing import AdaptiveMarkup, CostPlus, ValueBased, make_pricing_policy
 
 MARKUPS = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5])
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from market.choice import (
+from market.integration.choice import (
     Preferences,
     apply_switching_cost,
     draw_preferences,

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 
-from market.allocation import allocate_capacity
+from market.goods.allocation import allocate_capacity
 
 
 def reference(res, buyer, c_res, c_buyer, c_rem, c_off, o_res, spare, price):

@@ -9,8 +9,8 @@ import pytest
 
 from experiments.run import run_scenario
 from market import Marketplace
-from market.allocation import call_auction_allocate
-from market.contracts import BREACHED, EXECUTED, STATUS_NAMES
+from market.goods.allocation import call_auction_allocate
+from market.money.contracts import BREACHED, EXECUTED, STATUS_NAMES
 from market.mechanisms.double_auction import call_market_clear
 
 SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
@@ -166,7 +166,7 @@ def test_reputation_tracks_performance():
 
 
 def test_credit_premium_for_buyers_in_debt():
-    from market.tendering import TenderRound
+    from market.procurement.tendering import TenderRound
     m = Marketplace("baseline", rng=5, **SMALL)
     m.run_for(1)
     rnd = TenderRound(m, 1)

@@ -60,7 +60,7 @@ class Integrator(mesa.Agent):
             self._has_contracts = bool(((book.status == 1) & (book.buyer_acct == self.acct) & (book.offer >= 0)).any())
             self._contracts_day = m.day
         floor = 0.0 if self._has_contracts else m.config.integrators.planning_volume
-        plan = m.plan_by_buyer.get(self.acct)
+        plan = m.plan.by_buyer.get(self.acct)
         res = np.asarray(resources, dtype=np.int64)
         return np.maximum(plan[res] if plan is not None else 0.0, floor) * np.ones(res.size)
 
@@ -175,6 +175,11 @@ class Integrator(mesa.Agent):
                 P["route"][i] = alt
                 P["n_stages"][i] = m.world.routes[alt].n_stages
                 self.rerouted += 1
+
+    def close_period(self, profit_cents: float, exit_after: int) -> bool:
+        """Count loss-making periods in a row; True when it has had enough and wants to leave."""
+        self.loss_periods = self.loss_periods + 1 if profit_cents < 0 else 0
+        return self.loss_periods >= exit_after
 
     # ---- reporting ----
     @property

@@ -20,6 +20,8 @@ import numpy as np
 
 from market.integration.choice import mnl_probabilities, sample_choice
 from market.world.demand import time_factor
+from market.goods.parcels import DELIVERED
+from market.money.contracts import ACTIVE, EXECUTED, SERVICES
 from market.money.ledger import to_cents
 
 MAX_INTEGRATORS = 20      # the schema's limit on integrators.count
@@ -42,6 +44,63 @@ class Option:
     markup: float = 0.0    # the integrator's markup in the quote
     arm: int = -1          # the pricing bandit's arm behind the quote
     basis: float = 0.0     # the integrator's cost per order behind the quote
+
+
+class MerchantMarkets:
+    """One row per (merchant, market): the merchant's current choice and what it expects.
+
+    Data, not an agent: merchants write their choices here; orders, replenishment, planning and
+    the integrators read them as columns.
+    """
+
+    FIELDS = {"merchant": np.int64, "market": np.int64, "base": np.float64, "channel": np.int64,
+              "integrator": np.int64, "route": np.int64, "rep_route": np.int64, "warehouse": np.int64,
+              "prev_warehouse": np.int64, "expected_days": np.float64, "time_factor": np.float64,
+              "lead_ema": np.float64, "lead_n": np.int64, "since": np.int64}
+
+    def __init__(self, rows: list[tuple[int, int, float]]):
+        n = len(rows)
+        for k, t in self.FIELDS.items():
+            setattr(self, k, np.full(n, -1 if t is np.int64 else 0.0, dtype=t))
+        for i, (merchant, market, base) in enumerate(rows):
+            self.merchant[i], self.market[i], self.base[i] = merchant, market, base
+        self.time_factor[:] = 1.0
+        self.lead_n[:] = 0
+        self.insured = np.zeros(n, dtype=bool)
+        self.markup = np.zeros(n)            # the integrator's agreed markup on its cost
+        self.e2e_contract = np.full(n, -1, dtype=np.int64)   # its end-to-end contract, if any
+        self.fallback_route = np.full(n, -1, dtype=np.int64) # direct route while a new warehouse fills
+        self.n = n
+
+    def stock_holders(self, n_merchants: int, n_warehouses: int) -> np.ndarray:
+        """(merchant, warehouse) -> integrator buying that stock's services, or -1 (the merchant)."""
+        out = np.full((n_merchants, n_warehouses), -1, dtype=np.int64)
+        for field in ("prev_warehouse", "warehouse"):       # the current channel wins
+            w = getattr(self, field)
+            sel = w >= 0
+            out[self.merchant[sel], w[sel]] = self.integrator[sel]
+        return out
+
+    def learn_lead_times(self, finished: dict):
+        """Merchants update what delivery time they see on their current choice (an EMA over the
+        parcels delivered today that were sent under that choice)."""
+        ok = finished["status"] == DELIVERED
+        row = finished["mm_row"][ok]
+        current = (finished["channel"][ok] == self.channel[row]) \
+            & (finished["integrator_idx"][ok] == self.integrator[row]) \
+            & (finished["created_day"][ok] >= self.since[row])
+        row = row[current]
+        if row.size == 0:
+            return
+        lead = (finished["finished_day"][ok][current] - finished["created_day"][ok][current]).astype(np.float64)
+        n = np.bincount(row, minlength=self.n)
+        total = np.bincount(row, weights=lead, minlength=self.n)
+        has = n > 0
+        mean = total[has] / n[has]
+        alpha = np.minimum(1.0, n[has] / np.maximum(self.lead_n[has] + n[has], 1)) * 0.5 + 0.05
+        self.lead_ema[has] = np.where(self.lead_n[has] == 0, mean,
+                                      self.lead_ema[has] + alpha * (mean - self.lead_ema[has]))
+        self.lead_n[has] += n[has]
 
 
 class Merchant(mesa.Agent):
@@ -96,7 +155,7 @@ class Merchant(mesa.Agent):
                     or (rep is not None and not m.quoter.route_open(rep)):
                 continue
             ch = m.world.channels.index(ch_name)
-            duty = float((share * m.expected_duty(prods, route, rep if rep is not None else -1)).sum())
+            duty = float((share * m.expected_duties.per_unit(prods, route, rep if rep is not None else -1, m.day, m.date)).sum())
             days0 = m.net.route_expected_days[route]
             stock_days, units = 0.0, 1.0
             wh = m.world.routes[route].warehouse
@@ -187,16 +246,96 @@ class Merchant(mesa.Agent):
         if not initial and is_current[pick] and not forced:
             cur = opts[pick]
             if (cur.route, cur.rep_route, cur.markup) != (mm.route[row], mm.rep_route[row], mm.markup[row]):
-                m.assign_option(row, cur, keep_learning=True)   # another service of the same provider
+                self.adopt(row, cur, keep_learning=True)   # another service of the same provider
             return cur
         if not initial:
             m.ledger.transfer(self.acct, m.acct_overheads, int(to_cents(cfg.switching_cost)), "onboarding")
             self.switches += 1
-        m.assign_option(row, best, initial=initial)
+        self.adopt(row, best, initial=initial)
         m.mm.insured[row] = self.wants_insurance(row, best)
         if not initial and best.rep_route >= 0:
             self.replenish(m.day, rows=[row])   # stock the new warehouse at once
         return best
+
+    def adopt(self, row: int, opt: Option, initial: bool = False, keep_learning: bool = False):
+        """Record its choice for a market (and warm-start its stock on day 0).
+
+        ``keep_learning``: the same channel and provider (another service level), so what it
+        has learned about its delivery times is kept.
+        """
+        m = self.model
+        mm, cfg = m.mm, m.config
+        self._sign_end_to_end(row, opt)
+        old_wh = mm.warehouse[row]
+        old_route, old_rep = int(mm.route[row]), int(mm.rep_route[row])
+        if opt.rep_route >= 0 and old_route >= 0 and old_rep < 0:
+            mm.fallback_route[row] = old_route   # ships as before until the warehouse has stock
+        elif opt.rep_route < 0:
+            mm.fallback_route[row] = -1
+        mm.channel[row] = opt.channel
+        mm.integrator[row] = opt.integrator
+        mm.route[row] = opt.route
+        mm.rep_route[row] = opt.rep_route
+        new_wh = m.route_warehouse[opt.route] if opt.rep_route >= 0 else -1
+        mm.warehouse[row] = new_wh
+        if old_wh >= 0 and old_wh != new_wh:
+            mm.prev_warehouse[row] = old_wh      # sell down what is left there
+        mm.markup[row] = opt.markup
+        mm.expected_days[row] = opt.days
+        mm.time_factor[row] = time_factor(opt.days, cfg.demand.time_elasticity, cfg.demand.reference_days) \
+            * (1.0 + cfg.integrators.visibility_uplift * opt.visibility)
+        if not keep_learning:
+            mm.lead_ema[row] = 0.0
+            mm.lead_n[row] = 0
+            mm.since[row] = m.day
+        m.plan.dirty = True
+        if initial and new_wh >= 0:
+            self._warm_start_stock(row, opt)
+
+    def _sign_end_to_end(self, row: int, opt: Option):
+        """Buying an integrator's service is an end-to-end contract with it; the previous one
+        ends (executed) when it switches."""
+        m = self.model
+        mm, book = m.mm, m.contracts
+        old = int(mm.e2e_contract[row])
+        if old >= 0 and book.status[old] == ACTIVE:
+            book.cols["status"][old] = EXECUTED
+            book.cols["end"][old] = m.day
+        mm.e2e_contract[row] = -1
+        if opt.integrator < 0:
+            return
+        it = m.integrators[opt.integrator]
+        a, b = it.route_rates(opt.route)
+        up = 1.0 + opt.markup
+        mm.e2e_contract[row] = book.add(
+            f"quote/{opt.service}", buyer=self.unique_id, buyer_acct=self.acct, provider=it.unique_id,
+            provider_acct=it.acct, offer=-1, resource=-1, service=SERVICES.index("end_to_end"),
+            rate_parcel=a * up, rate_kg=b * up, cost_factor=1.0, capacity=opt.orders,
+            sla_days=int(np.ceil(opt.days)), penalty=m.config.integrators.service_credit,
+            start=m.day, end=10 ** 6, status=ACTIVE, round=m.day, n_bids=1,
+            winning_bid=float(a * up + b * up * m.reference_weight), second_bid=float("nan"),
+            score=float(opt.profit))
+
+    def _warm_start_stock(self, row: int, opt: Option):
+        """Opening stock: one replenishment cycle plus safety stock, carrying its expected cost."""
+        m = self.model
+        mm, cfg = m.mm, m.config
+        prods = self.products
+        wh = mm.warehouse[row]
+        d = mm.base[row] * cfg.demand.scale * mm.time_factor[row] * m.prod_share[prods]
+        lead = m.net.route_expected_days[opt.rep_route] + cfg.merchants.replenish_review_days
+        cal = m.demand_calendar.ahead(int(mm.market[row]), m.day)
+        window = cal[: int(np.ceil(lead + cfg.merchants.order_cycle_days))].sum()
+        units = np.ceil(d * window + cfg.merchants.service_level_z * np.sqrt(d * lead)).astype(np.int64)
+        units = m.inventory.fit_to_space(int(wh), units)
+        m.inventory.stock[prods, wh] += units
+        per_unit_duty = m.expected_duties.per_unit(prods, -1, opt.rep_route, m.day, m.date)
+        buyer = self.acct if opt.integrator < 0 else m.integrators[opt.integrator].acct
+        up = m.quoter.replenish_cost(buyer, opt.rep_route, m.warehouse_nodes[wh], m.prod_weight[prods],
+                                     max(float(d.sum() * cfg.merchants.order_cycle_days), 1.0), 0.0)
+        m.inventory.pool_cost[prods, wh] += up * units
+        m.inventory.pool_duty[prods, wh] += per_unit_duty * units
+        m.inventory.opening_stock_cost += float((up * units).sum())
 
     def _report_quotes(self, opts: list[Option], pick: int):
         """Integrators with adaptive pricing learn which of their quotes were taken."""
@@ -243,7 +382,7 @@ class Merchant(mesa.Agent):
             sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(level))
             # merchants know the sales calendar: cover the peaks ahead, not just today's rate
             lead = m.net.route_expected_days[mm.rep_route[row]] + cfg.replenish_review_days
-            cal = m.season_ahead(int(mm.market[row]), day)
+            cal = m.demand_calendar.ahead(int(mm.market[row]), day)
             k = int(np.ceil(lead))
             cover = cal[:k].sum()
             cycle = cal[k:k + int(np.ceil(cfg.order_cycle_days))].sum()
@@ -259,9 +398,10 @@ class Merchant(mesa.Agent):
 
     def logistics_buyer_for_warehouse(self, wh: int):
         """Who buys the legs of stock at this warehouse: the 4PL serving that market, or itself."""
-        integ = int(self.model.stock_holder()[self.index, wh])
+        m = self.model
+        integ = int(m.mm.stock_holders(len(m.merchants), len(m.warehouse_nodes))[self.index, wh])
         if integ >= 0:
-            it = self.model.integrators[integ]
+            it = m.integrators[integ]
             return it.acct, it
         return self.acct, None
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
-from agents.warehouse_operator import WarehouseOperator
+from agents.warehouse_operator import WarehouseOperator, add_space_where_stock_was_turned_away
 from market.money.contracts import ACTIVE, SIGNED, TERMINATED
 
 if TYPE_CHECKING:
@@ -73,37 +73,23 @@ class Evolution:
                             out=np.zeros(o.n), where=(res_cap[o.resource] > 0) & (open_cap > 0))
         demand_util = util + backlog
         providers = [p for p in m.carriers + m.operators + m.brokers if p.in_market]
-        lo, hi = m.config.carriers.utilisation_target
+        lo = m.config.carriers.utilisation_target[0]
         changed = False
-        # exit after sustained losses; capacity follows utilisation
+        # each provider decides: leave after sustained losses (unless it is the last of its
+        # group), else move its capacity towards its demand
+        base_capacity = m.shockboard.base["capacity"]
         for p in providers:
-            p.loss_periods = p.loss_periods + 1 if profit[p.acct] < 0 else 0
-            if p.loss_periods >= cfg.exit_after and len(self._peers(p)) > 1:
+            if p.close_period(profit[p.acct], cfg.exit_after) and len(self._peers(p)) > 1:
                 self.exit(p, day)
                 changed = True
                 continue
-            offs = p.offer_ids[m.offers.active[p.offer_ids]]
-            u = demand_util[offs]
-            off_band = (u > hi) | (u < lo)
-            if off_band.any():
-                # capacity moves part of the way to what would put its demand mid-band: fast when
-                # parcels queue, half as fast when it sheds idle capacity
-                target = 0.5 * (lo + hi)
-                step = np.where(u > hi, cfg.capacity_step, 0.5 * cfg.capacity_step)
-                f = np.where(off_band, (1.0 - step) + step * u / target, 1.0)
-                base = m.shockboard.base["capacity"]
-                floor = cfg.capacity_floor * m.offers.base_capacity[offs]
-                new = np.maximum(base[offs] * f, floor)
-                f = np.divide(new, base[offs], out=np.ones(offs.size), where=base[offs] > 0)
-                base[offs] = new
-                m.offers.fixed_cost_day[offs] *= f     # the fixed cost of capacity follows it
-                changed = True
-        changed |= self._grow_space(hi)
+            changed |= p.review_capacity(demand_util, base_capacity, cfg)
+        changed |= add_space_where_stock_was_turned_away(
+            m, m.metrics.space_short - self._space_short, self._space_peak)
         for it in m.integrators:
             if not it.in_market:
                 continue
-            it.loss_periods = it.loss_periods + 1 if profit[it.acct] < 0 else 0
-            if it.loss_periods >= cfg.exit_after and sum(i.in_market for i in m.integrators) > 1:
+            if it.close_period(profit[it.acct], cfg.exit_after) and sum(i.in_market for i in m.integrators) > 1:
                 self.exit_integrator(it, day)
                 changed = True
         # entry where incumbents earn well and are busy
@@ -129,25 +115,6 @@ class Evolution:
             m.shockboard.reapply()
             m.quoter.invalidate()
             m.market_version += 1
-
-    def _grow_space(self, hi: float) -> bool:
-        """Where a warehouse turned stock away in the period, its operators add space: part
-        (``capacity_step``) of the way to what would have held the period's peak plus what was
-        turned away at the top of the utilisation band, shared pro rata to their space."""
-        m, o = self.m, self.m.offers
-        short = m.metrics.space_short - self._space_short
-        space = m.inventory.space()
-        grown = False
-        for w in np.flatnonzero(short > 0):
-            target = (self._space_peak[w] + short[w]) / hi
-            add = m.config.evolution.capacity_step * max(target - space[w], 0.0)
-            offs = o.by_resource.get(m.handling_resource[m.warehouse_nodes[w]])
-            offs = offs[o.active[offs]] if offs is not None else offs
-            if add <= 0 or offs is None or not offs.size or space[w] <= 0:
-                continue
-            o.storage_capacity[offs] *= 1.0 + add / space[w]
-            grown = True
-        return grown
 
     @staticmethod
     def _group_key(p) -> tuple:

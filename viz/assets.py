@@ -307,13 +307,6 @@ def ensure_assets(cache_dir: str | os.PathLike | None = None, *, include_all: bo
     return cache_dir
 
 
-def asset_env(cache_dir: str | os.PathLike | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``base`` (default ``os.environ``) that points solara at the filled cache."""
-    env = dict(os.environ if base is None else base)
-    env[ENV_VAR] = str(ensure_assets(cache_dir))
-    return env
-
-
 def cached_summary(cache_dir: Path, assets: Iterable[Asset]) -> list[str]:
     lines = []
     for a in assets:

@@ -377,12 +377,12 @@ class Inventory:
         keys, inv = np.unique(key, return_inverse=True)
         units = np.bincount(inv, weights=self.stock[prod, wh])
         k_mer, k_wh = keys // W, keys % W
-        integ = m.stock_holder()[k_mer, k_wh]                     # -1: the merchant itself
+        integ = m.mm.stock_holders(len(m.merchants), len(m.warehouse_nodes))[k_mer, k_wh]   # -1: the merchant
         mer_acct = m.merchant_accts[k_mer]
         it_acct = np.where(integ >= 0, m.integrator_accts[np.maximum(integ, 0)], -1) if m.integrators \
             else np.full(keys.size, -1)
         buyer = np.where(integ >= 0, it_acct, mer_acct)
-        offer, rate = m.storage_rates(buyer, k_wh)
+        offer, rate = m.quoter.storage_rates(buyer, k_wh)
         ok = offer >= 0
         if peak:
             rate = rate * m.peak_storage_multiplier[k_wh]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from market.money.ledger import to_cents
+
 # signed -> active -> executed (ran its course within its service level) | breached (missed
 # it) | expired (ended with nothing shipped) | terminated (the provider left the market)
 SIGNED, ACTIVE, EXECUTED, BREACHED, EXPIRED, TERMINATED = 0, 1, 2, 3, 4, 5
@@ -100,9 +102,36 @@ class ContractBook:
             sel &= self.end > day
         return np.flatnonzero(sel)
 
-    def active_for(self, buyer_acct: int) -> np.ndarray:
-        st = self.status
-        return np.flatnonzero((st == ACTIVE) & (self.buyer_acct == buyer_acct))
+    def settle_ended(self, ended: np.ndarray, ledger, rules, reference_weight: float) -> int:
+        """Contracts whose term ended: the buyer pays a shortfall fee on committed volume it did
+        not ship, and each gets its final status; returns how many were breached.
+
+        ``rules``: the scenario's ``market`` section (shortfall fee share, SLA target).
+        """
+        if ended.size == 0:
+            return 0
+        status = self.cols["status"]
+        short = np.maximum(self.volume_commitment[ended] - self.executed[ended], 0.0)
+        reference_rate = self.rate_parcel[ended] + self.rate_kg[ended] * reference_weight
+        fee = to_cents(short * reference_rate * rules.shortfall_fee_share)
+        pay = fee > 0
+        ledger.post(self.buyer_acct[ended[pay]], self.provider_acct[ended[pay]], fee[pay], "shortfall_fee")
+        self.cols["shortfall_cents"][ended] = fee
+        executed = self.executed[ended]
+        on_time = 1.0 - np.divide(self.late[ended], executed, out=np.zeros(ended.size), where=executed > 0)
+        status[ended] = np.where(executed <= 0, EXPIRED, np.where(on_time < rules.sla_target, BREACHED, EXECUTED))
+        return int((status[ended] == BREACHED).sum())
+
+    def ration_to_capacity(self, active: np.ndarray, offers, resource_is_bulk: np.ndarray):
+        """Where a provider's capacity fell below what it promised (a disruption), its daily
+        contracts share what is left in proportion to their capacity."""
+        if active.size == 0:
+            return
+        daily = active[~resource_is_bulk[self.resource[active]]]
+        promised = np.bincount(self.offer[daily], weights=self.capacity[daily], minlength=offers.n)
+        ratio = np.divide(offers.capacity, promised, out=np.ones(offers.n), where=promised > 0)
+        ratio = np.where(offers.active, np.minimum(ratio, 1.0), 0.0)
+        self.remaining_today[daily] = self.capacity[daily] * ratio[self.offer[daily]]
 
     def frame(self, names: dict[int, str] | None = None) -> pd.DataFrame:
         data = {k: v.copy() for k, v in ((k, getattr(self, k)) for k in _FIELDS)}

@@ -188,8 +188,3 @@ class Ledger:
             "kind": np.array(KINDS, dtype=object)[kind],
             "amount_cents": sums, "amount_usd": sums / 100.0, "count": counts,
         })
-
-    def accounts_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"account": np.arange(self.n_accounts), "name": self.names,
-                             "owner_type": self.owner_type, "owner_id": self.owner_id,
-                             "balance_usd": self.balances / 100.0})

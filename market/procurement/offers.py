@@ -63,11 +63,6 @@ class OfferBook:
                             if bounds[r + 1] > bounds[r]}
 
     # ---- prices ----
-    def list_price(self, offers, weight=1.0, density_factor=1.0):
-        """Cost-plus list price of a parcel of ``weight`` kg on these offers (USD)."""
-        unit = (self.cost_parcel[offers] + self.cost_kg[offers] * weight) * density_factor
-        return unit * (1.0 + self.markup[offers])
-
     def update_spot(self, slope: float, convexity: float, spot_markup: float):
         """Spot premium for today from yesterday's utilisation (rises with it)."""
         util = np.divide(self.used_prev, self.capacity, out=np.ones(self.n), where=self.capacity > 0)

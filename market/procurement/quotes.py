@@ -87,11 +87,6 @@ class Quoter:
             self._contract_cache[buyer_acct] = got
         return got
 
-    def density(self, volume) -> np.ndarray:
-        c = self.m.config.carriers
-        v = np.maximum(np.asarray(volume, dtype=np.float64), 0.0)
-        return 1.0 - c.density_discount * v / (v + c.density_half_volume)
-
     def stage_rates(self, buyer_acct: int, resources, volume, contract_cost: float = 0.0) -> np.ndarray:
         """Rates per stage, shape (n, 4): per parcel, per kg, per shipment, storage per unit-day.
 
@@ -162,3 +157,26 @@ class Quoter:
         per_kg, per_shipment, storage = got
         w = np.asarray(weights, dtype=np.float64)
         return per_kg * w + per_shipment / max(units_per_consignment, 1.0) + storage * stock_days
+
+    def storage_rates(self, buyer_acct: np.ndarray, wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offer, storage rate per unit-day) each buyer pays at each warehouse: its contract's
+        rate there (its first contract), else the cheapest open offer's list rate."""
+        m = self.m
+        book, o = m.contracts, m.offers
+        contracted: dict[tuple[int, int], tuple[int, float]] = {}
+        cheapest: dict[int, tuple[int, float]] = {}
+        for w in np.unique(wh):
+            r = m.handling_resource[m.warehouse_nodes[int(w)]]
+            for cid in reversed(book.by_resource.get(r, np.zeros(0, dtype=np.int64)).tolist()):  # first wins
+                contracted[(int(book.buyer_acct[cid]), int(w))] = (int(book.offer[cid]), float(book.rate_storage[cid]))
+            offs = o.by_resource.get(r)
+            offs = offs[o.active[offs]] if offs is not None else np.zeros(0, dtype=np.int64)
+            if offs.size:
+                price = o.cost_storage[offs] * (1.0 + o.markup[offs])
+                j = int(np.argmin(price))
+                cheapest[int(w)] = (int(offs[j]), float(price[j]))
+        offer = np.full(buyer_acct.size, -1, dtype=np.int64)
+        rate = np.zeros(buyer_acct.size)
+        for i, (b, w) in enumerate(zip(buyer_acct.tolist(), wh.tolist())):
+            offer[i], rate[i] = contracted.get((b, w)) or cheapest.get(w, (-1, 0.0))
+        return offer, rate

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.provider import RouteBidder
 from market.money.contracts import SIGNED
 from market.money.ledger import to_cents
 from market.mechanisms.auctions import ScoreRule, TenderBids, award_tender, descending_clock_auction
-from market.mechanisms.contract_net import Proposal, Task, run_contract_net, tender_award_fn
+from market.mechanisms.contract_net import Task, run_contract_net, tender_award_fn
 from market.mechanisms.package import PackageBids, solve_package_auction
 from market.world import EXPORT, HANDLING, IMPORT, TRANSPORT
 
@@ -86,20 +87,9 @@ class TenderRound:
 
     # ---- what providers ask ----
     def asks(self, offs: np.ndarray, volume: float, bulk: bool, buyer_acct: int) -> dict[str, np.ndarray]:
-        """Rates each offer asks for ``volume`` a day from this buyer, and its reference price."""
-        m, o = self.m, self.m.offers
-        c = m.config.carriers
-        if bulk:
-            dens = np.ones(offs.size)
-        else:
-            dens = 1.0 - c.density_discount * volume / (volume + c.density_half_volume) * np.ones(offs.size)
-        markup = m.bid_markup(offs)
-        buyer = self.owners[buyer_acct]
-        credit = 1.0 + self.cfg.credit_premium * (1.0 - m.credit_score(buyer))
-        up = dens * (1.0 + markup) * credit
-        out = {"rate_parcel": o.cost_parcel[offs] * up, "rate_kg": o.cost_kg[offs] * up,
-               "rate_shipment": o.cost_shipment[offs] * up,
-               "rate_storage": o.cost_storage[offs] * (1.0 + markup) * credit, "cost_factor": dens}
+        """Rates each offer asks for ``volume`` a day from this buyer (the providers' bidding,
+        :class:`agents.provider.TenderBidding`), and its reference price."""
+        out = self.m.bidding.asks(offs, volume, bulk, self.owners[buyer_acct].unique_id)
         out["ref"] = self.reference_price(out, bulk)
         return out
 
@@ -143,14 +133,14 @@ class TenderRound:
                 reqs = [rq for rq in reqs if rq.bulk]
             for rq in reqs:
                 self.single(rq)
-        m.learn_from_tenders(np.concatenate(self.bid_offers) if self.bid_offers else np.zeros(0, dtype=np.int64),
-                             np.concatenate(self.won_offers) if self.won_offers else np.zeros(0, dtype=np.int64))
+        m.bidding.learn(np.concatenate(self.bid_offers) if self.bid_offers else np.zeros(0, dtype=np.int64),
+                        np.concatenate(self.won_offers) if self.won_offers else np.zeros(0, dtype=np.int64))
 
     def requests(self) -> list[Request]:
         m = self.m
         cover = self.cfg.contract_cover
         out = []
-        for (acct, r), vol in sorted(m.plan.items()):
+        for (acct, r), vol in sorted(m.plan.volumes.items()):
             if vol > 0 and r in m.offers.by_resource:
                 out.append(Request(acct, r, vol, vol * cover, bool(m.net.res_bulk[r])))
         return out
@@ -300,7 +290,7 @@ class TenderRound:
         """Procure each of the integrator's routes by the contract net; returns resources covered."""
         m, o = self.m, self.m.offers
         covered: set[int] = set()
-        routes = sorted((r, v) for (acct, r), v in m.plan_routes.items() if acct == integrator.acct and v > 0)
+        routes = sorted((r, v) for (acct, r), v in m.plan.routes.items() if acct == integrator.acct and v > 0)
         award_fn = tender_award_fn(self.rule, max_winners=1, payment="first_price")
         for route, vol in routes:
             res = [r for r in m.world.routes[route].resources if not m.net.res_bulk[r]]
@@ -309,7 +299,7 @@ class TenderRound:
             need = vol * self.cfg.contract_cover
             leads = [p for p in self.providers.values() if p.in_market
                      and np.isin(o.resource[p.offer_ids], res).any()]
-            contractors = [_LegBidder(self, p, res, need, integrator.acct) for p in leads]
+            contractors = [RouteBidder(self, p, res, need, integrator.acct) for p in leads]
             for c in contractors:
                 c.contractors = contractors
             task = Task(task_id=f"route{route}", kind="route", quantity=need,
@@ -375,68 +365,6 @@ class TenderRound:
         if buyer.role == "merchant":
             m.ledger.transfer(rq.buyer_acct, m.acct_overheads,
                               int(to_cents(m.config.merchants.diy_transaction_cost)), "transaction_cost")
-
-
-class _LegBidder:
-    """A provider in the contract net: it bids for a whole route as lead (serving its own legs,
-    subcontracting the rest) and for single legs as a subcontractor."""
-
-    def __init__(self, rnd: TenderRound, provider, route_res: list[int], need: float, buyer_acct: int):
-        self.rnd = rnd
-        self.provider = provider
-        self.name = provider.name
-        self.route_res = route_res
-        self.contractors: list[_LegBidder] = []
-        o = rnd.m.offers
-        self.own: dict[int, tuple[int, dict]] = {}
-        for r in route_res:
-            offs = provider.offer_ids[(o.resource[provider.offer_ids] == r) & o.active[provider.offer_ids]
-                                      & (o.capacity[provider.offer_ids] > 0)]
-            if offs.size:
-                a = rnd.asks(offs, need, False, buyer_acct)
-                j = int(np.argmin(a["ref"]))
-                self.own[r] = (int(offs[j]), {k: a[k][j] for k in (*RATE_KEYS, "ref", "cost_factor")})
-        self.rel, self.rep = (1.0, 0.5)
-        if self.own:
-            offs = np.array([v[0] for v in self.own.values()])
-            rel, rep = rnd.quality(offs)
-            self.rel, self.rep = float(rel.min()), float(rep.mean())
-
-    def _spare(self, r: int) -> float:
-        off = self.own[r][0]
-        return float(self.rnd._spare(np.array([off]), False, 0.0)[0])
-
-    def propose(self, task: Task) -> Proposal | None:
-        margin = 1.0 + self.rnd.m.config.integrators.lead_margin
-        if task.kind == "route":
-            if not self.own:
-                return None
-            price, qty = 0.0, task.quantity
-            for r in self.route_res:
-                if r in self.own:
-                    price += self.own[r][1]["ref"]
-                    qty = min(qty, self._spare(r))
-                else:   # what it expects to pay a subcontractor: the cheapest other provider's ask
-                    others = [c.own[r][1]["ref"] for c in self.contractors if r in c.own and c is not self]
-                    if not others:
-                        return None
-                    price += min(others) * margin
-            if qty < 1:
-                return None
-            return Proposal(self.name, task.task_id, price, qty, self.rel, self.rep)
-        r = task.attributes["resource"]
-        if r not in self.own:
-            return None
-        qty = min(task.quantity, self._spare(r))
-        if qty < 1:
-            return None
-        return Proposal(self.name, task.task_id, self.own[r][1]["ref"], qty, self.rel, self.rep)
-
-    def subtasks(self, task: Task, quantity: float) -> list[Task]:
-        if task.kind != "route":
-            return []
-        return [Task(task_id=f"{task.task_id}/res{r}", kind="leg", quantity=quantity,
-                     attributes={"resource": r}) for r in self.route_res if r not in self.own]
 
 
 def tender_round(model: Marketplace, day: int) -> TenderRound:

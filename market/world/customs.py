@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from market.world import REGIMES, World
+from market.world import IMPORT, REGIMES, World
 
 DIRECT_REGIMES = ("postal", "express", "retail_from_bonded")
 
@@ -156,3 +156,47 @@ class ClearanceTables:
         # a domestic regime has no import clearance; a bonded entry uses its own table row
         self.inspection_multiplier = np.array(
             [world.spec.categories[c].inspection_multiplier for c in world.categories])
+
+
+class ExpectedDuties:
+    """Duty and VAT per unit of each product along a route (and its replenishment), under the
+    rules in force on a date: what merchants and integrators expect to pay when they choose.
+
+    Memoised for the day: the same products and routes are asked about many times a day.
+    """
+
+    def __init__(self, world: World, duties: DutyCalculator, value: np.ndarray, cost_share: np.ndarray,
+                 weight: np.ndarray, category: np.ndarray, origin_territory: np.ndarray):
+        self.world = world
+        self.duties = duties
+        self.value, self.cost_share, self.weight = value, cost_share, weight
+        self.category, self.origin_territory = category, origin_territory
+        self._memo: dict[tuple, np.ndarray] = {}
+
+    def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date) -> np.ndarray:
+        """Duty plus VAT per unit; ``rep_route`` < 0 for direct channels (memoised per ``day``)."""
+        key = (day, products.tobytes(), route, rep_route)
+        got = self._memo.get(key)
+        if got is not None:
+            return got
+        if self._memo and next(iter(self._memo))[0] != day:
+            self._memo.clear()
+        self._memo[key] = out = self._assess(products, route, rep_route, date)
+        return out
+
+    def _assess(self, products: np.ndarray, route: int, rep_route: int, date) -> np.ndarray:
+        out = np.zeros(products.size)
+        for rt, bulk in ((route, False), (rep_route, True)):
+            if rt < 0:
+                continue
+            for r in self.world.routes[rt].resources:
+                res = self.world.resources[r]
+                if res.kind != IMPORT:
+                    continue
+                # bulk stock is declared at its purchase cost; a parcel at its sale value
+                value = self.value[products] * (self.cost_share[products] if bulk else 1.0)
+                duty, vat = self.duties.assess(res.territory, date, res.regime, value,
+                                               self.weight[products], self.category[products],
+                                               self.origin_territory[products])
+                out += duty + vat
+        return out

@@ -1,4 +1,5 @@
-"""Consumer demand: the daily order rate's weekly pattern and seasonal peaks, per market."""
+"""Consumer demand: the daily order rate's weekly pattern and seasonal peaks, per market, and
+how orders answer the delivery time consumers expect."""
 
 from __future__ import annotations
 
@@ -47,3 +48,23 @@ def calendar_multipliers(demand: Demand, start: dt.date, days: int, markets: lis
 def time_factor(expected_days, elasticity: float, reference_days: float):
     """Demand response to expected delivery time: exp(-e (days - reference))."""
     return np.exp(-elasticity * (np.asarray(expected_days, dtype=np.float64) - reference_days))
+
+
+class DemandCalendar:
+    """Order-rate multipliers per day and market, computed ahead of the clock as needed."""
+
+    def __init__(self, demand: Demand, start: dt.date, markets: list[str], days: int):
+        self.demand = demand
+        self.start = start
+        self.markets = markets
+        self.table = calendar_multipliers(demand, start, days, markets)
+
+    def ahead(self, market: int, day: int, horizon: int = 400) -> np.ndarray:
+        """Multipliers of a market from ``day`` on (the table is extended as needed)."""
+        if day + horizon > self.table.shape[0]:
+            self.table = calendar_multipliers(self.demand, self.start, day + horizon + 366, self.markets)
+        return self.table[day: day + horizon, market]
+
+    def on(self, day: int, markets: np.ndarray) -> np.ndarray:
+        """Multipliers on one day for each of these markets."""
+        return self.table[day, markets]

@@ -85,9 +85,6 @@ class World:
     route_variants: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
 
     # ---- lookups ----
-    def territory_index(self, code: str) -> int:
-        return self.territories.index(code)
-
     def node(self, node_id: str) -> dict:
         return self.graph.nodes[node_id]
 

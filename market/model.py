@@ -113,7 +113,7 @@ class Marketplace(mesa.Model):
             self._uid_acct[a.unique_id] = a.acct
         # credit and reputation of every agent (providers: delivery, loss, disputes; merchants: payments)
         self.reputation = ReputationBook(max(uids) + 1, half_life=90.0)
-        self.claims = ClaimBook(self)
+        self.claims = ClaimBook(cfg.claims, self.ledger, self.reputation, self.rng, self.acct_claims_handling)
         self.incumbents: dict[tuple[int, int], set[int]] = {}
         self.bidding = TenderBidding(cfg, self.offers, self.reputation)
 
@@ -124,7 +124,7 @@ class Marketplace(mesa.Model):
         self.sink = ParcelSink(parcels_path, labels, self.net.max_stages, cfg.output.parcel_chunk_rows)
         self.inventory = Inventory(self, len(self.prod_value), len(self.warehouse_nodes))
         self.quoter = Quoter(self)
-        self.stage_sla = np.array([sla_days(self, r) for r in range(len(self.world.resources))])
+        self.stage_sla = np.array([sla_days(self.net, self.clearance, r) for r in range(len(self.world.resources))])
         self.orders = Orders(self)
         self.flow = ParcelFlow(self)
         self.metrics = Metrics(self)

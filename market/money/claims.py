@@ -9,15 +9,10 @@ reported as unresolved.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from market.world.customs import triangular, whole_days
-
-if TYPE_CHECKING:
-    from market.model import Marketplace
 
 OPEN, PAID = 0, 1
 STATUS_NAMES = ("open", "paid")
@@ -33,14 +28,22 @@ _COLS = {"parcel_id": np.int64, "kind": np.int64, "claimant": np.int64, "respond
 class ClaimBook:
     """Growable columns of claims; settles those that fall due each day."""
 
-    def __init__(self, model: Marketplace):
-        self.m = model
+    def __init__(self, rules, ledger, reputation, rng: np.random.Generator, handling_acct: int):
+        """``rules``: the scenario's ``claims`` section; ``reputation``: carriers' records, which
+        make disputes likelier and which disputes worsen; ``handling_acct``: where dispute
+        handling fees go; ``rng``: the run's random stream."""
+        self.rules = rules
+        self.ledger = ledger
+        self.reputation = reputation
+        self.rng = rng
+        self.handling_acct = handling_acct
         self.n = 0
         self._cap = 1024
         self.cols = {k: np.zeros(self._cap, dtype=t) for k, t in _COLS.items()}
         self.reset_day()
 
     def reset_day(self):
+        """Zero the day's counters."""
         self.filed_today = 0
         self.paid_today_cents = 0
         self.dispute_cost_today_cents = 0
@@ -57,14 +60,14 @@ class ClaimBook:
         k = int(keep.sum())
         if k == 0:
             return
-        m, cfg = self.m, self.m.config.claims
+        cfg = self.rules
         take = lambda a: np.broadcast_to(np.asarray(a), amount_cents.shape)[keep]   # noqa: E731
         kind, via = take(kind).astype(np.int64), take(via_4pl).astype(bool)
         ruid = take(respondent_uid).astype(np.int64)
-        rng = m.rng
+        rng = self.rng
         u = rng.random((k, 4))
         # a carrier with a poor record and a merchant filing alone both make disputes likelier
-        rep = np.where(ruid >= 0, m.reputation.score(np.maximum(ruid, 0)), 1.0)
+        rep = np.where(ruid >= 0, self.reputation.score(np.maximum(ruid, 0)), 1.0)
         p = cfg.dispute_rate * np.where(via, 1.0, cfg.diy_dispute_multiplier) * (2.0 - rep)
         disputed = (kind != INSURANCE) & (u[:, 0] < np.minimum(p, 1.0))
         lo, mode, hi = cfg.processing_days
@@ -106,7 +109,7 @@ class ClaimBook:
 
     def settle(self, day: int):
         """Pay the claims that fall due today (disputed ones at their recovery share)."""
-        m, cfg = self.m, self.m.config.claims
+        cfg, ledger, reputation = self.rules, self.ledger, self.reputation
         due = np.flatnonzero((self["status"] == OPEN) & (self["due_day"] <= day))
         if due.size == 0:
             return
@@ -115,21 +118,21 @@ class ClaimBook:
         # a carrier's liability is a "claim"; what the insurer pays is an "insurance_payout"
         ins = c["kind"][due] == INSURANCE
         if (~ins).any():
-            m.ledger.post(c["respondent"][due[~ins]], c["claimant"][due[~ins]], pay[~ins], "claim")
+            ledger.post(c["respondent"][due[~ins]], c["claimant"][due[~ins]], pay[~ins], "claim")
         if ins.any():
-            m.ledger.post(c["respondent"][due[ins]], c["claimant"][due[ins]], pay[ins], "insurance_payout")
+            ledger.post(c["respondent"][due[ins]], c["claimant"][due[ins]], pay[ins], "insurance_payout")
         self.insurance_paid_today_cents += int(pay[ins].sum())
         disputed = due[c["disputed"][due]]
         if disputed.size:
             cost = int(round(cfg.dispute_cost * 100))
             both = np.concatenate([c["claimant"][disputed], c["respondent"][disputed]])
-            m.ledger.post(both, m.acct_claims_handling, np.full(both.size, cost, dtype=np.int64), "dispute_cost")
+            ledger.post(both, self.handling_acct, np.full(both.size, cost, dtype=np.int64), "dispute_cost")
             c["dispute_cost_cents"][disputed] = 2 * cost
             self.dispute_cost_today_cents += 2 * cost * disputed.size
             uid = c["respondent_uid"][disputed]
-            m.reputation.record_disputes(uid[uid >= 0], np.ones(int((uid >= 0).sum()), dtype=bool))
+            reputation.record_disputes(uid[uid >= 0], np.ones(int((uid >= 0).sum()), dtype=bool))
         clean = due[~c["disputed"][due] & (c["respondent_uid"][due] >= 0)]
-        m.reputation.record_disputes(c["respondent_uid"][clean], np.zeros(clean.size, dtype=bool))
+        reputation.record_disputes(c["respondent_uid"][clean], np.zeros(clean.size, dtype=bool))
         c["paid_cents"][due] = pay
         c["paid_day"][due] = day
         c["status"][due] = PAID
@@ -137,10 +140,12 @@ class ClaimBook:
 
     # ---- reporting ----
     def open_disputes(self) -> tuple[int, int]:
+        """(number, total amount in cents) of disputed claims still open."""
         sel = (self["status"] == OPEN) & self["disputed"]
         return int(sel.sum()), int(self["amount_cents"][sel].sum())
 
     def frame(self, names: dict[int, str] | None = None) -> pd.DataFrame:
+        """The claims as a table (``claims.parquet``); with ``names``, account names added."""
         df = pd.DataFrame({k: v[: self.n].copy() for k, v in self.cols.items()})
         df.insert(0, "claim_id", np.arange(self.n))
         df["kind"] = pd.Categorical.from_codes(df["kind"], KIND_NAMES)
@@ -148,7 +153,7 @@ class ClaimBook:
         for k in ("amount", "paid", "dispute_cost"):
             df[f"{k}_usd"] = df.pop(f"{k}_cents") / 100.0
         if names:
-            acct_names = self.m.ledger.names
+            acct_names = self.ledger.names
             df["claimant_name"] = [acct_names[a] for a in df["claimant"]]
             df["respondent_name"] = [acct_names[a] for a in df["respondent"]]
         return df

@@ -42,17 +42,17 @@ RATE_KEYS = ("rate_parcel", "rate_kg", "rate_shipment", "rate_storage")
 BULK_REFERENCE_KG = 1000.0   # bulk bids are compared on a one-tonne shipment
 
 
-def sla_days(model: Marketplace, r: int) -> int:
-    """Days a stage may take under contract before it is late (the provider's share of it)."""
-    net, ct = model.net, model.clearance
+def sla_days(net, clearance, r: int) -> int:
+    """Days stage ``r`` may take under contract before it is late (the provider's share of it),
+    from the network's transit times and the customs tables' clearance times today."""
     kind = int(net.res_kind[r])
     t = int(net.res_territory[r])
     if kind in (TRANSPORT, HANDLING):
         return int(math.ceil(net.res_tri[r, 2])) + 1
     if kind == EXPORT:
-        return int(math.ceil(ct.export_clearance[t, 2])) + 1
+        return int(math.ceil(clearance.export_clearance[t, 2])) + 1
     g = int(net.res_regime[r])
-    return int(math.ceil(ct.clearance[t, g, 2] + ct.inspection_days[t, 2])) + 1
+    return int(math.ceil(clearance.clearance[t, g, 2] + clearance.inspection_days[t, 2])) + 1
 
 
 @dataclass
@@ -356,7 +356,7 @@ class TenderRound:
                  service=SERVICE_OF_KIND[int(m.net.res_kind[rq.resource])],
                  cost_factor=cost_factor, capacity=qty, allowance=qty * days if rq.bulk else 0.0,
                  volume_commitment=0.0 if rq.bulk else cfg.commitment_share * qty * days,
-                 sla_days=sla_days(m, rq.resource), penalty=cfg.late_penalty_share,
+                 sla_days=sla_days(m.net, m.clearance, rq.resource), penalty=cfg.late_penalty_share,
                  start=self.day, end=self.day + days, status=SIGNED, round=self.day, n_bids=n_bids,
                  winning_bid=winning, second_bid=second, score=score, **rates, **extra)
         if not rq.bulk:

@@ -30,6 +30,10 @@ IN_TRANSIT, ARRIVED, LOST_C = 0, 1, 2
 
 @dataclass
 class Consignment:
+    """One replenishment shipment: a merchant's goods moving in bulk, stage by stage, from its
+    supplier to a warehouse over a replenishment route. Weight in kg; money in USD or cents as
+    named; ``status`` is IN_TRANSIT, ARRIVED or LOST_C."""
+
     id: int
     merchant_idx: int
     buyer_acct: int
@@ -54,10 +58,19 @@ class Consignment:
 
 
 class Inventory:
-    """Stock, pools and consignments for every (product, warehouse)."""
+    """Stock, pools and consignments for every (product, warehouse).
+
+    Takes the model because stock touches much of the market: consignments buy capacity from
+    the offer book and contract book (contract allowance first, then spot), pay freight,
+    brokerage, customs fees, duty, premiums and storage through the ledger, file loss claims,
+    draw durations and mishaps from the run's random stream, and release parcels waiting for
+    stock in the parcel table; it reads the products' values and weights, the network and
+    clearance tables, the merchants' choices (``mm``) and the storage rates from the quoter,
+    and reports space shortfalls to the metrics.
+    """
 
     def __init__(self, model: Marketplace, n_products: int, n_warehouses: int):
-        self.m = model
+        self.model = model
         shape = (n_products, n_warehouses)
         self.stock = np.zeros(shape, dtype=np.int64)
         self.on_order = np.zeros(shape, dtype=np.int64)
@@ -82,10 +95,11 @@ class Inventory:
         """Storage space (units) of each warehouse today: the space of its operators in the market."""
         return np.array([self.space_of(w) for w in range(self.stock.shape[1])])
 
-    def space_of(self, wh: int) -> float:
-        m, o = self.m, self.m.offers
-        offs = o.by_resource.get(m.handling_resource[m.warehouse_nodes[wh]])
-        return float(o.storage_capacity[offs[o.active[offs]]].sum()) if offs is not None else 0.0
+    def space_of(self, warehouse: int) -> float:
+        """Storage space (units) at one warehouse: the space of its operators' active offers."""
+        model, offers = self.model, self.model.offers
+        offs = offers.by_resource.get(model.handling_resource[model.warehouse_nodes[warehouse]])
+        return float(offers.storage_capacity[offs[offers.active[offs]]].sum()) if offs is not None else 0.0
 
     def held(self) -> np.ndarray:
         """Units per warehouse in stock or on their way there: the space they hold."""
@@ -104,7 +118,7 @@ class Inventory:
         if want <= free:
             return qty
         fitted = np.floor(qty * (max(free, 0) / want)).astype(np.int64)
-        self.m.metrics.on_space_shortfall(wh, want - int(fitted.sum()))
+        self.model.metrics.on_space_shortfall(wh, want - int(fitted.sum()))
         return fitted
 
     # ---- stock ----
@@ -132,79 +146,85 @@ class Inventory:
         self.demand_sq += a * (orders ** 2 - self.demand_sq)
 
     def demand_sd(self) -> np.ndarray:
+        """Standard deviation of daily orders per (product, warehouse), from the smoothed moments."""
         return np.sqrt(np.maximum(self.demand_sq - self.demand_ema ** 2, 0.0))
 
     # ---- consignments ----
     def dispatch(self, merchant_idx: int, buyer_acct: int, integrator_idx: int, route: int, wh: int,
                  products: np.ndarray, qty: np.ndarray, day: int) -> Consignment | None:
         """Buy goods from the supplier and send them to a warehouse as one consignment."""
-        m = self.m
+        model = self.model
         keep = qty > 0
         products, qty = products[keep], qty[keep]
         if products.size == 0:
             return None
-        goods = float((m.prod_value[products] * m.prod_cost_share[products] * qty).sum())
-        mer = m.merchants[merchant_idx]
-        m.ledger.transfer(mer.acct, m.acct_suppliers, to_cents(goods), "goods")
-        c = Consignment(id=self.next_id, merchant_idx=merchant_idx, buyer_acct=buyer_acct,
-                        integrator_idx=integrator_idx, route=route, warehouse=wh,
-                        products=products, qty=qty,
-                        weight=float((m.prod_weight[products] * qty).sum()),
-                        goods_value=goods, created_day=day, ready_day=day)
+        goods = float((model.prod_value[products] * model.prod_cost_share[products] * qty).sum())
+        mer = model.merchants[merchant_idx]
+        model.ledger.transfer(mer.acct, model.acct_suppliers, to_cents(goods), "goods")
+        consignment = Consignment(id=self.next_id, merchant_idx=merchant_idx, buyer_acct=buyer_acct,
+                                  integrator_idx=integrator_idx, route=route, warehouse=wh,
+                                  products=products, qty=qty,
+                                  weight=float((model.prod_weight[products] * qty).sum()),
+                                  goods_value=goods, created_day=day, ready_day=day)
         self.next_id += 1
         np.add.at(self.on_order, (products, np.full(products.size, wh)), qty)
         # a 4PL that makes merchants whole on lost goods insures the consignment (pooled cover);
         # a merchant shipping its own stock insures it by the same rule as its parcels: when the
         # uninsured loss it fears (expected loss x its risk aversion) exceeds the premium
-        ic, via_4pl = m.config.insurance, integrator_idx >= 0
-        limit = m.config.carriers.liability_per_kg * c.weight
-        risk = float(m.net.route_loss[route])    # a consignment can be lost (damage is not modelled)
-        prem = float(insurance_premium(goods, risk, loading=ic.integrator_loading if via_4pl else ic.loading,
-                                       carrier_liability_limit=limit, deductible=ic.deductible,
-                                       expense=ic.expense))
+        insurance, via_4pl = model.config.insurance, integrator_idx >= 0
+        limit = model.config.carriers.liability_per_kg * consignment.weight
+        risk = float(model.net.route_loss[route])    # a consignment can be lost (damage is not modelled)
+        prem = float(insurance_premium(goods, risk,
+                                       loading=insurance.integrator_loading if via_4pl else insurance.loading,
+                                       carrier_liability_limit=limit, deductible=insurance.deductible,
+                                       expense=insurance.expense))
         if via_4pl:
-            insure = m.config.integrators.insure
+            insure = model.config.integrators.insure
         else:
-            insure = mer.risk_aversion * risk * max(goods - limit - ic.deductible, 0.0) > prem
+            insure = mer.risk_aversion * risk * max(goods - limit - insurance.deductible, 0.0) > prem
         if insure:
-            m.ledger.transfer(buyer_acct, m.acct_insurer, int(to_cents(prem)), "premium")
-            c.insured = True
-        self.consignments.append(c)
-        return c
+            model.ledger.transfer(buyer_acct, model.acct_insurer, int(to_cents(prem)), "premium")
+            consignment.insured = True
+        self.consignments.append(consignment)
+        return consignment
 
     def advance(self, day: int):
         """Move consignments: end stages that are due, start waiting ones if capacity allows."""
         self.arrived_today = 0
         for _ in range(12):
             changed = False
-            for c in self.consignments:
-                if c.status != IN_TRANSIT:
+            for consignment in self.consignments:
+                if consignment.status != IN_TRANSIT:
                     continue
-                if not c.waiting and c.end_day <= day:
-                    self._finish(c, day)
+                if not consignment.waiting and consignment.end_day <= day:
+                    self._finish(consignment, day)
                     changed = True
-                if c.status == IN_TRANSIT and c.waiting and c.ready_day <= day:
-                    changed |= self._start(c, day)
+                if consignment.status == IN_TRANSIT and consignment.waiting and consignment.ready_day <= day:
+                    changed |= self._start(consignment, day)
             if not changed:
                 break
         self.consignments = [c for c in self.consignments if c.status == IN_TRANSIT]
 
-    def _start(self, c: Consignment, day: int) -> bool:
-        m, offers, book, net = self.m, self.m.offers, self.m.contracts, self.m.net
-        r = int(net.route_res[c.route, c.stage])
-        kind = int(net.res_kind[r])
-        load = c.weight if kind == TRANSPORT else 1.0
+    def _start(self, consignment: Consignment, day: int) -> bool:
+        """Start the consignment's next stage if a contract allowance or spot capacity takes it
+        (a provider with nothing used today takes any load); draw its duration and mishaps and
+        pay for it. Returns whether it started."""
+        model, offers, book, net = self.model, self.model.offers, self.model.contracts, self.model.net
+        resource = int(net.route_res[consignment.route, consignment.stage])
+        kind = int(net.res_kind[resource])
+        load = consignment.weight if kind == TRANSPORT else 1.0
         offer, contract = -1, -1
         # contract first: a bulk contract is a volume allowance over its life
-        cand = book.by_resource.get(r, np.zeros(0, dtype=np.int64))
+        cand = book.by_resource.get(resource, np.zeros(0, dtype=np.int64))
         for cid in cand:
-            if book.buyer_acct[cid] == c.buyer_acct and book.cols["allowance"][cid] >= load:
-                o = int(book.offer[cid])
-                if offers.active[o] and (offers.used_today[o] + load <= offers.capacity[o] or offers.used_today[o] == 0):
-                    offer, contract = o, int(cid)
+            if book.buyer_acct[cid] == consignment.buyer_acct and book.cols["allowance"][cid] >= load:
+                held_offer = int(book.offer[cid])
+                if offers.active[held_offer] and (offers.used_today[held_offer] + load <= offers.capacity[held_offer]
+                                                  or offers.used_today[held_offer] == 0):
+                    offer, contract = held_offer, int(cid)
                     break
         if offer < 0:
-            cands = offers.by_resource.get(r, np.zeros(0, dtype=np.int64))
+            cands = offers.by_resource.get(resource, np.zeros(0, dtype=np.int64))
             cands = cands[offers.active[cands]]
             if cands.size == 0:
                 return False
@@ -213,7 +233,7 @@ class Inventory:
             if cands.size == 0:
                 return False
             sp_parcel, sp_kg, sp_ship = offers.spot_rates(cands)
-            price = sp_kg * c.weight + sp_ship + (sp_parcel if kind != TRANSPORT else 0.0)
+            price = sp_kg * consignment.weight + sp_ship + (sp_parcel if kind != TRANSPORT else 0.0)
             offer = int(cands[np.argmin(price)])
         offers.used_today[offer] += load
         if contract >= 0:
@@ -221,141 +241,149 @@ class Inventory:
             book.cols["executed"][contract] += load
 
         # duration and mishaps
-        u = m.rng.random(6).tolist()
-        terr = int(net.res_territory[r])
-        ct = m.clearance
+        u = model.rng.random(6).tolist()
+        terr = int(net.res_territory[resource])
+        clearance = model.clearance
         if kind == TRANSPORT:
-            tri = net.res_tri[r]
+            tri = net.res_tri[resource]
             dur = triangular(*tri, u[0]) * offers.speed[offer]
-            if u[1] < net.res_delay[r] * offers.delay_mult[offer]:
-                dur += triangular(*net.res_delay_tri[r], u[2])
-            c.will_lose = bool(u[3] < net.res_loss[r] * offers.loss_mult[offer])
+            if u[1] < net.res_delay[resource] * offers.delay_mult[offer]:
+                dur += triangular(*net.res_delay_tri[resource], u[2])
+            consignment.will_lose = bool(u[3] < net.res_loss[resource] * offers.loss_mult[offer])
         else:
-            g = int(net.res_regime[r])
-            tri = ct.export_clearance[terr] if kind == EXPORT else ct.clearance[terr, g]
+            regime = int(net.res_regime[resource])
+            tri = clearance.export_clearance[terr] if kind == EXPORT else clearance.clearance[terr, regime]
             dur = triangular(*tri, u[0])
-            inspected = kind == IMPORT and u[3] < ct.inspection[terr, g]
+            inspected = kind == IMPORT and u[3] < clearance.inspection[terr, regime]
             if inspected:
-                dur += triangular(*ct.inspection_days[terr], u[2])
-                fee = to_cents(ct.inspection_fee_shipment[terr])
-                m.ledger.transfer(c.buyer_acct, m.acct_authority[terr], fee, "customs_fee")
-                c.cost_cents += int(fee)
+                dur += triangular(*clearance.inspection_days[terr], u[2])
+                fee = to_cents(clearance.inspection_fee_shipment[terr])
+                model.ledger.transfer(consignment.buyer_acct, model.acct_authority[terr], fee, "customs_fee")
+                consignment.cost_cents += int(fee)
                 self.fee_cents += int(fee)
-                self._recharge(c, int(fee))
+                self._recharge(consignment, int(fee))
             if u[4] > offers.accuracy[offer]:
-                dur += triangular(*ct.hold_days[terr], u[5])
-        days = math.floor(dur + m.rng.random())    # whole_days() for one draw
+                dur += triangular(*clearance.hold_days[terr], u[5])
+        days = math.floor(dur + model.rng.random())    # whole_days() for one draw
 
         # money
         if contract >= 0:
-            rate = book.rate_kg[contract] * c.weight + book.rate_shipment[contract] \
+            rate = book.rate_kg[contract] * consignment.weight + book.rate_shipment[contract] \
                 + (book.rate_parcel[contract] if kind != TRANSPORT else 0.0)
             factor = book.cost_factor[contract]
         else:
             sp_parcel, sp_kg, sp_ship = offers.spot_rates(np.array([offer]))
-            rate = float(sp_kg[0] * c.weight + sp_ship[0] + (sp_parcel[0] if kind != TRANSPORT else 0.0))
+            rate = float(sp_kg[0] * consignment.weight + sp_ship[0] + (sp_parcel[0] if kind != TRANSPORT else 0.0))
             factor = 1.0
-        var = (offers.cost_kg[offer] * c.weight + offers.cost_shipment[offer]
+        var = (offers.cost_kg[offer] * consignment.weight + offers.cost_shipment[offer]
                + (offers.cost_parcel[offer] if kind != TRANSPORT else 0.0)) * factor \
-            * (1.0 - m.config.carriers.fixed_cost_share)
+            * (1.0 - model.config.carriers.fixed_cost_share)
         rate_c, var_c = int(to_cents(rate)), int(to_cents(var))
         pay_kind = "freight" if kind == TRANSPORT else "brokerage"
         payee = int(book.provider_acct[contract]) if contract >= 0 else int(offers.acct[offer])
-        m.ledger.transfer(c.buyer_acct, payee, rate_c, pay_kind)
-        m.ledger.transfer(int(offers.acct[offer]), m.acct_inputs, var_c, "operating_cost")
-        c.cost_cents += rate_c
+        model.ledger.transfer(consignment.buyer_acct, payee, rate_c, pay_kind)
+        model.ledger.transfer(int(offers.acct[offer]), model.acct_inputs, var_c, "operating_cost")
+        consignment.cost_cents += rate_c
         self.leg_cents += rate_c
-        self._recharge(c, rate_c)
+        self._recharge(consignment, rate_c)
         if kind == IMPORT:
-            self._duty(c, terr, REGIMES[int(net.res_regime[r])])
+            self._duty(consignment, terr, REGIMES[int(net.res_regime[resource])])
         payee = int(book.provider_acct[contract]) if contract >= 0 else int(offers.acct[offer])
-        c.providers.append((int(book.provider[contract]) if contract >= 0 else int(offers.provider[offer]), payee))
-        c.waiting = False
-        c.end_day = day + days
+        consignment.providers.append((int(book.provider[contract]) if contract >= 0 else int(offers.provider[offer]),
+                                      payee))
+        consignment.waiting = False
+        consignment.end_day = day + days
         return True
 
-    def _recharge(self, c: Consignment, cents: int):
+    def _recharge(self, consignment: Consignment, cents: int):
         """A 4PL that bought the leg bills its merchant at cost plus its markup."""
-        if c.integrator_idx >= 0 and cents:
-            integ = self.m.integrators[c.integrator_idx]
-            mer = self.m.merchants[c.merchant_idx]
+        if consignment.integrator_idx >= 0 and cents:
+            integ = self.model.integrators[consignment.integrator_idx]
+            mer = self.model.merchants[consignment.merchant_idx]
             fee = int(round(cents * (1.0 + integ.markup)))
-            self.m.ledger.transfer(mer.acct, integ.acct, fee, "service_fee")
-            c.cost_cents += fee - cents   # the merchant's cost is what it paid
+            self.model.ledger.transfer(mer.acct, integ.acct, fee, "service_fee")
+            consignment.cost_cents += fee - cents   # the merchant's cost is what it paid
 
-    def _duty(self, c: Consignment, terr: int, regime: str):
-        m = self.m
-        value = m.prod_value[c.products] * m.prod_cost_share[c.products] * c.qty
-        duty, vat = m.duties.assess(m.net.territories[terr], m.date, regime, value,
-                                    m.prod_weight[c.products] * c.qty, m.prod_category[c.products],
-                                    m.prod_origin_territory[c.products])
+    def _duty(self, consignment: Consignment, terr: int, regime: str):
+        """Duty and VAT on a bulk import, on the goods' cost; the merchant pays the authority."""
+        model, products = self.model, consignment.products
+        value = model.prod_value[products] * model.prod_cost_share[products] * consignment.qty
+        duty, vat = model.duties.assess(model.net.territories[terr], model.date, regime, value,
+                                        model.prod_weight[products] * consignment.qty, model.prod_category[products],
+                                        model.prod_origin_territory[products])
         cents = to_cents(duty + vat)
-        c.line_duty = cents
+        consignment.line_duty = cents
         total = int(cents.sum())
         if total:
-            m.ledger.transfer(m.merchants[c.merchant_idx].acct, m.acct_authority[terr], total, "duty")
-        c.duty_cents += total
+            model.ledger.transfer(model.merchants[consignment.merchant_idx].acct, model.acct_authority[terr], total,
+                                  "duty")
+        consignment.duty_cents += total
         self.duty_cents += total
 
-    def _finish(self, c: Consignment, day: int):
-        m = self.m
-        wh_idx = np.full(c.products.size, c.warehouse)
-        if c.will_lose:
-            c.status = LOST_C
-            np.subtract.at(self.on_order, (c.products, wh_idx), c.qty)
-            liability = to_cents(min(c.goods_value, m.config.carriers.liability_per_kg * c.weight))
-            uid, acct = c.providers[-1]
-            m.claims.file(day, np.array([LOSS]), np.array([c.buyer_acct]), np.array([acct]), np.array([uid]),
-                          np.array([int(liability)]), np.array([-1 - c.id]), np.array([c.integrator_idx >= 0]))
-            if c.insured:   # the insurer pays the goods' value above the carrier's liability
-                rest = to_cents(max(c.goods_value - liability / 100.0 - m.config.insurance.deductible, 0.0))
-                m.claims.file(day, np.array([INSURANCE]), np.array([c.buyer_acct]), np.array([m.acct_insurer]),
-                              np.array([-1]), np.array([int(rest)]), np.array([-1 - c.id]),
-                              np.array([c.integrator_idx >= 0]))
-            if c.integrator_idx >= 0:  # the 4PL makes the merchant whole on the goods
-                m.ledger.transfer(c.buyer_acct, m.merchants[c.merchant_idx].acct,
-                                  int(to_cents(c.goods_value)), "claim")
-            m.metrics.consignments_lost += 1
+    def _finish(self, consignment: Consignment, day: int):
+        """End the consignment's current stage: lost (claims filed), on to the next stage, or
+        arrived (into stock, with its cost and duty pooled, and backorders released)."""
+        model = self.model
+        wh_idx = np.full(consignment.products.size, consignment.warehouse)
+        if consignment.will_lose:
+            consignment.status = LOST_C
+            np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
+            liability = to_cents(min(consignment.goods_value,
+                                     model.config.carriers.liability_per_kg * consignment.weight))
+            uid, acct = consignment.providers[-1]
+            model.claims.file(day, np.array([LOSS]), np.array([consignment.buyer_acct]), np.array([acct]),
+                              np.array([uid]), np.array([int(liability)]), np.array([-1 - consignment.id]),
+                              np.array([consignment.integrator_idx >= 0]))
+            if consignment.insured:   # the insurer pays the goods' value above the carrier's liability
+                rest = to_cents(max(consignment.goods_value - liability / 100.0 - model.config.insurance.deductible,
+                                    0.0))
+                model.claims.file(day, np.array([INSURANCE]), np.array([consignment.buyer_acct]),
+                                  np.array([model.acct_insurer]), np.array([-1]), np.array([int(rest)]),
+                                  np.array([-1 - consignment.id]), np.array([consignment.integrator_idx >= 0]))
+            if consignment.integrator_idx >= 0:  # the 4PL makes the merchant whole on the goods
+                model.ledger.transfer(consignment.buyer_acct, model.merchants[consignment.merchant_idx].acct,
+                                      int(to_cents(consignment.goods_value)), "claim")
+            model.metrics.consignments_lost += 1
             return
-        c.stage += 1
-        if c.stage < m.net.route_n[c.route]:
-            c.waiting = True
-            c.ready_day = day
+        consignment.stage += 1
+        if consignment.stage < model.net.route_n[consignment.route]:
+            consignment.waiting = True
+            consignment.ready_day = day
             return
         # arrived: into stock, with its cost and duty spread over units by weight and value
-        c.status = ARRIVED
+        consignment.status = ARRIVED
         self.arrived_today += 1
-        np.subtract.at(self.on_order, (c.products, wh_idx), c.qty)
-        np.add.at(self.stock, (c.products, wh_idx), c.qty)
-        wshare = m.prod_weight[c.products] * c.qty / max(c.weight, 1e-9)
-        np.add.at(self.pool_cost, (c.products, wh_idx), wshare * c.cost_cents / 100.0)
-        line_duty = getattr(c, "line_duty", None)
+        np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
+        np.add.at(self.stock, (consignment.products, wh_idx), consignment.qty)
+        wshare = model.prod_weight[consignment.products] * consignment.qty / max(consignment.weight, 1e-9)
+        np.add.at(self.pool_cost, (consignment.products, wh_idx), wshare * consignment.cost_cents / 100.0)
+        line_duty = getattr(consignment, "line_duty", None)
         if line_duty is not None:
-            np.add.at(self.pool_duty, (c.products, wh_idx), line_duty / 100.0)
+            np.add.at(self.pool_duty, (consignment.products, wh_idx), line_duty / 100.0)
         # its first stock is in: from now on a stock-out there ships express, not as before the move
-        rows = m.merchants[c.merchant_idx].rows
-        m.mm.fallback_route[rows[m.mm.warehouse[rows] == c.warehouse]] = -1
-        self._release_backorders(c, day)
+        rows = model.merchants[consignment.merchant_idx].rows
+        model.mm.fallback_route[rows[model.mm.warehouse[rows] == consignment.warehouse]] = -1
+        self._release_backorders(consignment, day)
 
-    def _release_backorders(self, c: Consignment, day: int):
+    def _release_backorders(self, consignment: Consignment, day: int):
         """Orders that waited for this stock start their journey today, first come first served."""
-        m, P = self.m, self.m.parcels
-        if P.n == 0 or m.config.merchants.stockout_policy != "wait":
+        model, parcels = self.model, self.model.parcels
+        if parcels.n == 0 or model.config.merchants.stockout_policy != "wait":
             return      # only the 'wait' policy leaves orders waiting for stock
-        waiting = np.flatnonzero((P["status"] == WAITING_STOCK)
-                                 & (m.route_warehouse[P["route"]] == c.warehouse))
+        waiting = np.flatnonzero((parcels["status"] == WAITING_STOCK)
+                                 & (model.route_warehouse[parcels["route"]] == consignment.warehouse))
         if waiting.size == 0:
             return
-        for p in np.unique(P["product"][waiting]):
-            rows = waiting[P["product"][waiting] == p]
-            take, ucost, uduty = self.issue(np.full(rows.size, p), np.full(rows.size, c.warehouse),
+        for product in np.unique(parcels["product"][waiting]):
+            rows = waiting[parcels["product"][waiting] == product]
+            take, ucost, uduty = self.issue(np.full(rows.size, product), np.full(rows.size, consignment.warehouse),
                                             np.ones(rows.size, dtype=np.int64))
             rows = rows[take > 0]
-            P["status"][rows] = WAITING
-            P["ready_day"][rows] = day
-            P["upstream_cents"][rows] += to_cents(ucost[take > 0])
-            P["upstream_duty_cents"][rows] += to_cents(uduty[take > 0])
-            P["wait_days"][rows] += (day - P["created_day"][rows]).astype(np.int16)
+            parcels["status"][rows] = WAITING
+            parcels["ready_day"][rows] = day
+            parcels["upstream_cents"][rows] += to_cents(ucost[take > 0])
+            parcels["upstream_duty_cents"][rows] += to_cents(uduty[take > 0])
+            parcels["wait_days"][rows] += (day - parcels["created_day"][rows]).astype(np.int16)
 
     # ---- storage ----
     def bill_storage(self, day: int, peak: bool):
@@ -365,39 +393,39 @@ class Inventory:
         market) pays the operator it contracted (else the cheapest one); a 4PL bills the
         merchant at cost plus its markup. Storage becomes part of the units' landed cost.
         """
-        m = self.m
+        model = self.model
         self.storage_cents_today = 0
         held = self.stock > 0
         if not held.any():
             return
         prod, wh = np.nonzero(held)
-        mer = m.prod_merchant_idx[prod]
-        W = self.stock.shape[1]
-        key = mer * W + wh
+        mer = model.prod_merchant_idx[prod]
+        n_warehouses = self.stock.shape[1]
+        key = mer * n_warehouses + wh
         keys, inv = np.unique(key, return_inverse=True)
         units = np.bincount(inv, weights=self.stock[prod, wh])
-        k_mer, k_wh = keys // W, keys % W
-        integ = m.mm.stock_holders(len(m.merchants), len(m.warehouse_nodes))[k_mer, k_wh]   # -1: the merchant
-        mer_acct = m.merchant_accts[k_mer]
-        it_acct = np.where(integ >= 0, m.integrator_accts[np.maximum(integ, 0)], -1) if m.integrators \
+        k_mer, k_wh = keys // n_warehouses, keys % n_warehouses
+        integ = model.mm.stock_holders(len(model.merchants), len(model.warehouse_nodes))[k_mer, k_wh]   # -1: the merchant
+        mer_acct = model.merchant_accts[k_mer]
+        it_acct = np.where(integ >= 0, model.integrator_accts[np.maximum(integ, 0)], -1) if model.integrators \
             else np.full(keys.size, -1)
         buyer = np.where(integ >= 0, it_acct, mer_acct)
-        offer, rate = m.quoter.storage_rates(buyer, k_wh)
+        offer, rate = model.quoter.storage_rates(buyer, k_wh)
         ok = offer >= 0
         if peak:
-            rate = rate * m.peak_storage_multiplier[k_wh]
+            rate = rate * model.peak_storage_multiplier[k_wh]
         cents = np.where(ok, np.rint(rate * units * 100.0), 0).astype(np.int64)
-        m.ledger.post(buyer[ok], m.offers.acct[offer[ok]], cents[ok], "storage")
+        model.ledger.post(buyer[ok], model.offers.acct[offer[ok]], cents[ok], "storage")
         paid = cents.copy()
         via = ok & (integ >= 0)
         if via.any():
-            markup = np.array([it.markup for it in m.integrators])[integ[via]]
+            markup = np.array([it.markup for it in model.integrators])[integ[via]]
             paid[via] = np.rint(cents[via] * (1.0 + markup)).astype(np.int64)
-            m.ledger.post(mer_acct[via], it_acct[via], paid[via], "service_fee")
+            model.ledger.post(mer_acct[via], it_acct[via], paid[via], "service_fee")
         # the operator's own variable cost of the space
-        var = np.rint(m.offers.cost_storage[offer[ok]] * units[ok] * 100.0
-                      * (1.0 - m.config.carriers.fixed_cost_share)).astype(np.int64)
-        m.ledger.post(m.offers.acct[offer[ok]], m.acct_inputs, var, "operating_cost")
+        var = np.rint(model.offers.cost_storage[offer[ok]] * units[ok] * 100.0
+                      * (1.0 - model.config.carriers.fixed_cost_share)).astype(np.int64)
+        model.ledger.post(model.offers.acct[offer[ok]], model.acct_inputs, var, "operating_cost")
         self.storage_cents_today = int(cents.sum())
         per_unit = np.where(units > 0, paid / 100.0 / units, 0.0)
         self.pool_cost[prod, wh] += per_unit[inv] * self.stock[prod, wh]

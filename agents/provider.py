@@ -127,6 +127,7 @@ class Provider(mesa.Agent):
         book.markup[mine] = np.clip(book.markup[mine] + step, *carriers.markup_bounds)
 
     def step(self):
+        """Review its prices every ``carriers.review_days`` (unless bidding is adaptive)."""
         if not self.in_market:
             return
         day = self.model.day
@@ -167,6 +168,7 @@ class Provider(mesa.Agent):
     # ---- reporting ----
     @property
     def cash(self) -> float:
+        """Its ledger balance, USD."""
         return self.model.ledger.balance(self.acct) / 100.0
 
     def utilisation(self) -> float:
@@ -188,7 +190,7 @@ class RouteBidder:
         self.name = provider.name
         self.route_resources = route_resources
         self.contractors: list[RouteBidder] = []
-        book = tender.m.offers
+        book = tender.model.offers
         mine = provider.offer_ids
         self.own: dict[int, tuple[int, dict]] = {}
         for r in route_resources:
@@ -209,7 +211,7 @@ class RouteBidder:
 
     def propose(self, task: Task) -> Proposal | None:
         """A bid for a route (as lead) or a leg (as subcontractor), or None."""
-        margin = 1.0 + self.tender.m.config.integrators.lead_margin
+        margin = 1.0 + self.tender.model.config.integrators.lead_margin
         if task.kind == "route":
             if not self.own:
                 return None

@@ -127,7 +127,7 @@ class Marketplace(mesa.Model):
         self.stage_sla = np.array([sla_days(self.net, self.clearance, r) for r in range(len(self.world.resources))])
         self.orders = Orders(self)
         self.flow = ParcelFlow(self)
-        self.metrics = Metrics(self)
+        self.metrics = Metrics(self.world.channels, len(self.warehouse_nodes), len(self.integrators))
         self.plan = VolumePlan()
         self.market_version = 0          # bumped whenever prices, contracts or capacity change
         self.network_changed = False     # a shock opened or closed something today

@@ -57,6 +57,8 @@ class OfferBook:
         return np.arange(start, self.n)
 
     def reindex(self, n_resources: int):
+        """Rebuild ``by_resource``: resource -> its offer ids (in offer order), for resources
+        that have any."""
         order = np.argsort(self.resource, kind="stable")
         bounds = np.searchsorted(self.resource[order], np.arange(n_resources + 1))
         self.by_resource = {r: order[bounds[r]:bounds[r + 1]] for r in range(n_resources)
@@ -74,14 +76,18 @@ class OfferBook:
         return self.cost_parcel[offers] * m, self.cost_kg[offers] * m, self.cost_shipment[offers] * m
 
     def new_day(self):
+        """Roll today's use into yesterday's (for spot prices) and the utilisation sum (for the
+        providers' price reviews), and start the day with nothing used."""
         self.used_prev = self.used_today.copy()
         self.util_sum += np.divide(self.used_today, self.capacity, out=np.zeros(self.n),
                                    where=self.capacity > 0)
         self.used_today[:] = 0.0
 
     def spare(self, offers) -> np.ndarray:
+        """Capacity of these offers not yet used today (0 for closed offers)."""
         return np.where(self.active[offers], np.maximum(self.capacity[offers] - self.used_today[offers], 0.0), 0.0)
 
     def utilisation_prev(self, offers) -> np.ndarray:
+        """Share of these offers' capacity used yesterday (0 where there is no capacity)."""
         return np.divide(self.used_prev[offers], self.capacity[offers],
                          out=np.zeros(len(offers)), where=self.capacity[offers] > 0)

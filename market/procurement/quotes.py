@@ -21,61 +21,71 @@ if TYPE_CHECKING:
 
 
 class Quoter:
+    """Today's prices for buyers: stage rates, route and replenishment costs, storage rates.
+
+    Takes the model because a quote reads the offer book (costs, markups, spot factors,
+    capacity), the buyer's active contracts in the contract book, the routes and warehouses of
+    the world, the density discount and tender interval of the scenario, and the model's day
+    (its cache lasts a day; :meth:`invalidate` ends it early when prices or contracts change).
+    """
+
     def __init__(self, model: Marketplace):
-        self.m = model
+        self.model = model
         self._contract_cache: dict[int, dict[int, np.ndarray]] = {}
         self._replenish_memo: dict[tuple, tuple[float, float, float]] = {}
         self._day = -1
 
     def invalidate(self):
+        """Forget today's cached prices (a shock, a tender round or new capacity changed them)."""
         self._day = -1
 
     def _refresh(self):
         """Best list and spot offer per resource, and their rates, for today."""
-        m = self.m
-        if self._day == m.day:
+        model = self.model
+        if self._day == model.day:
             return
-        self._day = m.day
+        self._day = model.day
         self._contract_cache.clear()
         self._replenish_memo.clear()
-        o = m.offers
-        R = len(m.world.resources)
-        ref = o.cost_parcel + o.cost_kg * m.reference_weight + o.cost_shipment
-        up = 1.0 + o.markup
-        list_ref = np.where(o.active, ref * up, np.inf)
-        spot_ref = np.where(o.active, ref * up * o.spot_factor, np.inf)
+        offers = model.offers
+        n_resources = len(model.world.resources)
+        ref = offers.cost_parcel + offers.cost_kg * model.reference_weight + offers.cost_shipment
+        up = 1.0 + offers.markup
+        list_ref = np.where(offers.active, ref * up, np.inf)
+        spot_ref = np.where(offers.active, ref * up * offers.spot_factor, np.inf)
         # a resource whose every offer has no capacity today (a closed border) is closed
-        cap = np.bincount(o.resource[o.active], weights=o.capacity[o.active], minlength=R)
+        cap = np.bincount(offers.resource[offers.active], weights=offers.capacity[offers.active],
+                          minlength=n_resources)
         self.res_open = cap > 0
-        self.list_rates = np.full((R, 4), np.inf)
-        self.spot_rates = np.full((R, 4), np.inf)
-        self.list_ref = np.full(R, np.inf)
-        self.spot_ref = np.full(R, np.inf)
+        self.list_rates = np.full((n_resources, 4), np.inf)
+        self.spot_rates = np.full((n_resources, 4), np.inf)
+        self.list_ref = np.full(n_resources, np.inf)
+        self.spot_ref = np.full(n_resources, np.inf)
         # cheapest offer per resource: sort by (resource, price), take each resource's first
         for price, rates, best in ((list_ref, self.list_rates, self.list_ref),
                                    (spot_ref, self.spot_rates, self.spot_ref)):
-            order = np.lexsort((price, o.resource))
+            order = np.lexsort((price, offers.resource))
             first = np.ones(order.size, dtype=bool)
-            first[1:] = o.resource[order][1:] != o.resource[order][:-1]
+            first[1:] = offers.resource[order][1:] != offers.resource[order][:-1]
             j = order[first]
             j = j[np.isfinite(price[j])]
-            r = o.resource[j]
+            r = offers.resource[j]
             f = price[j] / np.where(ref[j] > 0, ref[j], 1.0)    # the multiplier on cost
-            f = np.where(ref[j] > 0, f, up[j] * (o.spot_factor[j] if best is self.spot_ref else 1.0))
-            rates[r] = np.column_stack([o.cost_parcel[j] * f, o.cost_kg[j] * f, o.cost_shipment[j] * f,
-                                        o.cost_storage[j] * up[j]])
+            f = np.where(ref[j] > 0, f, up[j] * (offers.spot_factor[j] if best is self.spot_ref else 1.0))
+            rates[r] = np.column_stack([offers.cost_parcel[j] * f, offers.cost_kg[j] * f,
+                                        offers.cost_shipment[j] * f, offers.cost_storage[j] * up[j]])
             best[r] = price[j]
         self._py = ([tuple(x) for x in self.list_rates.tolist()], self.list_ref.tolist(),
                     [tuple(x) for x in self.spot_rates.tolist()], self.spot_ref.tolist(),
-                    m.net.res_bulk.tolist())
+                    model.net.res_bulk.tolist())
 
     def _contracts_of(self, buyer_acct: int) -> dict[int, np.ndarray]:
         """resource -> rates of this buyer's cheapest active contract on it (cached for the day)."""
         got = self._contract_cache.get(buyer_acct)
         if got is None:
-            book = self.m.contracts
+            book = self.model.contracts
             ids = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == buyer_acct))
-            ref = book.rate_parcel[ids] + book.rate_kg[ids] * self.m.reference_weight + book.rate_shipment[ids]
+            ref = book.rate_parcel[ids] + book.rate_kg[ids] * self.model.reference_weight + book.rate_shipment[ids]
             got = {}
             cap: dict[int, float] = {}
             for cid in ids[np.argsort(-ref, kind="stable")]:   # cheapest last wins
@@ -100,9 +110,9 @@ class Quoter:
         # a route has a handful of stages: plain Python over precomputed rows beats numpy here
         res = [int(r) for r in np.atleast_1d(resources)]
         vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
-        c = self.m.config.carriers
-        D, H = c.density_discount, c.density_half_volume
-        interval = self.m.config.market.tender_interval_days
+        carriers = self.model.config.carriers
+        D, H = carriers.density_discount, carriers.density_half_volume
+        interval = self.model.config.market.tender_interval_days
         mine = self._contracts_of(buyer_acct)
         lr, lref, sr, sref, bulk = self._py
         out = []
@@ -117,8 +127,8 @@ class Quoter:
                             share * rates[2] + (1 - share) * spot[2], rates[3]))
                 continue
             d = 1.0 if bulk[r] else 1.0 - D * v / (v + H)
-            a, b, ship, store = lr[r]
-            row = (a * d, b * d, ship * d, store)
+            per_parcel, per_kg, ship, store = lr[r]
+            row = (per_parcel * d, per_kg * d, ship * d, store)
             if contract_cost > 0:
                 extra = contract_cost / (max(v, 1e-9) * interval)
                 if sref[r] < lref[r] * d + extra:
@@ -132,11 +142,11 @@ class Quoter:
     def route_open(self, route: int) -> bool:
         """Whether every stage of a route has some capacity today."""
         self._refresh()
-        return bool(self.res_open[self.m.world.routes[route].resources].all())
+        return bool(self.res_open[self.model.world.routes[route].resources].all())
 
     def route_cost(self, buyer_acct: int, route: int, weights, volume, contract_cost: float = 0.0) -> np.ndarray:
         """Cost of sending parcels of these weights along a parcel route (USD each)."""
-        res = self.m.world.routes[route].resources
+        res = self.model.world.routes[route].resources
         rates = self.stage_rates(buyer_acct, res, volume, contract_cost)
         w = np.asarray(weights, dtype=np.float64)
         return rates[:, 0].sum() + rates[:, 1].sum() * w
@@ -145,13 +155,13 @@ class Quoter:
                        units_per_consignment: float, stock_days: float, contract_cost: float = 0.0,
                        kg_per_day: float = 0.0) -> np.ndarray:
         """Bulk freight, customs fees and storage per unit shipped through a warehouse (USD)."""
-        m = self.m
+        model = self.model
         key = (buyer_acct, rep_route, wh_node, kg_per_day, contract_cost)
-        got = self._replenish_memo.get(key) if self._day == m.day else None
+        got = self._replenish_memo.get(key) if self._day == model.day else None
         if got is None:
             self._refresh()
-            rates = self.stage_rates(buyer_acct, m.world.routes[rep_route].resources, kg_per_day, contract_cost)
-            storage = self.stage_rates(buyer_acct, [m.handling_resource[wh_node]], 0.0)[0, 3]
+            rates = self.stage_rates(buyer_acct, model.world.routes[rep_route].resources, kg_per_day, contract_cost)
+            storage = self.stage_rates(buyer_acct, [model.handling_resource[wh_node]], 0.0)[0, 3]
             got = (rates[:, 1].sum(), rates[:, 2].sum() + rates[:, 0].sum(), storage)
             self._replenish_memo[key] = got
         per_kg, per_shipment, storage = got
@@ -161,18 +171,18 @@ class Quoter:
     def storage_rates(self, buyer_acct: np.ndarray, wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(offer, storage rate per unit-day) each buyer pays at each warehouse: its contract's
         rate there (its first contract), else the cheapest open offer's list rate."""
-        m = self.m
-        book, o = m.contracts, m.offers
+        model = self.model
+        book, offers = model.contracts, model.offers
         contracted: dict[tuple[int, int], tuple[int, float]] = {}
         cheapest: dict[int, tuple[int, float]] = {}
         for w in np.unique(wh):
-            r = m.handling_resource[m.warehouse_nodes[int(w)]]
+            r = model.handling_resource[model.warehouse_nodes[int(w)]]
             for cid in reversed(book.by_resource.get(r, np.zeros(0, dtype=np.int64)).tolist()):  # first wins
                 contracted[(int(book.buyer_acct[cid]), int(w))] = (int(book.offer[cid]), float(book.rate_storage[cid]))
-            offs = o.by_resource.get(r)
-            offs = offs[o.active[offs]] if offs is not None else np.zeros(0, dtype=np.int64)
+            offs = offers.by_resource.get(r)
+            offs = offs[offers.active[offs]] if offs is not None else np.zeros(0, dtype=np.int64)
             if offs.size:
-                price = o.cost_storage[offs] * (1.0 + o.markup[offs])
+                price = offers.cost_storage[offs] * (1.0 + offers.markup[offs])
                 j = int(np.argmin(price))
                 cheapest[int(w)] = (int(offs[j]), float(price[j]))
         offer = np.full(buyer_acct.size, -1, dtype=np.int64)

@@ -57,6 +57,9 @@ def sla_days(net, clearance, r: int) -> int:
 
 @dataclass
 class Request:
+    """A buyer's request for quote on one resource: its planned volume and the volume it
+    tenders for (``need``: the volume times the contract cover)."""
+
     buyer_acct: int
     resource: int
     volume: float     # per day: parcels, kg (bulk lanes) or entries (bulk customs)
@@ -65,10 +68,17 @@ class Request:
 
 
 class TenderRound:
-    """One round of tenders on a given day (a fresh object each round)."""
+    """One round of tenders on a given day (a fresh object each round).
+
+    Takes the model because a round reads the volume plan, the offer book, the contract book
+    (capacity already reserved), reputations, the network and clearance tables (for SLAs),
+    the providers' bidding and the buyers (merchants and integrators), and writes contracts,
+    incumbents and the merchants' transaction costs (ledger); it draws the order in which
+    buyers tender from the run's random stream.
+    """
 
     def __init__(self, model: Marketplace, day: int):
-        self.m = model
+        self.model = model
         self.day = day
         cfg = model.config.market
         self.cfg = cfg
@@ -89,155 +99,166 @@ class TenderRound:
     def asks(self, offs: np.ndarray, volume: float, bulk: bool, buyer_acct: int) -> dict[str, np.ndarray]:
         """Rates each offer asks for ``volume`` a day from this buyer (the providers' bidding,
         :class:`agents.provider.TenderBidding`), and its reference price."""
-        out = self.m.bidding.asks(offs, volume, bulk, self.owners[buyer_acct].unique_id)
+        out = self.model.bidding.asks(offs, volume, bulk, self.owners[buyer_acct].unique_id)
         out["ref"] = self.reference_price(out, bulk)
         return out
 
     def reference_price(self, rates: dict, bulk: bool) -> np.ndarray:
-        w = BULK_REFERENCE_KG if bulk else self.m.reference_weight
+        """Price of a reference unit at these rates (USD): a 1 kg parcel, or a one-tonne
+        shipment on bulk resources."""
+        w = BULK_REFERENCE_KG if bulk else self.model.reference_weight
         return rates["rate_parcel"] + rates["rate_kg"] * w + rates["rate_shipment"]
 
     def quality(self, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(reliability, reputation) of each offer's provider, for scoring."""
-        m, o, net = self.m, self.m.offers, self.m.net
-        kind = net.res_kind[o.resource[offs]]
-        delay = net.res_delay[o.resource[offs]] * o.delay_mult[offs]
-        reliability = np.where(kind == TRANSPORT, 1.0 - delay, np.where(kind == HANDLING, 1.0, o.accuracy[offs]))
-        return np.clip(reliability, 0.0, 1.0), m.reputation.score(o.provider[offs])
+        model, offers, net = self.model, self.model.offers, self.model.net
+        kind = net.res_kind[offers.resource[offs]]
+        delay = net.res_delay[offers.resource[offs]] * offers.delay_mult[offs]
+        reliability = np.where(kind == TRANSPORT, 1.0 - delay, np.where(kind == HANDLING, 1.0, offers.accuracy[offs]))
+        return np.clip(reliability, 0.0, 1.0), model.reputation.score(offers.provider[offs])
 
     def reservation(self, offs: np.ndarray, bulk: bool) -> float:
         """The most a buyer pays per reference unit: a quarter over today's best spot price."""
-        o = self.m.offers
-        w = BULK_REFERENCE_KG if bulk else self.m.reference_weight
-        spot = (o.cost_parcel[offs] + o.cost_kg[offs] * w + o.cost_shipment[offs]) \
-            * (1.0 + o.markup[offs]) * o.spot_factor[offs]
+        offers = self.model.offers
+        w = BULK_REFERENCE_KG if bulk else self.model.reference_weight
+        spot = (offers.cost_parcel[offs] + offers.cost_kg[offs] * w + offers.cost_shipment[offs]) \
+            * (1.0 + offers.markup[offs]) * offers.spot_factor[offs]
         return float(spot.min()) * 1.25
 
     # ---- the round ----
     def run(self):
-        m = self.m
+        """Tender every buyer's requests, buyers in random order: one by one, or (``package``)
+        a buyer's daily resources in one combinatorial tender and its bulk ones one by one.
+        Under ``contract_net`` procurement the integrators first procure their routes by the
+        contract net and tender only what it left uncovered. Adaptive bidders then learn."""
+        model = self.model
         requests = self.requests()
         by_buyer: dict[int, list[Request]] = {}
-        for rq in requests:
-            by_buyer.setdefault(rq.buyer_acct, []).append(rq)
-        if m.config.integrators.procurement == "contract_net":
-            for it in m.integrators:
+        for request in requests:
+            by_buyer.setdefault(request.buyer_acct, []).append(request)
+        if model.config.integrators.procurement == "contract_net":
+            for it in model.integrators:
                 covered = self.contract_net(it)
-                by_buyer[it.acct] = [rq for rq in by_buyer.get(it.acct, []) if rq.resource not in covered]
-        for b in m.rng.permutation(sorted(by_buyer)):
-            reqs = by_buyer[int(b)]
+                by_buyer[it.acct] = [request for request in by_buyer.get(it.acct, [])
+                                     if request.resource not in covered]
+        for buyer_acct in model.rng.permutation(sorted(by_buyer)):
+            buyer_requests = by_buyer[int(buyer_acct)]
             if self.cfg.auction == "package":
-                daily = [rq for rq in reqs if not rq.bulk]
+                daily = [request for request in buyer_requests if not request.bulk]
                 if daily:
-                    self.package(int(b), daily)
-                reqs = [rq for rq in reqs if rq.bulk]
-            for rq in reqs:
-                self.single(rq)
-        m.bidding.learn(np.concatenate(self.bid_offers) if self.bid_offers else np.zeros(0, dtype=np.int64),
-                        np.concatenate(self.won_offers) if self.won_offers else np.zeros(0, dtype=np.int64))
+                    self.package(int(buyer_acct), daily)
+                buyer_requests = [request for request in buyer_requests if request.bulk]
+            for request in buyer_requests:
+                self.single(request)
+        model.bidding.learn(np.concatenate(self.bid_offers) if self.bid_offers else np.zeros(0, dtype=np.int64),
+                            np.concatenate(self.won_offers) if self.won_offers else np.zeros(0, dtype=np.int64))
 
     def requests(self) -> list[Request]:
-        m = self.m
+        """A request for every (buyer, resource) with planned volume and some offer, in order."""
+        model = self.model
         cover = self.cfg.contract_cover
         out = []
-        for (acct, r), vol in sorted(m.plan.volumes.items()):
-            if vol > 0 and r in m.offers.by_resource:
-                out.append(Request(acct, r, vol, vol * cover, bool(m.net.res_bulk[r])))
+        for (acct, r), vol in sorted(model.plan.volumes.items()):
+            if vol > 0 and r in model.offers.by_resource:
+                out.append(Request(acct, r, vol, vol * cover, bool(model.net.res_bulk[r])))
         return out
 
     def _eligible(self, r: int) -> np.ndarray:
-        o = self.m.offers
-        offs = o.by_resource.get(r, np.zeros(0, dtype=np.int64))
-        return offs[o.active[offs] & (o.capacity[offs] > 0)]
+        offers = self.model.offers
+        offs = offers.by_resource.get(r, np.zeros(0, dtype=np.int64))
+        return offs[offers.active[offs] & (offers.capacity[offs] > 0)]
 
     def _spare(self, offs: np.ndarray, bulk: bool, need: float) -> np.ndarray:
-        o = self.m.offers
+        offers = self.model.offers
         if bulk:   # bulk contracts are volume allowances, not daily slots
             return np.full(offs.size, need)
-        return np.maximum(o.capacity[offs] - self.reserved[offs], 0.0)
+        return np.maximum(offers.capacity[offs] - self.reserved[offs], 0.0)
 
-    def _worth_contracting(self, rq: Request, asks: dict, offs: np.ndarray) -> bool:
+    def _worth_contracting(self, request: Request, asks: dict, offs: np.ndarray) -> bool:
         """A merchant contracts only where the saving on spot pays for running the contract."""
-        if self.owners[rq.buyer_acct].role != "merchant":
+        if self.owners[request.buyer_acct].role != "merchant":
             return True
-        spot = self.reservation(offs, rq.bulk) / 1.25
+        spot = self.reservation(offs, request.bulk) / 1.25
         # reference prices are per parcel, per one-tonne shipment (bulk lanes) or per entry
-        per_ref = BULK_REFERENCE_KG if rq.bulk and self.m.net.res_kind[rq.resource] == TRANSPORT else 1.0
-        saving = (spot - asks["ref"].min()) * rq.volume / per_ref * self.cfg.contract_days
-        return saving >= self.m.config.merchants.diy_transaction_cost
+        per_ref = BULK_REFERENCE_KG if request.bulk and self.model.net.res_kind[request.resource] == TRANSPORT \
+            else 1.0
+        saving = (spot - asks["ref"].min()) * request.volume / per_ref * self.cfg.contract_days
+        return saving >= self.model.config.merchants.diy_transaction_cost
 
-    def single(self, rq: Request):
+    def single(self, request: Request):
         """A tender for one resource, in the scenario's format (package falls back to first price)."""
-        offs = self._eligible(rq.resource)
+        offs = self._eligible(request.resource)
         if offs.size == 0:
             return
-        a = self.asks(offs, rq.need, rq.bulk, rq.buyer_acct)
-        if not self._worth_contracting(rq, a, offs):
+        asks = self.asks(offs, request.need, request.bulk, request.buyer_acct)
+        if not self._worth_contracting(request, asks, offs):
             return
-        spare = self._spare(offs, rq.bulk, rq.need)
+        spare = self._spare(offs, request.bulk, request.need)
         rel, rep = self.quality(offs)
-        prev = self.m.incumbents.get((rq.buyer_acct, rq.resource), set())
-        incumbent = np.isin(self.m.offers.provider[offs], list(prev))
-        fmt = self.cfg.auction if self.cfg.auction != "package" else "first_price"
-        reserve = self.reservation(offs, rq.bulk)
+        prev = self.model.incumbents.get((request.buyer_acct, request.resource), set())
+        incumbent = np.isin(self.model.offers.provider[offs], list(prev))
+        auction = self.cfg.auction if self.cfg.auction != "package" else "first_price"
+        reserve = self.reservation(offs, request.bulk)
         self.bid_offers.append(offs)
         self.tenders += 1
-        if fmt == "clock":
-            res = descending_clock_auction(a["ref"], rq.need, start_price=reserve,
-                                           decrement=self.cfg.clock_decrement * reserve, capacity=spare)
-            qty = np.asarray(res.quantity, dtype=float)
-            pay = np.where(qty > 0, res.price, 0.0)
-            order = np.argsort(a["ref"], kind="stable")
-            second = float(a["ref"][order[1]]) if offs.size > 1 else float("nan")
-            score = a["ref"]
+        if auction == "clock":
+            result = descending_clock_auction(asks["ref"], request.need, start_price=reserve,
+                                              decrement=self.cfg.clock_decrement * reserve, capacity=spare)
+            qty = np.asarray(result.quantity, dtype=float)
+            pay = np.where(qty > 0, result.price, 0.0)
+            order = np.argsort(asks["ref"], kind="stable")
+            second = float(asks["ref"][order[1]]) if offs.size > 1 else float("nan")
+            score = asks["ref"]
         else:
-            bids = TenderBids(bidder=self.m.offers.provider[offs], price=a["ref"], capacity=spare,
+            bids = TenderBids(bidder=self.model.offers.provider[offs], price=asks["ref"], capacity=spare,
                               reliability=rel, reputation=rep, incumbent=incumbent)
             # the buyer's reservation price, in score units at the least favourable quality
             # factor: no bid is excluded unless its price itself exceeds the reservation
             reserve_score = reserve * float(self.rule.factor(bids).max())
-            res = award_tender(bids, rq.need, rule=self.rule,
-                               min_winners=min(self.cfg.min_winners, offs.size),
-                               max_winners=self.cfg.max_winners, payment=fmt,
-                               reserve_price=reserve_score if fmt == "vickrey" else None)
-            qty, pay, second, score = res.quantity, res.unit_payment, res.second_price, res.score
+            result = award_tender(bids, request.need, rule=self.rule,
+                                  min_winners=min(self.cfg.min_winners, offs.size),
+                                  max_winners=self.cfg.max_winners, payment=auction,
+                                  reserve_price=reserve_score if auction == "vickrey" else None)
+            qty, pay, second, score = result.quantity, result.unit_payment, result.second_price, result.score
         won = np.flatnonzero(qty > 1e-9)
         for j in won:
-            self.sign(rq, int(offs[j]), float(qty[j]), {k: a[k][j] * pay[j] / a["ref"][j] for k in RATE_KEYS},
-                      float(a["cost_factor"][j]), n_bids=offs.size, winning=float(pay[j]),
-                      second=second, score=float(score[j]), mechanism=fmt)
+            self.sign(request, int(offs[j]), float(qty[j]),
+                      {k: asks[k][j] * pay[j] / asks["ref"][j] for k in RATE_KEYS}, float(asks["cost_factor"][j]),
+                      n_bids=offs.size, winning=float(pay[j]), second=second, score=float(score[j]),
+                      mechanism=auction)
         self.won_offers.append(offs[won])
-        self.m.incumbents[(rq.buyer_acct, rq.resource)] = set(self.m.offers.provider[offs[won]].tolist())
+        self.model.incumbents[(request.buyer_acct, request.resource)] = \
+            set(self.model.offers.provider[offs[won]].tolist())
 
-    def package(self, buyer_acct: int, reqs: list[Request]):
+    def package(self, buyer_acct: int, requests: list[Request]):
         """A combinatorial tender over all of a buyer's daily resources."""
-        m, o = self.m, self.m.offers
-        lanes = [rq.resource for rq in reqs]
-        need = np.array([rq.need for rq in reqs])
-        L = len(lanes)
+        model, offers = self.model, self.model.offers
+        lanes = [request.resource for request in requests]
+        need = np.array([request.need for request in requests])
+        n_lanes = len(lanes)
         rows_q, rows_p, rows_b, rows_kind = [], [], [], []
         by_provider: dict[int, list[tuple[int, int, float, dict]]] = {}
-        for li, rq in enumerate(reqs):
-            offs = self._eligible(rq.resource)
+        for li, request in enumerate(requests):
+            offs = self._eligible(request.resource)
             if offs.size == 0:
                 continue
-            a = self.asks(offs, rq.need, False, buyer_acct)
-            if not self._worth_contracting(rq, a, offs):
+            asks = self.asks(offs, request.need, False, buyer_acct)
+            if not self._worth_contracting(request, asks, offs):
                 continue
-            spare = np.minimum(self._spare(offs, False, rq.need), rq.need)
+            spare = np.minimum(self._spare(offs, False, request.need), request.need)
             self.bid_offers.append(offs)
             for j, off in enumerate(offs):
                 if spare[j] < 1:
                     continue
-                q = np.zeros(L)
+                q = np.zeros(n_lanes)
                 q[li] = spare[j]
-                asks_j = {k: a[k][j] for k in (*RATE_KEYS, "ref", "cost_factor")}
+                asks_j = {k: asks[k][j] for k in (*RATE_KEYS, "ref", "cost_factor")}
                 rows_q.append(q)
-                rows_p.append(a["ref"][j] * spare[j])
-                rows_b.append(int(o.provider[off]))
+                rows_p.append(asks["ref"][j] * spare[j])
+                rows_b.append(int(offers.provider[off]))
                 rows_kind.append(("single", [(li, int(off), float(spare[j]), asks_j)]))
-                by_provider.setdefault(int(o.provider[off]), []).append((li, int(off), float(spare[j]), asks_j))
-        disc = 1.0 - self.cfg.package_discount
+                by_provider.setdefault(int(offers.provider[off]), []).append((li, int(off), float(spare[j]), asks_j))
+        bundle_factor = 1.0 - self.cfg.package_discount
         for prov, items in by_provider.items():
             lanes_of = {li for li, *_ in items}
             if len(lanes_of) < 2:
@@ -247,11 +268,11 @@ class TenderRound:
             for li, off, q, asks_j in items:
                 if li not in best or asks_j["ref"] < best[li][3]["ref"]:
                     best[li] = (li, off, q, asks_j)
-            q = np.zeros(L)
+            q = np.zeros(n_lanes)
             price = 0.0
             for li, off, qq, asks_j in best.values():
                 q[li] = qq
-                price += asks_j["ref"] * qq * disc
+                price += asks_j["ref"] * qq * bundle_factor
             rows_q.append(q)
             rows_p.append(price)
             rows_b.append(prov)
@@ -259,9 +280,10 @@ class TenderRound:
         if not rows_q:
             return
         self.tenders += 1
-        Q = np.vstack(rows_q)
-        demand = np.minimum(need, Q.sum(axis=0))
-        award = solve_package_auction(PackageBids(bidder=np.array(rows_b), quantity=Q, price=np.array(rows_p)),
+        quantities = np.vstack(rows_q)
+        demand = np.minimum(need, quantities.sum(axis=0))
+        award = solve_package_auction(PackageBids(bidder=np.array(rows_b), quantity=quantities,
+                                                  price=np.array(rows_p)),
                                       demand, xor=True, cover="at_least")
         if not award.feasible:
             return
@@ -270,47 +292,47 @@ class TenderRound:
         chosen = []
         for i in np.flatnonzero(award.selected):
             kind, items = rows_kind[i]
-            f = disc if kind == "bundle" else 1.0
+            factor = bundle_factor if kind == "bundle" else 1.0
             for li, off, qq, asks_j in items:
-                chosen.append((asks_j["ref"] * f, li, off, qq, asks_j, f, kind))
+                chosen.append((asks_j["ref"] * factor, li, off, qq, asks_j, factor, kind))
         chosen.sort(key=lambda t: (t[1], t[0]))
-        for unit, li, off, qq, asks_j, f, kind in chosen:
+        for unit, li, off, qq, asks_j, factor, kind in chosen:
             q = min(qq, left[li])
             if q < 1e-9:
                 continue
             left[li] -= q
-            self.sign(reqs[li], off, q, {k: asks_j[k] * f for k in RATE_KEYS}, asks_j["cost_factor"],
+            self.sign(requests[li], off, q, {k: asks_j[k] * factor for k in RATE_KEYS}, asks_j["cost_factor"],
                       n_bids=len(rows_q), winning=unit, second=float("nan"), score=unit,
                       mechanism=f"package/{kind}")
             self.won_offers.append(np.array([off]))
-            m.incumbents.setdefault((buyer_acct, reqs[li].resource), set()).add(int(o.provider[off]))
+            model.incumbents.setdefault((buyer_acct, requests[li].resource), set()).add(int(offers.provider[off]))
 
     # ---- contract net (integrators, per route) ----
     def contract_net(self, integrator) -> set[int]:
         """Procure each of the integrator's routes by the contract net; returns resources covered."""
-        m, o = self.m, self.m.offers
+        model, offers = self.model, self.model.offers
         covered: set[int] = set()
-        routes = sorted((r, v) for (acct, r), v in m.plan.routes.items() if acct == integrator.acct and v > 0)
+        routes = sorted((r, v) for (acct, r), v in model.plan.routes.items() if acct == integrator.acct and v > 0)
         award_fn = tender_award_fn(self.rule, max_winners=1, payment="first_price")
         for route, vol in routes:
-            res = [r for r in m.world.routes[route].resources if not m.net.res_bulk[r]]
-            if not res:
+            resources = [r for r in model.world.routes[route].resources if not model.net.res_bulk[r]]
+            if not resources:
                 continue
             need = vol * self.cfg.contract_cover
             leads = [p for p in self.providers.values() if p.in_market
-                     and np.isin(o.resource[p.offer_ids], res).any()]
-            contractors = [RouteBidder(self, p, res, need, integrator.acct) for p in leads]
-            for c in contractors:
-                c.contractors = contractors
+                     and np.isin(offers.resource[p.offer_ids], resources).any()]
+            contractors = [RouteBidder(self, p, resources, need, integrator.acct) for p in leads]
+            for bidder in contractors:
+                bidder.contractors = contractors
             task = Task(task_id=f"route{route}", kind="route", quantity=need,
-                        attributes={"resources": tuple(res)})
+                        attributes={"resources": tuple(resources)})
             tree = run_contract_net(task, contractors, manager=integrator.name, award_fn=award_fn, max_depth=2)
             self.tenders += 1
             tree.validate()
-            by_name = {c.name: c for c in contractors}
+            by_name = {bidder.name: bidder for bidder in contractors}
             for award in tree.awards:
                 lead = by_name[award.contractor]
-                for r in res:
+                for r in resources:
                     if r in lead.own:
                         off, asks_j = lead.own[r]
                         q = min(award.quantity, self._spare(np.array([off]), False, need)[0])
@@ -323,14 +345,14 @@ class TenderRound:
                 for node in award.subcontracts:
                     r = node.task.attributes["resource"]
                     for sub in node.awards:
-                        sc = by_name[sub.contractor]
-                        off, asks_j = sc.own[r]
+                        sub_bidder = by_name[sub.contractor]
+                        off, asks_j = sub_bidder.own[r]
                         q = min(sub.quantity, self._spare(np.array([off]), False, need)[0])
                         if q < 1:
                             continue
-                        f = sub.unit_price / asks_j["ref"]
-                        sub_rates = {k: asks_j[k] * f for k in RATE_KEYS}
-                        rates = {k: v * (1.0 + m.config.integrators.lead_margin) for k, v in sub_rates.items()}
+                        factor = sub.unit_price / asks_j["ref"]
+                        sub_rates = {k: asks_j[k] * factor for k in RATE_KEYS}
+                        rates = {k: v * (1.0 + model.config.integrators.lead_margin) for k, v in sub_rates.items()}
                         self.sign(Request(integrator.acct, r, vol, need, False), off, q, rates, asks_j["cost_factor"],
                                   n_bids=len(node.proposals), winning=sub.unit_price, second=float("nan"),
                                   score=sub.unit_price, mechanism="contract_net/sub",
@@ -339,32 +361,36 @@ class TenderRound:
         return covered
 
     # ---- signing ----
-    def sign(self, rq: Request, offer: int, qty: float, rates: dict, cost_factor: float, *, n_bids: int,
+    def sign(self, request: Request, offer: int, qty: float, rates: dict, cost_factor: float, *, n_bids: int,
              winning: float, second: float, score: float, mechanism: str, lead=None, sub_rates=None):
-        m, book, o, cfg = self.m, self.m.contracts, self.m.offers, self.cfg
+        """Sign a contract for ``qty`` a day (bulk: an allowance of ``qty`` x the contract days)
+        at these rates; with ``lead``, the lead provider signs and subcontracts the leg to the
+        offer's provider at ``sub_rates``. A merchant pays its transaction cost."""
+        model, book, offers, cfg = self.model, self.model.contracts, self.model.offers, self.cfg
         days = cfg.contract_days
-        buyer = self.owners[rq.buyer_acct]
-        provider_uid, provider_acct = int(o.provider[offer]), int(o.acct[offer])
+        buyer = self.owners[request.buyer_acct]
+        provider_uid, provider_acct = int(offers.provider[offer]), int(offers.acct[offer])
         extra = {}
         if lead is not None:     # a subcontracted leg: the buyer pays the lead, the lead pays the server
             extra = {"sub_acct": provider_acct, "sub_provider": provider_uid,
                      "sub_rate_parcel": sub_rates["rate_parcel"], "sub_rate_kg": sub_rates["rate_kg"],
                      "sub_rate_shipment": sub_rates["rate_shipment"]}
             provider_uid, provider_acct = lead.unique_id, lead.acct
-        book.add(mechanism, buyer=buyer.unique_id, buyer_acct=rq.buyer_acct, provider=provider_uid,
-                 provider_acct=provider_acct, offer=offer, resource=rq.resource,
-                 service=SERVICE_OF_KIND[int(m.net.res_kind[rq.resource])],
-                 cost_factor=cost_factor, capacity=qty, allowance=qty * days if rq.bulk else 0.0,
-                 volume_commitment=0.0 if rq.bulk else cfg.commitment_share * qty * days,
-                 sla_days=sla_days(m.net, m.clearance, rq.resource), penalty=cfg.late_penalty_share,
+        book.add(mechanism, buyer=buyer.unique_id, buyer_acct=request.buyer_acct, provider=provider_uid,
+                 provider_acct=provider_acct, offer=offer, resource=request.resource,
+                 service=SERVICE_OF_KIND[int(model.net.res_kind[request.resource])],
+                 cost_factor=cost_factor, capacity=qty, allowance=qty * days if request.bulk else 0.0,
+                 volume_commitment=0.0 if request.bulk else cfg.commitment_share * qty * days,
+                 sla_days=sla_days(model.net, model.clearance, request.resource),
+                 penalty=cfg.late_penalty_share,
                  start=self.day, end=self.day + days, status=SIGNED, round=self.day, n_bids=n_bids,
                  winning_bid=winning, second_bid=second, score=score, **rates, **extra)
-        if not rq.bulk:
+        if not request.bulk:
             self.reserved[offer] += qty
         self.contracts_signed += 1
         if buyer.role == "merchant":
-            m.ledger.transfer(rq.buyer_acct, m.acct_overheads,
-                              int(to_cents(m.config.merchants.diy_transaction_cost)), "transaction_cost")
+            model.ledger.transfer(request.buyer_acct, model.acct_overheads,
+                                  int(to_cents(model.config.merchants.diy_transaction_cost)), "transaction_cost")
 
 
 def tender_round(model: Marketplace, day: int) -> TenderRound:

@@ -56,14 +56,22 @@ class ServiceOffer:
     risk: float               # chance of loss, damage or delay on the way
 
     def cost(self, weight) -> np.ndarray:
+        """The integrator's cost of sending parcels of these weights (kg) this way, USD each."""
         return self.cost_parcel + self.cost_kg * np.asarray(weight, dtype=np.float64)
 
 
 class ServiceCatalogue:
-    """The service graph of one integrator, its Pareto fronts, and the offers it makes."""
+    """The service graph of one integrator, its Pareto fronts, and the offers it makes.
+
+    Takes the model because the graph is built from the world's route variants and the offer
+    book, and a leg's values come from the offer book (markups, capacity), the integrator's
+    contracts in the contract book, the network and customs tables (days, risk) and the
+    scenario's density discount; it rebuilds them when the model's ``market_version`` moves,
+    and finds open routes with the quoter.
+    """
 
     def __init__(self, model: Marketplace, integrator):
-        self.m = model
+        self.model = model
         self.integrator = integrator
         self.G = nx.MultiDiGraph()
         self.cache = ServiceCache(self.G, objectives=("cost", "time", "risk"))
@@ -75,90 +83,93 @@ class ServiceCatalogue:
 
     # ---- the graph ----
     def _build(self):
-        m, G = self.m, self.G
-        for family, routes in m.world.route_variants.items():
+        model, G = self.model, self.G
+        for family, routes in model.world.route_variants.items():
             if family[2] == "replenish":
                 continue
             src, dst = ("src", family), ("dst", family)
             for r in routes:
-                rt = m.world.routes[r]
+                route_spec = model.world.routes[r]
                 G.add_edge(src, (r, 0), key=-1, cost=0.0, time=0.0, risk=0.0, capacity=np.inf,
                            cost_parcel=0.0, cost_kg=0.0, offer=-1)
-                G.add_edge((r, rt.n_stages), dst, key=-1, cost=0.0, time=0.0, risk=0.0, capacity=np.inf,
+                G.add_edge((r, route_spec.n_stages), dst, key=-1, cost=0.0, time=0.0, risk=0.0, capacity=np.inf,
                            cost_parcel=0.0, cost_kg=0.0, offer=-1)
-                for s, res in enumerate(rt.resources):
-                    offs = m.offers.by_resource.get(res, np.zeros(0, dtype=np.int64))
-                    for o in offs:
-                        G.add_edge((r, s), (r, s + 1), key=int(o), offer=int(o), resource=res, route=r)
-                        self._edges.append(((r, s), (r, s + 1), int(o), r))
+                for s, res in enumerate(route_spec.resources):
+                    offs = model.offers.by_resource.get(res, np.zeros(0, dtype=np.int64))
+                    for offer in offs:
+                        G.add_edge((r, s), (r, s + 1), key=int(offer), offer=int(offer), resource=res, route=r)
+                        self._edges.append(((r, s), (r, s + 1), int(offer), r))
         self.refresh()
 
     def add_offers(self, offers: np.ndarray):
         """New providers' offers become legs of every route that uses their resource."""
-        m = self.m
-        for o in offers:
-            res = int(m.offers.resource[o])
-            for family, routes in m.world.route_variants.items():
+        model = self.model
+        for offer in offers:
+            res = int(model.offers.resource[offer])
+            for family, routes in model.world.route_variants.items():
                 if family[2] == "replenish":
                     continue
                 for r in routes:
-                    for s, rr in enumerate(m.world.routes[r].resources):
+                    for s, rr in enumerate(model.world.routes[r].resources):
                         if rr == res:
-                            self.G.add_edge((r, s), (r, s + 1), key=int(o), offer=int(o), resource=res, route=r)
-                            self._edges.append(((r, s), (r, s + 1), int(o), r))
-                            self.cache.leg_added((r, s), (r, s + 1), int(o))
+                            self.G.add_edge((r, s), (r, s + 1), key=int(offer), offer=int(offer), resource=res,
+                                            route=r)
+                            self._edges.append(((r, s), (r, s + 1), int(offer), r))
+                            self.cache.leg_added((r, s), (r, s + 1), int(offer))
         self.version = -1
 
     def _leg_values(self, offers: np.ndarray):
         """Cost (per parcel, per kg), expected days, risk and capacity of legs on these offers."""
-        m, o, net, ct = self.m, self.m.offers, self.m.net, self.m.clearance
-        res = o.resource[offers]
+        model, offer_book, net, clearance = self.model, self.model.offers, self.model.net, self.model.clearance
+        res = offer_book.resource[offers]
         kind = net.res_kind[res]
         terr = net.res_territory[res]
         vol = self.integrator.planned_volume(res)
-        cfg = m.config.carriers
+        cfg = model.config.carriers
         dens = np.where(net.res_bulk[res], 1.0, 1.0 - cfg.density_discount * vol / (vol + cfg.density_half_volume))
-        up = (1.0 + o.markup[offers]) * dens
-        cp, ck = o.cost_parcel[offers] * up, o.cost_kg[offers] * up
+        up = (1.0 + offer_book.markup[offers]) * dens
+        cp, ck = offer_book.cost_parcel[offers] * up, offer_book.cost_kg[offers] * up
         # where it holds a contract with the provider, its contract rate is its cost
-        book = m.contracts
+        book = model.contracts
         mine = np.flatnonzero((book.status == ACTIVE) & (book.buyer_acct == self.integrator.acct))
         if mine.size:
             by_offer = dict(zip(book.offer[mine].tolist(), mine.tolist()))
             for i, off in enumerate(offers.tolist()):
-                c = by_offer.get(off)
-                if c is not None:
-                    cp[i], ck[i] = book.rate_parcel[c], book.rate_kg[c]
+                contract = by_offer.get(off)
+                if contract is not None:
+                    cp[i], ck[i] = book.rate_parcel[contract], book.rate_kg[contract]
         tri_mean = net.res_tri[res].mean(axis=1)
-        delay = net.res_delay[res] * o.delay_mult[offers]
-        time = np.where(kind == TRANSPORT, tri_mean * o.speed[offers] + delay * net.res_delay_tri[res].mean(axis=1),
+        delay = net.res_delay[res] * offer_book.delay_mult[offers]
+        time = np.where(kind == TRANSPORT,
+                        tri_mean * offer_book.speed[offers] + delay * net.res_delay_tri[res].mean(axis=1),
                         np.where(kind == HANDLING, tri_mean, 0.0))
-        g = net.res_regime[res]
-        clear = np.where(kind == EXPORT, ct.export_clearance[terr].mean(axis=1),
-                         np.where(kind == IMPORT, ct.clearance[terr, np.maximum(g, 0)].mean(axis=1), 0.0))
-        insp = np.where(kind == IMPORT, ct.inspection[terr, np.maximum(g, 0)], 0.0)
-        hold = 1.0 - o.accuracy[offers]
+        regime = net.res_regime[res]
+        clear = np.where(kind == EXPORT, clearance.export_clearance[terr].mean(axis=1),
+                         np.where(kind == IMPORT, clearance.clearance[terr, np.maximum(regime, 0)].mean(axis=1), 0.0))
+        insp = np.where(kind == IMPORT, clearance.inspection[terr, np.maximum(regime, 0)], 0.0)
+        hold = 1.0 - offer_book.accuracy[offers]
         time = time + np.where((kind == EXPORT) | (kind == IMPORT),
-                               clear + insp * ct.inspection_days[terr].mean(axis=1)
-                               + hold * ct.hold_days[terr].mean(axis=1), 0.0)
-        risk = np.where(kind == TRANSPORT, (net.res_loss[res] + net.res_damage[res]) * o.loss_mult[offers] + delay,
+                               clear + insp * clearance.inspection_days[terr].mean(axis=1)
+                               + hold * clearance.hold_days[terr].mean(axis=1), 0.0)
+        risk = np.where(kind == TRANSPORT,
+                        (net.res_loss[res] + net.res_damage[res]) * offer_book.loss_mult[offers] + delay,
                         np.where((kind == EXPORT) | (kind == IMPORT), insp + hold, 0.0))
-        cap = np.where(o.active[offers], o.capacity[offers], 0.0)
+        cap = np.where(offer_book.active[offers], offer_book.capacity[offers], 0.0)
         return cp, ck, time, np.clip(risk, 0.0, 0.999), cap
 
     def refresh(self):
         """Bring the legs' values up to date; invalidate cached fronts whose legs changed."""
-        if self.version == self.m.market_version:
+        if self.version == self.model.market_version:
             return
-        self.version = self.m.market_version
+        self.version = self.model.market_version
         if not self._edges:
             return
         offers = np.array([e[2] for e in self._edges], dtype=np.int64)
         cp, ck, time, risk, cap = self._leg_values(offers)
-        ref = cp + ck * self.m.reference_weight
+        ref = cp + ck * self.model.reference_weight
         changed = 0
-        for i, (u, v, o, _) in enumerate(self._edges):
-            d = self.G.edges[u, v, o]
+        for i, (u, v, offer, _) in enumerate(self._edges):
+            d = self.G.edges[u, v, offer]
             new = (float(ref[i]), float(time[i]), float(risk[i]), float(cap[i]))
             old = (d.get("cost"), d.get("time"), d.get("risk"), d.get("capacity"))
             if old[0] is not None and not _material(old, new):
@@ -169,7 +180,7 @@ class ServiceCatalogue:
                 d.update(cost=new[0], time=new[1], risk=new[2], capacity=new[3],
                          cost_parcel=float(cp[i]), cost_kg=float(ck[i]))
                 if old[0] is not None:
-                    self.cache.leg_changed(u, v, o, worsened=worse)
+                    self.cache.leg_changed(u, v, offer, worsened=worse)
                 changed += 1
         if changed:
             self._menus.clear()
@@ -209,16 +220,16 @@ class ServiceCatalogue:
 
     def best_open_route(self, family: tuple, prefix: list[int] | None = None) -> int | None:
         """The cheapest variant of a family whose legs are all open, optionally sharing a prefix."""
-        m = self.m
-        m.quoter._refresh()
+        model = self.model
+        model.quoter._refresh()
         best, best_cost = None, np.inf
-        for r in m.world.route_variants.get(family, []):
-            res = m.world.routes[r].resources
+        for r in model.world.route_variants.get(family, []):
+            res = model.world.routes[r].resources
             if prefix is not None and res[: len(prefix)] != prefix:
                 continue
-            if not m.quoter.res_open[res].all():
+            if not model.quoter.res_open[res].all():
                 continue
-            cost = float(m.quoter.list_ref[res].sum())
+            cost = float(model.quoter.list_ref[res].sum())
             if cost < best_cost:
                 best, best_cost = r, cost
         return best

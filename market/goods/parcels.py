@@ -150,6 +150,7 @@ class ParcelTable:
 
     @property
     def nbytes(self) -> int:
+        """Memory the table's columns take, in bytes."""
         return sum(a.nbytes for a in self.cols.values()) + sum(a.nbytes for a in self.legs.values())
 
 
@@ -178,6 +179,8 @@ class ParcelSink:
         self.rows_written = 0
 
     def add(self, rows: dict[str, np.ndarray] | None):
+        """Buffer finished parcels (columns of the parcel table); write a chunk when the buffer
+        holds ``chunk_rows``."""
         if rows is None or rows["parcel_id"].size == 0 or self.path is None:
             return
         self._buf.append(rows)
@@ -210,6 +213,7 @@ class ParcelSink:
         return pa.table(cols)
 
     def flush(self):
+        """Write the buffered parcels, in parcel id order, as a row group of the Parquet file."""
         if not self._buf or self.path is None:
             return
         merged = {k: np.concatenate([b[k] for b in self._buf]) for k in self._buf[0]}

@@ -92,6 +92,7 @@ class FlowSolution:
 
     @property
     def total_cost(self) -> float:
+        """Routing cost plus the penalty on unserved volume."""
         return self.routing_cost + self.unserved_cost
 
     @property
@@ -107,6 +108,7 @@ class FlowSolution:
 
     @property
     def unserved_volume(self) -> float:
+        """Parcels per day no capacity could carry, over all commodities."""
         return float(self.unserved.sum())
 
 

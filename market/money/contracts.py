@@ -57,6 +57,8 @@ class ContractBook:
         raise AttributeError(name)
 
     def add(self, mechanism: str, **values) -> int:
+        """Add a contract signed by ``mechanism`` (e.g. ``first_price``, ``quote/standard``)
+        with these column values (the rest 0, and -1 for no subcontractor); returns its id."""
         if self.n == self._cap:
             self._cap *= 2
             for k, a in self.cols.items():
@@ -134,6 +136,8 @@ class ContractBook:
         self.remaining_today[daily] = self.capacity[daily] * ratio[self.offer[daily]]
 
     def frame(self, names: dict[int, str] | None = None) -> pd.DataFrame:
+        """The contracts as a table (``contracts.parquet``), money in USD; with ``names``
+        (agent id -> name), the buyers' and providers' names added."""
         data = {k: v.copy() for k, v in ((k, getattr(self, k)) for k in _FIELDS)}
         df = pd.DataFrame(data)
         df.insert(0, "contract_id", np.arange(self.n))

@@ -88,10 +88,12 @@ class Ledger:
         return acct
 
     def account(self, name: str) -> int:
+        """The account with this name."""
         return self._by_name[name]
 
     @property
     def n_accounts(self) -> int:
+        """Number of accounts opened."""
         return len(self.names)
 
     @property
@@ -105,6 +107,7 @@ class Ledger:
         return self._received[: self.n_accounts]
 
     def balance(self, acct: int) -> int:
+        """One account's balance, in cents."""
         return int(self._balance[acct])
 
     # ---- postings ----

@@ -40,12 +40,17 @@ def _check_triangle(t: Triangle, what: str):
 
 
 class TerritorySpec(_Spec):
+    """A customs territory: its currency, and whether goods leaving it clear export customs."""
+
     name: str
     currency: str
     export_procedure: bool = True
 
 
 class NodeSpec(_Spec):
+    """A place on the network: a seller cluster (origin), gateway, border crossing, warehouse or
+    market, in a territory, with its map position."""
+
     id: str
     name: str
     kind: Literal["origin", "gateway", "border", "warehouse", "market"]
@@ -56,11 +61,16 @@ class NodeSpec(_Spec):
 
 
 class MarketSpec(_Spec):
+    """A destination market: the node where its consumers are, and how often sellers pick it."""
+
     node: str
     weight: float = Field(1.0, gt=0, description="how often sellers pick this market (relative)")
 
 
 class ChannelSpec(_Spec):
+    """A fulfilment channel: direct, or stock in a warehouse of a kind; the customs regime of
+    its parcels at import (and of the bulk entry), and the delivery promise in days."""
+
     label: str
     kind: Literal["direct", "warehouse"]
     regime: Literal["postal", "express", "general", "bonded_entry", "retail_from_bonded", "domestic"]
@@ -70,6 +80,9 @@ class ChannelSpec(_Spec):
 
 
 class CategorySpec(_Spec):
+    """A product category: retail value (USD) and weight (kg) ranges, inspection multiplier,
+    goods cost as a share of retail value."""
+
     value: tuple[float, float]
     weight: tuple[float, float]
     inspection_multiplier: float = Field(ge=0)
@@ -77,16 +90,25 @@ class CategorySpec(_Spec):
 
 
 class OriginSpec(_Spec):
+    """A seller cluster: the weights of the categories its sellers sell, and its share of sellers."""
+
     categories: dict[str, float]
     weight: float = Field(1.0, gt=0, description="share of sellers located here (relative)")
 
 
 class CarrierGroupSpec(_Spec):
+    """A group of carriers serving the same lanes: how many companies share them."""
+
     label: str
     count: int = Field(ge=1, le=50)
 
 
 class LaneSpec(_Spec):
+    """A lane template, expanded over its node ``pairs``: mode, channels, transit days
+    [min, mode, max], costs (USD per parcel, per kg, per shipment), capacity (parcels a day,
+    or kg a day on bulk lanes), loss, damage and delay probabilities, and where its import
+    customs is cleared if not at its far end."""
+
     group: str
     mode: Literal["truck", "postal", "express_air", "dedicated_line", "sea", "rail", "last_mile"]
     channels: list[str]
@@ -112,6 +134,9 @@ class LaneSpec(_Spec):
 
 
 class WarehouseSpec(_Spec):
+    """A warehouse: operators, storage space (units), handling (orders a day), storage cost (USD
+    per unit-day, times a peak multiplier Oct-Dec), handling cost (USD per order) and days."""
+
     operators: int = Field(ge=1, le=50)
     storage_units: float = Field(gt=0)
     handling_per_day: float = Field(gt=0)
@@ -123,6 +148,9 @@ class WarehouseSpec(_Spec):
 
 
 class CustomsSpec(_Spec):
+    """A territory's customs: brokers and their capacity, clearance days by regime [min, mode,
+    max], inspection rates and days, hold days after a filing error, fees (USD)."""
+
     brokers_per_point: int = Field(ge=1, le=50)
     broker_capacity: float = Field(gt=0)
     export_clearance: Triangle
@@ -139,6 +167,11 @@ class CustomsSpec(_Spec):
 
 
 class DutyRuleSpec(_Spec):
+    """One dated set of duty and tax rules of a territory, in force from ``start`` until the
+    next: ad-valorem duty by category and extra by origin, VAT, the de minimis threshold (value,
+    weight, excluded origins), postal and flat per-item duties, excess-only duty, and the
+    cross-border retail tax. Amounts in the territory's currency unless ``currency`` says."""
+
     start: dt.date
     currency: str | None = None
     de_minimis: float = Field(0.0, ge=0)
@@ -159,6 +192,9 @@ class DutyRuleSpec(_Spec):
 
 
 class WorldSpec(_Spec):
+    """The whole world file, with its cross-references checked (nodes, territories, markets,
+    origins, lanes, warehouses, channels, date order of duty rules)."""
+
     version: str
     description: str = ""
     fx: dict[str, float]
@@ -226,6 +262,8 @@ class WorldSpec(_Spec):
 
 
 def load_world_spec(name_or_path: str | Path = "world") -> WorldSpec:
+    """Read and validate a world file: a path, or a name in ``market/data``; raises
+    ScenarioError with one line."""
     path = Path(name_or_path)
     if not path.is_file():
         cand = DATA_DIR / f"{name_or_path}.toml"

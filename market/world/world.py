@@ -23,6 +23,9 @@ from market.world.spec import (EXPORT, HANDLING, IMPORT, MAX_HOPS, MAX_VARIANTS,
 
 @dataclass
 class Lane:
+    """One lane of the network: a directed move from node ``u`` to node ``v``, expanded from a
+    lane template of the world file (``spec``)."""
+
     id: str
     index: int
     u: str
@@ -61,11 +64,15 @@ class Route:
 
     @property
     def n_stages(self) -> int:
+        """Number of stages (resources) on the route."""
         return len(self.resources)
 
 
 @dataclass
 class World:
+    """The built world: the lane graph, resources, routes and their lookups, and the world
+    file's figures (``spec``); ``rule_patches`` hold the duty-rule changes of shocks in force."""
+
     spec: WorldSpec
     graph: nx.MultiDiGraph
     lanes: list[Lane]
@@ -86,6 +93,7 @@ class World:
 
     # ---- lookups ----
     def node(self, node_id: str) -> dict:
+        """A node's attributes in the lane graph."""
         return self.graph.nodes[node_id]
 
     def channel_routes(self, origin: str, market: str) -> dict[str, tuple[int, int | None]]:
@@ -127,6 +135,7 @@ class World:
         return got
 
     def fx(self, currency: str) -> float:
+        """USD per unit of a currency."""
         return self.spec.fx[currency]
 
 
@@ -311,4 +320,6 @@ def build_world(spec: WorldSpec, replenish_time_value: float = 0.02) -> World:
 
 
 def load_world(name_or_path: str | Path = "world", replenish_time_value: float = 0.02) -> World:
+    """Read, validate and build a world file (a path, or a name in ``market/data``); see
+    :func:`build_world` for ``replenish_time_value``."""
     return build_world(load_world_spec(name_or_path), replenish_time_value)

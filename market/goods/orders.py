@@ -27,7 +27,7 @@ class Orders:
     parcel table and the day's figures."""
 
     def __init__(self, model: Marketplace):
-        self.m = model
+        self.model = model
         world = model.world
         # (market, warehouse) -> the route an order takes from that warehouse's stock
         self.route_from_stock = np.full((len(world.markets), len(model.warehouse_nodes)), -1, dtype=np.int64)
@@ -36,39 +36,39 @@ class Orders:
 
     def place(self, day: int):
         """Consumers order; each order ships from stock if its market has some, else as chosen."""
-        m = self.m
-        cfg, mm = m.config, m.mm
-        listing_row, listing_product = m.lst_mm, m.lst_product
+        model = self.model
+        cfg, mm = model.config, model.mm
+        listing_row, listing_product = model.lst_mm, model.lst_product
         if listing_row.size == 0:
             return
-        season = m.demand_calendar.on(day, mm.market[listing_row])
+        season = model.demand_calendar.on(day, mm.market[listing_row])
         rate = mm.base[listing_row] * cfg.demand.scale * mm.time_factor[listing_row] \
-            * m.prod_share[listing_product] * season * m.shockboard.demand[mm.market[listing_row]]
+            * model.prod_share[listing_product] * season * model.shockboard.demand[mm.market[listing_row]]
         rate = np.where(mm.route[listing_row] >= 0, rate, 0.0)   # a market with no channel allowed is not served
-        orders = m.rng.poisson(rate).astype(np.int64)
+        orders = model.rng.poisson(rate).astype(np.int64)
 
         wh_now = mm.warehouse[listing_row]
         wh = np.where(wh_now >= 0, wh_now, mm.prev_warehouse[listing_row])
         # the seasonally adjusted order level per (product, warehouse), for replenishment
-        observed = np.zeros_like(m.inventory.demand_ema)
+        observed = np.zeros_like(model.inventory.demand_ema)
         watched = np.zeros(observed.shape, dtype=bool)
         stocked = wh_now >= 0
         np.add.at(observed, (listing_product[stocked], wh_now[stocked]), orders[stocked] / season[stocked])
         watched[listing_product[stocked], wh_now[stocked]] = True
-        m.inventory.observe_demand(observed, watched)
+        model.inventory.observe_demand(observed, watched)
 
         from_stock = np.zeros_like(orders)
         unit_cost = np.zeros(orders.size)
         unit_duty = np.zeros(orders.size)
         has = (wh >= 0) & (orders > 0)
         if has.any():
-            issued, cost, duty = m.inventory.issue(listing_product[has], wh[has], orders[has])
+            issued, cost, duty = model.inventory.issue(listing_product[has], wh[has], orders[has])
             from_stock[has], unit_cost[has], unit_duty[has] = issued, cost, duty
         rest = orders - from_stock
         stockout = (wh_now >= 0) & (rest > 0)
         lacking = int(rest[stockout].sum())
-        m.metrics.stockouts_today += lacking
-        m.metrics.stockouts += lacking
+        model.metrics.stockouts_today += lacking
+        model.metrics.stockouts += lacking
 
         groups = []
         # (a) from stock: the warehouse's order route
@@ -103,22 +103,22 @@ class Orders:
     def fallback_route(self, rows: np.ndarray) -> np.ndarray:
         """When its warehouse is empty a merchant ships direct: as it did before it moved to the
         warehouse (while the first stock is on its way), else by express from its origin."""
-        m = self.m
+        model = self.model
         out = np.empty(rows.size, dtype=np.int64)
         for i, row in enumerate(rows):
-            previous = int(m.mm.fallback_route[row])
-            if previous >= 0 and m.quoter.route_open(previous):
+            previous = int(model.mm.fallback_route[row])
+            if previous >= 0 and model.quoter.route_open(previous):
                 out[i] = previous
                 continue
-            merchant = m.merchants[m.mm.merchant[row]]
-            market = m.world.markets[m.mm.market[row]]
-            out[i] = m.world.direct_route[(merchant.origin, market, "express")]
+            merchant = model.merchants[model.mm.merchant[row]]
+            market = model.world.markets[model.mm.market[row]]
+            out[i] = model.world.direct_route[(merchant.origin, market, "express")]
         return out
 
     def _create_parcels(self, day: int, group: dict):
         """One parcel per order of a group of listings, with the money that moves at the sale."""
-        m = self.m
-        mm, parcels = m.mm, m.parcels
+        model = self.model
+        mm, parcels = model.mm, model.parcels
         listings, count = group["rows"], group["count"]
         total = int(count.sum())
         if total == 0:
@@ -126,65 +126,65 @@ class Orders:
 
         def per_parcel(a):
             return np.repeat(np.broadcast_to(a, listings.shape), count)
-        row = per_parcel(m.lst_mm[listings])
-        prod = per_parcel(m.lst_product[listings])
+        row = per_parcel(model.lst_mm[listings])
+        prod = per_parcel(model.lst_product[listings])
         route = per_parcel(group["route"])
         mer_idx = mm.merchant[row]
         integ_idx = mm.integrator[row]
-        mer_acct = m.merchant_accts[mer_idx]
-        mer_uid = np.array([mer.unique_id for mer in m.merchants], dtype=np.int64)[mer_idx]
-        if m.integrators:
-            it_acct = np.array([it.acct for it in m.integrators] + [-1], dtype=np.int64)[integ_idx]
-            it_uid = np.array([it.unique_id for it in m.integrators] + [-1], dtype=np.int64)[integ_idx]
+        mer_acct = model.merchant_accts[mer_idx]
+        mer_uid = np.array([mer.unique_id for mer in model.merchants], dtype=np.int64)[mer_idx]
+        if model.integrators:
+            it_acct = np.array([it.acct for it in model.integrators] + [-1], dtype=np.int64)[integ_idx]
+            it_uid = np.array([it.unique_id for it in model.integrators] + [-1], dtype=np.int64)[integ_idx]
         else:
             it_acct = np.full(total, -1, dtype=np.int64)
             it_uid = np.full(total, -1, dtype=np.int64)
         buyer = np.where(integ_idx >= 0, it_acct, mer_acct)
-        value = m.prod_value[prod]
-        weight = m.prod_weight[prod]
-        channel = m.net.route_channel[route]
+        value = model.prod_value[prod]
+        weight = model.prod_weight[prod]
+        channel = model.net.route_channel[route]
         # the promise of the channel the parcel actually takes (a stock-out shipped by express
         # is promised express times)
-        promised = m.promised_days[channel]
+        promised = model.promised_days[channel]
         created = parcels.append(
             total, created_day=day, merchant=mer_uid, merchant_idx=mer_idx, mm_row=row,
-            product=prod, category=m.prod_category[prod],
-            origin_territory=m.prod_origin_territory[prod], market=mm.market[row],
-            channel=channel, route=route, n_stages=m.net.route_n[route], stage=0,
+            product=prod, category=model.prod_category[prod],
+            origin_territory=model.prod_origin_territory[prod], market=mm.market[row],
+            channel=channel, route=route, n_stages=model.net.route_n[route], stage=0,
             status=group["status"], ready_day=day, end_day=day, buyer_acct=buyer,
             merchant_acct=mer_acct, integrator=it_uid, integrator_idx=integ_idx,
             value=value, weight=weight, promised_days=promised, fallback=group["fallback"],
             stockout_wait=int(group["status"] == WAITING_STOCK),
             upstream_cents=to_cents(per_parcel(group["upstream"])),
             upstream_duty_cents=to_cents(per_parcel(group["updu"])))
-        ledger = m.ledger
-        ledger.post(m.acct_consumers, mer_acct, to_cents(value), "sale")
+        ledger = model.ledger
+        ledger.post(model.acct_consumers, mer_acct, to_cents(value), "sale")
         if group["goods"]:
-            ledger.post(mer_acct, m.acct_suppliers, to_cents(value * m.prod_cost_share[prod]), "goods")
+            ledger.post(mer_acct, model.acct_suppliers, to_cents(value * model.prod_cost_share[prod]), "goods")
         via = integ_idx >= 0
         if via.any():
             price = np.zeros(total)
-            n_routes = len(m.world.routes)
+            n_routes = len(model.world.routes)
             key = integ_idx[via] * n_routes + route[via]
             for k in np.unique(key):
                 i, r = divmod(int(k), n_routes)
                 sel = np.flatnonzero(via)[key == k]
-                price[sel] = m.integrators[i].route_cost(r, weight[sel]) * (1.0 + mm.markup[row[sel]])
+                price[sel] = model.integrators[i].route_cost(r, weight[sel]) * (1.0 + mm.markup[row[sel]])
             cents = to_cents(price[via])
             ledger.post(mer_acct[via], it_acct[via], cents, "service_fee")
             parcels["price_cents"][created[via]] = cents
         # cargo insurance: a 4PL insures what it carries; a merchant insures if it chose to
-        insured = np.where(integ_idx >= 0, m.config.integrators.insure, mm.insured[row])
+        insured = np.where(integ_idx >= 0, model.config.integrators.insure, mm.insured[row])
         if insured.any():
             ins = np.flatnonzero(insured)
-            ic = m.config.insurance
-            loading = np.where(integ_idx[ins] >= 0, ic.integrator_loading, ic.loading)
-            prem = insurance_premium(value[ins], m.net.route_risk[route[ins]], loading=loading,
-                                     carrier_liability_limit=m.config.carriers.liability_per_kg * weight[ins],
-                                     deductible=ic.deductible, expense=ic.expense)
+            insurance = model.config.insurance
+            loading = np.where(integ_idx[ins] >= 0, insurance.integrator_loading, insurance.loading)
+            prem = insurance_premium(value[ins], model.net.route_risk[route[ins]], loading=loading,
+                                     carrier_liability_limit=model.config.carriers.liability_per_kg * weight[ins],
+                                     deductible=insurance.deductible, expense=insurance.expense)
             cents = to_cents(prem)
-            ledger.post(buyer[ins], m.acct_insurer, cents, "premium")
+            ledger.post(buyer[ins], model.acct_insurer, cents, "premium")
             parcels["insured"][created[ins]] = 1
             parcels["premium_cents"][created[ins]] = cents
-            m.metrics.insured_parcels += ins.size
-        m.metrics.on_created(channel, integ_idx, group["fallback"])
+            model.metrics.insured_parcels += ins.size
+        model.metrics.on_created(channel, integ_idx, group["fallback"])

@@ -78,15 +78,15 @@ class NetworkTables:
         # expected stage days (means of the triangular draws, with delay, inspection and holds)
         mean = self.res_tri.mean(axis=1)
         exp_days = mean + self.res_delay * self.res_delay_tri.mean(axis=1)
-        ct = clearance
         for r in world.resources:
             t = self.res_territory[r.index]
             if r.kind == EXPORT:
-                exp_days[r.index] = ct.export_clearance[t].mean() + 0.02 * ct.hold_days[t].mean()
+                exp_days[r.index] = clearance.export_clearance[t].mean() + 0.02 * clearance.hold_days[t].mean()
             elif r.kind == IMPORT:
                 g = self.res_regime[r.index]
-                exp_days[r.index] = (ct.clearance[t, g].mean() + ct.inspection[t, g] * ct.inspection_days[t].mean()
-                                     + 0.02 * ct.hold_days[t].mean())
+                exp_days[r.index] = (clearance.clearance[t, g].mean()
+                                     + clearance.inspection[t, g] * clearance.inspection_days[t].mean()
+                                     + 0.02 * clearance.hold_days[t].mean())
         self.res_expected_days = exp_days
         self.route_expected_days = np.array([exp_days[rt.resources].sum() for rt in world.routes])
 

@@ -139,11 +139,12 @@ def build_merchants(model: Marketplace):
     cfg, world, rng = model.config, model.world, model.rng
     merchants_cfg = cfg.merchants
     spec = world.spec
-    exporter_origins = [o for o in spec.origins if spec.nodes and world.graph.nodes[o]["territory"] in CHINA]
-    importer_origins = [o for o in spec.origins if o not in exporter_origins]
-    export_markets = [mk for mk in world.markets
-                      if world.graph.nodes[spec.markets[mk].node]["territory"] not in CHINA]
-    import_markets = [mk for mk in world.markets if mk not in export_markets]
+    exporter_origins = [origin for origin in spec.origins
+                        if spec.nodes and world.graph.nodes[origin]["territory"] in CHINA]
+    importer_origins = [origin for origin in spec.origins if origin not in exporter_origins]
+    export_markets = [market for market in world.markets
+                      if world.graph.nodes[spec.markets[market].node]["territory"] not in CHINA]
+    import_markets = [market for market in world.markets if market not in export_markets]
     categories = world.categories
     product_rows = []   # (merchant idx, category, value, weight, cost_share, share)
     market_rows = []
@@ -164,27 +165,29 @@ def build_merchants(model: Marketplace):
                            p=np.array(list(category_weights.values())) / sum(category_weights.values()))
         shares = rng.dirichlet(np.full(n_products, 2.0))
         first = len(product_rows)
-        for c, share in zip(drawn, shares):
-            category = spec.categories[names[c]]
-            product_rows.append((merchant.index, categories.index(names[c]), rng.uniform(*category.value),
-                                 rng.uniform(*category.weight), category.cost_share, share))
+        for category_idx, share in zip(drawn, shares):
+            category = spec.categories[names[category_idx]]
+            product_rows.append((merchant.index, categories.index(names[category_idx]),
+                                 rng.uniform(*category.value), rng.uniform(*category.weight), category.cost_share,
+                                 share))
         merchant.products = np.arange(first, len(product_rows))
         size = rng.lognormal(-0.5 * sigma ** 2, sigma)
         rows = []
-        for mk in markets:
+        for market in markets:
             rows.append(len(market_rows))
-            market_rows.append((merchant.index, world.markets.index(mk),
-                                cfg.demand.base_orders_per_day * size * spec.markets[mk].weight))
+            market_rows.append((merchant.index, world.markets.index(market),
+                                cfg.demand.base_orders_per_day * size * spec.markets[market].weight))
         merchant.rows = np.array(rows, dtype=np.int64)
 
-    weights = [spec.origins[o].weight for o in exporter_origins]
+    weights = [spec.origins[origin].weight for origin in exporter_origins]
     for i in range(merchants_cfg.exporters):
         origin = exporter_origins[pick(exporter_origins, weights, 1)[0]]
         lo, hi = merchants_cfg.markets_per_exporter
         k = int(rng.integers(lo, min(hi, len(export_markets)) + 1))
-        chosen = [export_markets[j] for j in pick(export_markets, [spec.markets[mk].weight for mk in export_markets], k)]
+        market_weights = [spec.markets[market].weight for market in export_markets]
+        chosen = [export_markets[j] for j in pick(export_markets, market_weights, k)]
         add_merchant(origin, chosen, "exporter", i)
-    weights = [spec.origins[o].weight for o in importer_origins]
+    weights = [spec.origins[origin].weight for origin in importer_origins]
     for i in range(merchants_cfg.importers if importer_origins and import_markets else 0):
         origin = importer_origins[pick(importer_origins, weights, 1)[0]]
         add_merchant(origin, import_markets, "importer", i)

@@ -77,23 +77,23 @@ class ClaimBook:
         r_lo, r_hi = cfg.dispute_recovery
         recovery = np.where(disputed, r_lo + (r_hi - r_lo) * u[:, 3], 1.0)
         self._grow(self.n + k)
-        sl = slice(self.n, self.n + k)
-        c = self.cols
-        c["parcel_id"][sl] = take(parcel_id)
-        c["kind"][sl] = kind
-        c["claimant"][sl] = take(claimant)
-        c["respondent"][sl] = take(respondent)
-        c["respondent_uid"][sl] = ruid
-        c["amount_cents"][sl] = amount_cents[keep]
-        c["filed_day"][sl] = day
-        c["due_day"][sl] = day + np.maximum(whole_days(delay, rng), 1)
-        c["disputed"][sl] = disputed
-        c["recovery"][sl] = recovery
-        c["via_4pl"][sl] = via
-        c["status"][sl] = OPEN
-        c["paid_cents"][sl] = 0
-        c["paid_day"][sl] = -1
-        c["dispute_cost_cents"][sl] = 0
+        new = slice(self.n, self.n + k)
+        cols = self.cols
+        cols["parcel_id"][new] = take(parcel_id)
+        cols["kind"][new] = kind
+        cols["claimant"][new] = take(claimant)
+        cols["respondent"][new] = take(respondent)
+        cols["respondent_uid"][new] = ruid
+        cols["amount_cents"][new] = amount_cents[keep]
+        cols["filed_day"][new] = day
+        cols["due_day"][new] = day + np.maximum(whole_days(delay, rng), 1)
+        cols["disputed"][new] = disputed
+        cols["recovery"][new] = recovery
+        cols["via_4pl"][new] = via
+        cols["status"][new] = OPEN
+        cols["paid_cents"][new] = 0
+        cols["paid_day"][new] = -1
+        cols["dispute_cost_cents"][new] = 0
         self.n += k
         self.filed_today += k
 
@@ -113,29 +113,29 @@ class ClaimBook:
         due = np.flatnonzero((self["status"] == OPEN) & (self["due_day"] <= day))
         if due.size == 0:
             return
-        c = self.cols
-        pay = np.rint(c["amount_cents"][due] * c["recovery"][due]).astype(np.int64)
+        cols = self.cols
+        pay = np.rint(cols["amount_cents"][due] * cols["recovery"][due]).astype(np.int64)
         # a carrier's liability is a "claim"; what the insurer pays is an "insurance_payout"
-        ins = c["kind"][due] == INSURANCE
+        ins = cols["kind"][due] == INSURANCE
         if (~ins).any():
-            ledger.post(c["respondent"][due[~ins]], c["claimant"][due[~ins]], pay[~ins], "claim")
+            ledger.post(cols["respondent"][due[~ins]], cols["claimant"][due[~ins]], pay[~ins], "claim")
         if ins.any():
-            ledger.post(c["respondent"][due[ins]], c["claimant"][due[ins]], pay[ins], "insurance_payout")
+            ledger.post(cols["respondent"][due[ins]], cols["claimant"][due[ins]], pay[ins], "insurance_payout")
         self.insurance_paid_today_cents += int(pay[ins].sum())
-        disputed = due[c["disputed"][due]]
+        disputed = due[cols["disputed"][due]]
         if disputed.size:
             cost = int(round(cfg.dispute_cost * 100))
-            both = np.concatenate([c["claimant"][disputed], c["respondent"][disputed]])
+            both = np.concatenate([cols["claimant"][disputed], cols["respondent"][disputed]])
             ledger.post(both, self.handling_acct, np.full(both.size, cost, dtype=np.int64), "dispute_cost")
-            c["dispute_cost_cents"][disputed] = 2 * cost
+            cols["dispute_cost_cents"][disputed] = 2 * cost
             self.dispute_cost_today_cents += 2 * cost * disputed.size
-            uid = c["respondent_uid"][disputed]
+            uid = cols["respondent_uid"][disputed]
             reputation.record_disputes(uid[uid >= 0], np.ones(int((uid >= 0).sum()), dtype=bool))
-        clean = due[~c["disputed"][due] & (c["respondent_uid"][due] >= 0)]
-        reputation.record_disputes(c["respondent_uid"][clean], np.zeros(clean.size, dtype=bool))
-        c["paid_cents"][due] = pay
-        c["paid_day"][due] = day
-        c["status"][due] = PAID
+        clean = due[~cols["disputed"][due] & (cols["respondent_uid"][due] >= 0)]
+        reputation.record_disputes(cols["respondent_uid"][clean], np.zeros(clean.size, dtype=bool))
+        cols["paid_cents"][due] = pay
+        cols["paid_day"][due] = day
+        cols["status"][due] = PAID
         self.paid_today_cents += int(pay.sum())
 
     # ---- reporting ----

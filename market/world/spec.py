@@ -225,15 +225,15 @@ class WorldSpec(_Spec):
                 raise ValueError(f"territory {code}: no fx rate for {t.currency}")
             if code not in self.customs or code not in self.duty_rules:
                 raise ValueError(f"territory {code}: needs customs and duty_rules entries")
-        for m, spec in self.markets.items():
+        for market, spec in self.markets.items():
             if spec.node not in nodes or nodes[spec.node].kind != "market":
-                raise ValueError(f"market {m}: node {spec.node} is not a market node")
-        for o, spec in self.origins.items():
-            if o not in nodes or nodes[o].kind != "origin":
-                raise ValueError(f"origins.{o}: not an origin node")
+                raise ValueError(f"market {market}: node {spec.node} is not a market node")
+        for origin, spec in self.origins.items():
+            if origin not in nodes or nodes[origin].kind != "origin":
+                raise ValueError(f"origins.{origin}: not an origin node")
             unknown = set(spec.categories) - set(self.categories)
             if unknown:
-                raise ValueError(f"origins.{o}: unknown categories {sorted(unknown)}")
+                raise ValueError(f"origins.{origin}: unknown categories {sorted(unknown)}")
         channel_tags = set(self.channels) | {"replenish"}
         for lane in self.lanes:
             if lane.group not in self.carrier_groups:

@@ -167,18 +167,18 @@ def build_world(spec: WorldSpec, replenish_time_value: float = 0.02) -> World:
 
     lanes: list[Lane] = []
     seen = set()
-    for ls in spec.lanes:
-        for u, v in ls.pairs:
-            lid = f"{u}>{v}:{ls.group}:{ls.mode}" + (":bulk" if ls.bulk else "")
+    for lane_spec in spec.lanes:
+        for u, v in lane_spec.pairs:
+            lid = f"{u}>{v}:{lane_spec.group}:{lane_spec.mode}" + (":bulk" if lane_spec.bulk else "")
             if lid in seen:
                 raise ScenarioError(f"world: lane {lid} is defined twice")
             seen.add(lid)
-            lane = Lane(id=lid, index=len(lanes), u=u, v=v, spec=ls)
+            lane = Lane(id=lid, index=len(lanes), u=u, v=v, spec=lane_spec)
             lanes.append(lane)
-            G.add_edge(u, v, key=lid, lane=lane.index, mode=ls.mode, group=ls.group,
-                       channels=tuple(ls.channels), bulk=ls.bulk,
-                       cost_per_parcel=ls.cost_per_parcel, cost_per_kg=ls.cost_per_kg,
-                       transit=ls.transit, capacity=ls.capacity)
+            G.add_edge(u, v, key=lid, lane=lane.index, mode=lane_spec.mode, group=lane_spec.group,
+                       channels=tuple(lane_spec.channels), bulk=lane_spec.bulk,
+                       cost_per_parcel=lane_spec.cost_per_parcel, cost_per_kg=lane_spec.cost_per_kg,
+                       transit=lane_spec.transit, capacity=lane_spec.capacity)
 
     resources: list[Resource] = []
     res_index: dict[tuple, int] = {}
@@ -236,8 +236,9 @@ def build_world(spec: WorldSpec, replenish_time_value: float = 0.02) -> World:
             best = np.inf
             for attrs in d.values():
                 t = attrs["transit"][1]
-                c = attrs["cost_per_parcel"] + attrs["cost_per_kg"] + (replenish_time_value * t if bulk else 0.01 * t)
-                best = min(best, c)
+                cost = attrs["cost_per_parcel"] + attrs["cost_per_kg"] \
+                    + (replenish_time_value * t if bulk else 0.01 * t)
+                best = min(best, cost)
             return best
         try:
             node_path = nx.shortest_path(view, src, dst, weight=weight)

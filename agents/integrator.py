@@ -13,9 +13,9 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from market.parcels import WAITING
-from market.pricing import make_pricing_policy
-from market.services import ServiceCatalogue, ServiceOffer
+from market.goods.parcels import WAITING
+from market.integration.pricing import make_pricing_policy
+from market.integration.services import ServiceCatalogue, ServiceOffer
 
 
 class Integrator(mesa.Agent):
@@ -54,13 +54,13 @@ class Integrator(mesa.Agent):
     def planned_volume(self, resources) -> np.ndarray:
         """The pooled daily volume it expects on each resource; before it holds any contract,
         at least its planning volume (what it expects to win)."""
-        m = self.model
-        if self._contracts_day != m.day:
-            book = m.contracts
+        model = self.model
+        if self._contracts_day != model.day:
+            book = model.contracts
             self._has_contracts = bool(((book.status == 1) & (book.buyer_acct == self.acct) & (book.offer >= 0)).any())
-            self._contracts_day = m.day
-        floor = 0.0 if self._has_contracts else m.config.integrators.planning_volume
-        plan = m.plan_by_buyer.get(self.acct)
+            self._contracts_day = model.day
+        floor = 0.0 if self._has_contracts else model.config.integrators.planning_volume
+        plan = model.plan.by_buyer.get(self.acct)
         res = np.asarray(resources, dtype=np.int64)
         return np.maximum(plan[res] if plan is not None else 0.0, floor) * np.ones(res.size)
 
@@ -78,6 +78,7 @@ class Integrator(mesa.Agent):
         return got
 
     def route_cost(self, route: int, weights) -> np.ndarray:
+        """Its cost today of sending parcels of these weights (kg) along a route, USD each."""
         a, b = self.route_rates(route)
         return a + b * np.asarray(weights, dtype=np.float64)
 
@@ -109,23 +110,23 @@ class Integrator(mesa.Agent):
     def replenish_route(self, origin: str, wh_node: str, value_per_kg: float = 30.0) -> int:
         """The bulk route it replenishes a warehouse by: cheapest freight plus the carrying cost
         of the goods in transit (sea is cheap and slow, air dear and fast, rail between)."""
-        m = self.model
-        key = (m.day, origin, wh_node, round(value_per_kg))
+        model = self.model
+        key = (model.day, origin, wh_node, round(value_per_kg))
         got = self._replenish_memo.get(key)
         if got is not None:
             return got
-        if self._replenish_memo and next(iter(self._replenish_memo))[0] != m.day:
+        if self._replenish_memo and next(iter(self._replenish_memo))[0] != model.day:
             self._replenish_memo.clear()
-        m.quoter._refresh()
-        carry = value_per_kg * m.config.merchants.carrying_cost_rate / 365.0
-        best, best_cost = m.world.replenish_route[(origin, wh_node)], np.inf
-        for r in m.world.route_variants.get((origin, wh_node, "replenish"), []):
-            if not m.quoter.route_open(r):
+        model.quoter._refresh()
+        carry = value_per_kg * model.config.merchants.carrying_cost_rate / 365.0
+        best, best_cost = model.world.replenish_route[(origin, wh_node)], np.inf
+        for r in model.world.route_variants.get((origin, wh_node, "replenish"), []):
+            if not model.quoter.route_open(r):
                 continue
-            res = m.world.routes[r].resources
-            rates = m.quoter.stage_rates(self.acct, res, self.planned_volume(res))
+            res = model.world.routes[r].resources
+            rates = model.quoter.stage_rates(self.acct, res, self.planned_volume(res))
             per_kg = rates[:, 1].sum() + (rates[:, 0].sum() + rates[:, 2].sum()) / 1000.0
-            cost = per_kg + carry * m.net.route_expected_days[r]
+            cost = per_kg + carry * model.net.route_expected_days[r]
             if cost < best_cost:
                 best, best_cost = r, cost
         self._replenish_memo[key] = int(best)
@@ -133,50 +134,57 @@ class Integrator(mesa.Agent):
 
     # ---- the day ----
     def step(self):
-        m = self.model
+        """Report its current headline markup; re-route when a shock changed the network today."""
+        model = self.model
         if not self.in_market:
             return
         if hasattr(self.policy, "best_markup"):
             self.markup = self.policy.best_markup
         elif hasattr(self.policy, "markup"):
             self.markup = self.policy.markup
-        if m.network_changed:
+        if model.network_changed:
             self.reroute()
 
     def reroute(self):
         """Move its merchants' flows and its waiting parcels off closed lanes and borders."""
-        m, mm, P = self.model, self.model.mm, self.model.parcels
+        model, mm, parcels = self.model, self.model.mm, self.model.parcels
         if self.catalogue is None:
-            self.catalogue = ServiceCatalogue(m, self)
-        m.quoter._refresh()
+            self.catalogue = ServiceCatalogue(model, self)
+        model.quoter._refresh()
         mine = np.flatnonzero(mm.integrator == self.index)
         for row in mine:
             for field in ("route", "rep_route"):
                 r = int(getattr(mm, field)[row])
-                if r < 0 or m.quoter.route_open(r):
+                if r < 0 or model.quoter.route_open(r):
                     continue
-                alt = self.catalogue.best_open_route(m.world.routes[r].family)
+                alt = self.catalogue.best_open_route(model.world.routes[r].family)
                 if alt is not None and alt != r:
                     getattr(mm, field)[row] = alt
                     self.rerouted += 1
-        if P.n == 0:
+        if parcels.n == 0:
             return
         # parcels waiting for a stage: switch to a variant that shares what they have done so far
-        waiting = np.flatnonzero((P["status"] == WAITING) & (P["integrator_idx"] == self.index))
+        waiting = np.flatnonzero((parcels["status"] == WAITING) & (parcels["integrator_idx"] == self.index))
         if waiting.size == 0:
             return
-        routes = P["route"][waiting]
-        closed = np.array([not m.quoter.route_open(int(r)) for r in routes])
+        routes = parcels["route"][waiting]
+        closed = np.array([not model.quoter.route_open(int(r)) for r in routes])
         for i in waiting[closed]:
-            r, s = int(P["route"][i]), int(P["stage"][i])
-            done = m.world.routes[r].resources[:s]
-            alt = self.catalogue.best_open_route(m.world.routes[r].family, prefix=done)
+            r, s = int(parcels["route"][i]), int(parcels["stage"][i])
+            done = model.world.routes[r].resources[:s]
+            alt = self.catalogue.best_open_route(model.world.routes[r].family, prefix=done)
             if alt is not None and alt != r:
-                P["route"][i] = alt
-                P["n_stages"][i] = m.world.routes[alt].n_stages
+                parcels["route"][i] = alt
+                parcels["n_stages"][i] = model.world.routes[alt].n_stages
                 self.rerouted += 1
+
+    def close_period(self, profit_cents: float, exit_after: int) -> bool:
+        """Count loss-making periods in a row; True when it has had enough and wants to leave."""
+        self.loss_periods = self.loss_periods + 1 if profit_cents < 0 else 0
+        return self.loss_periods >= exit_after
 
     # ---- reporting ----
     @property
     def cash(self) -> float:
+        """Its ledger balance, USD."""
         return self.model.ledger.balance(self.acct) / 100.0

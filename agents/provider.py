@@ -1,14 +1,101 @@
-"""What every provider (carrier, warehouse operator, customs broker) has in common.
+"""What every provider (carrier, warehouse operator, customs broker) has in common, and decides.
 
-A provider owns offers (rows of the model's OfferBook): capacity on resources, its own unit
-costs and a markup. It bids cost-plus in tenders, passing on the economies of density a
-committed volume gives it, and reviews its markups against the utilisation of its capacity.
+A provider owns offers (rows of the model's :class:`~market.procurement.offers.OfferBook`):
+capacity on resources, its own unit costs and a markup. Its decisions live here:
+
+- **tender bids** (:class:`TenderBidding`): the rates it asks for a buyer's volume: cost, less
+  the economies of density the volume gives, times its markup (cost plus, truthful, or learned
+  from wins and losses: ``market.bidding``) and a surcharge for a buyer with a poor payment
+  record;
+- **prices** (:meth:`Provider.review_prices`): markups up where its capacity ran hot, down
+  where it stood idle;
+- **capacity** (:meth:`Provider.review_capacity`): part of the way towards what would put its
+  demand in the middle of the utilisation band, never below a floor;
+- **exit** (:meth:`Provider.close_period`): after ``evolution.exit_after`` loss-making periods;
+- **the contract net** (:class:`RouteBidder`): bidding for a whole route as lead contractor
+  (subcontracting legs it does not serve) or for single legs as a subcontractor.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mesa
 import numpy as np
+
+from market.mechanisms.contract_net import Proposal, Task
+from market.mechanisms.reputation import DIMENSIONS
+from market.mechanisms.strategies import AdaptiveMarkup
+
+if TYPE_CHECKING:
+    from market.procurement.tendering import TenderRound
+
+PAYMENT = DIMENSIONS.index("payment")
+TENDER_KEYS = ("rate_parcel", "rate_kg", "rate_shipment", "rate_storage", "ref", "cost_factor")
+
+
+class TenderBidding:
+    """How providers bid in tenders, vectorised over offers (one object for the whole market).
+
+    ``market.bidding``: ``cost_plus`` bids each offer's own markup; ``truthful`` asks its cost;
+    ``adaptive`` learns a markup per offer from wins, losses and utilisation.
+    """
+
+    def __init__(self, config, offers, reputation):
+        self.rule = config.market.bidding
+        self.credit_premium = config.market.credit_premium
+        self.carriers = config.carriers
+        self.offers = offers
+        self.reputation = reputation
+        self.learner = None
+        if self.rule == "adaptive":
+            lo, hi = config.carriers.markup_bounds
+            self.learner = AdaptiveMarkup(offers.n, initial=offers.markup.copy(), step_up=0.05, step_down=0.05,
+                                          min_markup=lo, max_markup=hi,
+                                          target_utilisation=float(np.mean(config.carriers.utilisation_target)))
+
+    def markups(self, offer_ids: np.ndarray) -> np.ndarray:
+        """The markup each offer bids with."""
+        if self.rule == "truthful":
+            return np.zeros(offer_ids.size)
+        if self.rule == "adaptive":
+            return self.learner.markup(offer_ids)
+        return self.offers.markup[offer_ids]
+
+    def credit_score(self, buyer_uid: int) -> float:
+        """A buyer's credit standing in [0, 1]: the payment dimension of its reputation."""
+        return float(self.reputation.dimension_scores(np.array([buyer_uid]))[0, PAYMENT])
+
+    def asks(self, offer_ids: np.ndarray, volume: float, bulk: bool, buyer_uid: int) -> dict[str, np.ndarray]:
+        """Rates each offer asks for ``volume`` a day from this buyer (per parcel, kg, shipment,
+        storage unit-day) and the density factor behind them."""
+        book, carriers = self.offers, self.carriers
+        if bulk:
+            density = np.ones(offer_ids.size)
+        else:   # economies of density (Caplice & Sheffi): a committed volume lowers unit cost
+            density = 1.0 - carriers.density_discount * volume / (volume + carriers.density_half_volume) \
+                * np.ones(offer_ids.size)
+        markup = self.markups(offer_ids)
+        credit = 1.0 + self.credit_premium * (1.0 - self.credit_score(buyer_uid))
+        up = density * (1.0 + markup) * credit
+        return {"rate_parcel": book.cost_parcel[offer_ids] * up, "rate_kg": book.cost_kg[offer_ids] * up,
+                "rate_shipment": book.cost_shipment[offer_ids] * up,
+                "rate_storage": book.cost_storage[offer_ids] * (1.0 + markup) * credit, "cost_factor": density}
+
+    def learn(self, bid: np.ndarray, won: np.ndarray):
+        """Adaptive bidders update their markups from a round's wins and losses."""
+        if self.learner is None or bid.size == 0:
+            return
+        offer_ids = np.unique(bid)
+        util = self.offers.utilisation_prev(offer_ids)
+        self.learner.observe(np.isin(offer_ids, won), utilisation=util, providers=offer_ids)
+        self.offers.markup[offer_ids] = self.learner.markup(offer_ids)
+
+    def add_offers(self, offer_ids: np.ndarray):
+        """Offers of a provider that entered mid-run start from their list markup."""
+        if self.learner is not None:
+            self.learner._markup = np.concatenate([self.learner._markup, self.offers.markup[offer_ids]])
+            self.learner.n_providers = self.offers.n
 
 
 class Provider(mesa.Agent):
@@ -25,37 +112,22 @@ class Provider(mesa.Agent):
         self.in_market = True
         self.loss_periods = 0      # review periods in a row with a loss (evolution)
 
-    # ---- pricing ----
-    def density_factor(self, volume) -> np.ndarray:
-        """Unit-cost factor at a committed daily volume: economies of density (Caplice & Sheffi)."""
-        c = self.model.config.carriers
-        v = np.maximum(np.asarray(volume, dtype=np.float64), 0.0)
-        return 1.0 - c.density_discount * v / (v + c.density_half_volume)
-
-    def bid_rates(self, offers: np.ndarray, volume: float, bulk: bool) -> dict[str, np.ndarray]:
-        """Cost-plus contract rates for ``volume`` a day on these (own) offers."""
-        book = self.model.offers
-        factor = np.ones(offers.size) if bulk else self.density_factor(np.full(offers.size, volume))
-        up = (1.0 + book.markup[offers]) * factor
-        return {"rate_parcel": book.cost_parcel[offers] * up, "rate_kg": book.cost_kg[offers] * up,
-                "rate_shipment": book.cost_shipment[offers] * up,
-                "rate_storage": book.cost_storage[offers] * (1.0 + book.markup[offers]),
-                "cost_factor": factor}
-
+    # ---- prices ----
     def review_prices(self):
         """Raise markups where capacity ran hot, cut them where it stood idle."""
-        c = self.model.config.carriers
+        carriers = self.model.config.carriers
         book = self.model.offers
-        o = self.offer_ids[book.active[self.offer_ids]]
-        if o.size == 0:
+        mine = self.offer_ids[book.active[self.offer_ids]]
+        if mine.size == 0:
             return
-        util = book.util_sum[o] / c.review_days
-        book.util_sum[o] = 0.0
-        lo, hi = c.utilisation_target
-        step = np.where(util > hi, c.markup_step, np.where(util < lo, -c.markup_step, 0.0))
-        book.markup[o] = np.clip(book.markup[o] + step, *c.markup_bounds)
+        util = book.util_sum[mine] / carriers.review_days
+        book.util_sum[mine] = 0.0
+        lo, hi = carriers.utilisation_target
+        step = np.where(util > hi, carriers.markup_step, np.where(util < lo, -carriers.markup_step, 0.0))
+        book.markup[mine] = np.clip(book.markup[mine] + step, *carriers.markup_bounds)
 
     def step(self):
+        """Review its prices every ``carriers.review_days`` (unless bidding is adaptive)."""
         if not self.in_market:
             return
         day = self.model.day
@@ -64,13 +136,109 @@ class Provider(mesa.Agent):
                 and self.model.config.market.bidding != "adaptive":
             self.review_prices()
 
+    # ---- capacity and exit (once an evolution period) ----
+    def close_period(self, profit_cents: float, exit_after: int) -> bool:
+        """Count loss-making periods in a row; True when it has had enough and wants to leave."""
+        self.loss_periods = self.loss_periods + 1 if profit_cents < 0 else 0
+        return self.loss_periods >= exit_after
+
+    def review_capacity(self, demand_util: np.ndarray, base_capacity: np.ndarray, evolution) -> bool:
+        """Move the capacity of its open offers part of the way to what would put their demand
+        (utilisation plus queues) mid-band: fast when parcels queue, half as fast when shedding
+        idle capacity, never below ``evolution.capacity_floor`` of its initial capacity. The
+        fixed cost of capacity follows it. ``base_capacity`` (the capacity before shocks) is
+        updated in place; returns whether anything changed."""
+        book = self.model.offers
+        lo, hi = self.model.config.carriers.utilisation_target
+        mine = self.offer_ids[book.active[self.offer_ids]]
+        util = demand_util[mine]
+        off_band = (util > hi) | (util < lo)
+        if not off_band.any():
+            return False
+        target = 0.5 * (lo + hi)
+        step = np.where(util > hi, evolution.capacity_step, 0.5 * evolution.capacity_step)
+        factor = np.where(off_band, (1.0 - step) + step * util / target, 1.0)
+        floor = evolution.capacity_floor * book.base_capacity[mine]
+        new = np.maximum(base_capacity[mine] * factor, floor)
+        factor = np.divide(new, base_capacity[mine], out=np.ones(mine.size), where=base_capacity[mine] > 0)
+        base_capacity[mine] = new
+        book.fixed_cost_day[mine] *= factor
+        return True
+
     # ---- reporting ----
     @property
     def cash(self) -> float:
+        """Its ledger balance, USD."""
         return self.model.ledger.balance(self.acct) / 100.0
 
     def utilisation(self) -> float:
+        """Share of its capacity used yesterday."""
         book = self.model.offers
-        o = self.offer_ids
-        cap = book.capacity[o].sum()
-        return float(book.used_prev[o].sum() / cap) if cap > 0 else 0.0
+        cap = book.capacity[self.offer_ids].sum()
+        return float(book.used_prev[self.offer_ids].sum() / cap) if cap > 0 else 0.0
+
+
+class RouteBidder:
+    """A provider in the contract net: it bids for a whole route as lead contractor (serving its
+    own legs, subcontracting the rest at what it expects the cheapest other provider to ask,
+    plus its margin) and for single legs as a subcontractor."""
+
+    def __init__(self, tender: TenderRound, provider: Provider, route_resources: list[int], need: float,
+                 buyer_acct: int):
+        self.tender = tender
+        self.provider = provider
+        self.name = provider.name
+        self.route_resources = route_resources
+        self.contractors: list[RouteBidder] = []
+        book = tender.model.offers
+        mine = provider.offer_ids
+        self.own: dict[int, tuple[int, dict]] = {}
+        for r in route_resources:
+            offer_ids = mine[(book.resource[mine] == r) & book.active[mine] & (book.capacity[mine] > 0)]
+            if offer_ids.size:
+                asks = tender.asks(offer_ids, need, False, buyer_acct)
+                j = int(np.argmin(asks["ref"]))
+                self.own[r] = (int(offer_ids[j]), {k: asks[k][j] for k in TENDER_KEYS})
+        self.rel, self.rep = (1.0, 0.5)
+        if self.own:
+            offer_ids = np.array([v[0] for v in self.own.values()])
+            rel, rep = tender.quality(offer_ids)
+            self.rel, self.rep = float(rel.min()), float(rep.mean())
+
+    def _spare(self, r: int) -> float:
+        offer = self.own[r][0]
+        return float(self.tender._spare(np.array([offer]), False, 0.0)[0])
+
+    def propose(self, task: Task) -> Proposal | None:
+        """A bid for a route (as lead) or a leg (as subcontractor), or None."""
+        margin = 1.0 + self.tender.model.config.integrators.lead_margin
+        if task.kind == "route":
+            if not self.own:
+                return None
+            price, qty = 0.0, task.quantity
+            for r in self.route_resources:
+                if r in self.own:
+                    price += self.own[r][1]["ref"]
+                    qty = min(qty, self._spare(r))
+                else:   # what it expects to pay a subcontractor: the cheapest other provider's ask
+                    others = [c.own[r][1]["ref"] for c in self.contractors if r in c.own and c is not self]
+                    if not others:
+                        return None
+                    price += min(others) * margin
+            if qty < 1:
+                return None
+            return Proposal(self.name, task.task_id, price, qty, self.rel, self.rep)
+        r = task.attributes["resource"]
+        if r not in self.own:
+            return None
+        qty = min(task.quantity, self._spare(r))
+        if qty < 1:
+            return None
+        return Proposal(self.name, task.task_id, self.own[r][1]["ref"], qty, self.rel, self.rep)
+
+    def subtasks(self, task: Task, quantity: float) -> list[Task]:
+        """The legs of a route it does not serve itself, to subcontract."""
+        if task.kind != "route":
+            return []
+        return [Task(task_id=f"{task.task_id}/res{r}", kind="leg", quantity=quantity,
+                     attributes={"resource": r}) for r in self.route_resources if r not in self.own]

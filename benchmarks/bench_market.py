@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from market import Marketplace
-from market.allocation import allocate_capacity, call_auction_allocate
-from market.tendering import TenderRound
+from market.goods.allocation import allocate_capacity, call_auction_allocate
+from market.procurement.tendering import TenderRound
 
 SMALL = {}
 

@@ -20,16 +20,26 @@ import numpy as np
 
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
-from agents.warehouse_operator import WarehouseOperator
-from market.contracts import ACTIVE, SIGNED, TERMINATED
+from agents.warehouse_operator import WarehouseOperator, add_space_where_stock_was_turned_away
+from market.money.contracts import ACTIVE, SIGNED, TERMINATED
 
 if TYPE_CHECKING:
     from market.model import Marketplace
 
 
 class Evolution:
+    """Exits, entries and capacity changes, reviewed once every ``evolution.period_days``.
+
+    Takes the model because a review reads every provider's and integrator's profit and
+    revenue from the ledger, utilisation and queues from the offer book and the parcel flow,
+    space shortfalls from the metrics and stock from the inventory, and changes the market:
+    it closes offers and terminates contracts of those who leave (an integrator's merchants
+    choose again), creates new provider agents with new offers, moves capacity (the shock
+    board's base values), and then has the shocks reapplied and the quotes refreshed.
+    """
+
     def __init__(self, model: Marketplace):
-        self.m = model
+        self.model = model
         self._cash = model.ledger.balances.copy()
         self._received = model.ledger.received.copy()
         self._util = np.zeros(model.offers.n)
@@ -45,177 +55,159 @@ class Evolution:
 
     def observe_day(self):
         """Accumulate today's utilisation of every offer."""
-        o = self.m.offers
-        if self._util.size < o.n:
-            self._util = np.concatenate([self._util, np.zeros(o.n - self._util.size)])
-        self._util += np.divide(o.used_today, o.capacity, out=np.zeros(o.n), where=o.capacity > 0)
-        self._queue += getattr(self.m.flow, "queue_today", 0)
-        self._space_peak = np.maximum(self._space_peak, self.m.inventory.held())
+        offers = self.model.offers
+        if self._util.size < offers.n:
+            self._util = np.concatenate([self._util, np.zeros(offers.n - self._util.size)])
+        self._util += np.divide(offers.used_today, offers.capacity, out=np.zeros(offers.n),
+                                where=offers.capacity > 0)
+        self._queue += getattr(self.model.flow, "queue_today", 0)
+        self._space_peak = np.maximum(self._space_peak, self.model.inventory.held())
 
     def review(self, day: int):
-        m, cfg = self.m, self.m.config.evolution
+        """At the end of a period: each provider leaves after sustained losses (unless it is the
+        last of its group) or moves its capacity towards its demand; warehouses that turned
+        stock away add space; integrators leave after sustained losses (unless the last one);
+        new providers enter groups that earned more than ``entry_margin`` while busy."""
+        model, cfg = self.model, self.model.config.evolution
         self.exits_today = self.entries_today = 0
         if not cfg.enabled or day == 0 or day % cfg.period_days:
             return
-        L = m.ledger
-        n = L.n_accounts
-        cash_now, rec_now = L.balances.copy(), L.received.copy()
+        ledger = model.ledger
+        n = ledger.n_accounts
+        cash_now, rec_now = ledger.balances.copy(), ledger.received.copy()
         pad = lambda a: np.concatenate([a, np.zeros(n - a.size, dtype=a.dtype)]) if a.size < n else a  # noqa: E731
         profit = cash_now - pad(self._cash)
         revenue = rec_now - pad(self._received)
         util = self._util / cfg.period_days
         # demand includes the queue: parcels left waiting at a resource, shared by its providers
-        o = m.offers
-        open_cap = np.where(o.active, o.capacity, 0.0)
-        res_cap = np.bincount(o.resource, weights=open_cap, minlength=self._queue.size)
+        offers = model.offers
+        open_cap = np.where(offers.active, offers.capacity, 0.0)
+        res_cap = np.bincount(offers.resource, weights=open_cap, minlength=self._queue.size)
         queue = self._queue / cfg.period_days
-        backlog = np.divide(queue[o.resource] * open_cap, res_cap[o.resource] * np.maximum(open_cap, 1e-9),
-                            out=np.zeros(o.n), where=(res_cap[o.resource] > 0) & (open_cap > 0))
+        backlog = np.divide(queue[offers.resource] * open_cap,
+                            res_cap[offers.resource] * np.maximum(open_cap, 1e-9),
+                            out=np.zeros(offers.n), where=(res_cap[offers.resource] > 0) & (open_cap > 0))
         demand_util = util + backlog
-        providers = [p for p in m.carriers + m.operators + m.brokers if p.in_market]
-        lo, hi = m.config.carriers.utilisation_target
+        providers = [p for p in model.carriers + model.operators + model.brokers if p.in_market]
+        lo = model.config.carriers.utilisation_target[0]
         changed = False
-        # exit after sustained losses; capacity follows utilisation
-        for p in providers:
-            p.loss_periods = p.loss_periods + 1 if profit[p.acct] < 0 else 0
-            if p.loss_periods >= cfg.exit_after and len(self._peers(p)) > 1:
-                self.exit(p, day)
+        # each provider decides: leave after sustained losses (unless it is the last of its
+        # group), else move its capacity towards its demand
+        base_capacity = model.shockboard.base["capacity"]
+        for provider in providers:
+            if provider.close_period(profit[provider.acct], cfg.exit_after) and len(self._peers(provider)) > 1:
+                self.exit(provider, day)
                 changed = True
                 continue
-            offs = p.offer_ids[m.offers.active[p.offer_ids]]
-            u = demand_util[offs]
-            off_band = (u > hi) | (u < lo)
-            if off_band.any():
-                # capacity moves part of the way to what would put its demand mid-band: fast when
-                # parcels queue, half as fast when it sheds idle capacity
-                target = 0.5 * (lo + hi)
-                step = np.where(u > hi, cfg.capacity_step, 0.5 * cfg.capacity_step)
-                f = np.where(off_band, (1.0 - step) + step * u / target, 1.0)
-                base = m.shockboard.base["capacity"]
-                floor = cfg.capacity_floor * m.offers.base_capacity[offs]
-                new = np.maximum(base[offs] * f, floor)
-                f = np.divide(new, base[offs], out=np.ones(offs.size), where=base[offs] > 0)
-                base[offs] = new
-                m.offers.fixed_cost_day[offs] *= f     # the fixed cost of capacity follows it
-                changed = True
-        changed |= self._grow_space(hi)
-        for it in m.integrators:
+            changed |= provider.review_capacity(demand_util, base_capacity, cfg)
+        changed |= add_space_where_stock_was_turned_away(
+            model, model.metrics.space_short - self._space_short, self._space_peak)
+        for it in model.integrators:
             if not it.in_market:
                 continue
-            it.loss_periods = it.loss_periods + 1 if profit[it.acct] < 0 else 0
-            if it.loss_periods >= cfg.exit_after and sum(i.in_market for i in m.integrators) > 1:
+            if it.close_period(profit[it.acct], cfg.exit_after) and sum(i.in_market for i in model.integrators) > 1:
                 self.exit_integrator(it, day)
                 changed = True
         # entry where incumbents earn well and are busy
         groups: dict[tuple, list] = {}
-        for p in providers:
-            if p.in_market:
-                groups.setdefault(self._group_key(p), []).append(p)
+        for provider in providers:
+            if provider.in_market:
+                groups.setdefault(self._group_key(provider), []).append(provider)
         for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
             rev = sum(revenue[p.acct] for p in members)
             prof = sum(profit[p.acct] for p in members)
-            offs = np.concatenate([p.offer_ids[m.offers.active[p.offer_ids]] for p in members])
+            offs = np.concatenate([p.offer_ids[model.offers.active[p.offer_ids]] for p in members])
             busy = demand_util[offs].mean() if offs.size else 0.0
             if rev > 0 and prof / rev > cfg.entry_margin and busy > lo:
                 for _ in range(cfg.max_entrants):
                     self.enter(members, day)
                     changed = True
-        self._cash, self._received = L.balances.copy(), L.received.copy()
-        self._util = np.zeros(m.offers.n)
-        self._queue = np.zeros(len(m.world.resources))
-        self._space_peak = np.zeros(len(m.warehouse_nodes))
-        self._space_short = m.metrics.space_short.copy()
+        self._cash, self._received = ledger.balances.copy(), ledger.received.copy()
+        self._util = np.zeros(model.offers.n)
+        self._queue = np.zeros(len(model.world.resources))
+        self._space_peak = np.zeros(len(model.warehouse_nodes))
+        self._space_short = model.metrics.space_short.copy()
         if changed:
-            m.shockboard.reapply()
-            m.quoter.invalidate()
-            m.market_version += 1
-
-    def _grow_space(self, hi: float) -> bool:
-        """Where a warehouse turned stock away in the period, its operators add space: part
-        (``capacity_step``) of the way to what would have held the period's peak plus what was
-        turned away at the top of the utilisation band, shared pro rata to their space."""
-        m, o = self.m, self.m.offers
-        short = m.metrics.space_short - self._space_short
-        space = m.inventory.space()
-        grown = False
-        for w in np.flatnonzero(short > 0):
-            target = (self._space_peak[w] + short[w]) / hi
-            add = m.config.evolution.capacity_step * max(target - space[w], 0.0)
-            offs = o.by_resource.get(m.handling_resource[m.warehouse_nodes[w]])
-            offs = offs[o.active[offs]] if offs is not None else offs
-            if add <= 0 or offs is None or not offs.size or space[w] <= 0:
-                continue
-            o.storage_capacity[offs] *= 1.0 + add / space[w]
-            grown = True
-        return grown
+            model.shockboard.reapply()
+            model.quoter.invalidate()
+            model.market_version += 1
 
     @staticmethod
     def _group_key(p) -> tuple:
         return (p.role, p.group)
 
     def _peers(self, p) -> list:
-        return [q for q in self.m.carriers + self.m.operators + self.m.brokers
+        return [q for q in self.model.carriers + self.model.operators + self.model.brokers
                 if q.in_market and self._group_key(q) == self._group_key(p)]
 
     # ---- exit ----
-    def exit(self, p, day: int):
-        m = self.m
-        p.in_market = False
-        m.offers.active[p.offer_ids] = False
-        book = m.contracts
+    def exit(self, provider, day: int):
+        """A provider leaves: its offers close; its contracts (as party or subcontractor) are
+        terminated, so its buyers go to spot until the next tender."""
+        model = self.model
+        provider.in_market = False
+        model.offers.active[provider.offer_ids] = False
+        book = model.contracts
         st = book.cols["status"][: book.n]
-        gone = ((st == ACTIVE) | (st == SIGNED)) & ((book.provider == p.unique_id) | (book.sub_provider == p.unique_id))
+        gone = ((st == ACTIVE) | (st == SIGNED)) \
+            & ((book.provider == provider.unique_id) | (book.sub_provider == provider.unique_id))
         st[gone] = TERMINATED
         self.exits += 1
         self.exits_today += 1
-        self.log.append({"day": day, "event": "exit", "agent": p.name, "role": p.role})
+        self.log.append({"day": day, "event": "exit", "agent": provider.name, "role": provider.role})
 
     def exit_integrator(self, it, day: int):
-        m = self.m
+        """An integrator leaves: its contracts (bought and sold) are terminated and its merchants
+        choose again."""
+        model = self.model
         it.in_market = False
-        book = m.contracts
+        book = model.contracts
         st = book.cols["status"][: book.n]
         st[((st == ACTIVE) | (st == SIGNED)) & ((book.buyer == it.unique_id) | (book.provider == it.unique_id))] = TERMINATED
         self.exits += 1
         self.exits_today += 1
         self.log.append({"day": day, "event": "exit", "agent": it.name, "role": it.role})
-        m.integrator_left(it)
+        model.integrator_left(it)
 
     # ---- entry ----
     def enter(self, members: list, day: int):
         """A newcomer copies an incumbent's footprint with its own costs and half the capacity."""
-        m, rng = self.m, self.m.rng
+        model, rng = self.model, self.model.rng
         template = members[int(rng.integers(len(members)))]
-        spread = m.config.carriers.cost_spread
-        cf = 1.0 + rng.uniform(-spread, spread)
-        k = sum(1 for p in m.carriers + m.operators + m.brokers if self._group_key(p) == self._group_key(template))
-        name = f"{template.group.split(':')[-1]}-{k + 1}" if template.role == "carrier" else f"{template.name.rsplit('-', 1)[0]}-{k + 1}"
+        spread = model.config.carriers.cost_spread
+        cost_factor = 1.0 + rng.uniform(-spread, spread)
+        n_in_group = sum(1 for p in model.carriers + model.operators + model.brokers
+                         if self._group_key(p) == self._group_key(template))
+        name = f"{template.group.split(':')[-1]}-{n_in_group + 1}" if template.role == "carrier" \
+            else f"{template.name.rsplit('-', 1)[0]}-{n_in_group + 1}"
         if isinstance(template, Carrier):
-            p = Carrier(m, name, template.group, cost_factor=cf, speed=1.0 + rng.uniform(-0.05, 0.05),
-                        reliability=rng.uniform(0.7, 1.3))
-            m.carriers.append(p)
+            newcomer = Carrier(model, name, template.group, cost_factor=cost_factor,
+                               speed=1.0 + rng.uniform(-0.05, 0.05), reliability=rng.uniform(0.7, 1.3))
+            model.carriers.append(newcomer)
         elif isinstance(template, WarehouseOperator):
-            p = WarehouseOperator(m, name, template.node, cf)
-            m.operators.append(p)
+            newcomer = WarehouseOperator(model, name, template.node, cost_factor)
+            model.operators.append(newcomer)
         else:
-            lo, hi = m.config.customs_agents.accuracy
-            p = CustomsAgent(m, name, template.node, template.territory, cf, rng.uniform(lo, hi))
-            m.brokers.append(p)
-        o = m.offers
+            lo, hi = model.config.customs_agents.accuracy
+            newcomer = CustomsAgent(model, name, template.node, template.territory, cost_factor, rng.uniform(lo, hi))
+            model.brokers.append(newcomer)
+        offers = model.offers
         rows = []
-        ratio = cf / getattr(template, "cost_factor", 1.0)
+        ratio = cost_factor / getattr(template, "cost_factor", 1.0)
         for off in template.offer_ids:
             rows.append({
-                "resource": int(o.resource[off]), "provider": p.unique_id, "acct": p.acct, "kind": int(o.kind[off]),
-                "capacity": 0.5 * float(o.base_capacity[off]), "storage_capacity": 0.5 * float(o.storage_capacity[off]),
-                "cost_parcel": float(o.cost_parcel[off]) * ratio, "cost_kg": float(o.cost_kg[off]) * ratio,
-                "cost_shipment": float(o.cost_shipment[off]) * ratio, "cost_storage": float(o.cost_storage[off]) * ratio,
-                "fixed_cost_day": 0.5 * float(o.fixed_cost_day[off]) * ratio,
-                "speed": getattr(p, "speed", 1.0), "delay_mult": getattr(p, "reliability", 1.0),
-                "loss_mult": getattr(p, "reliability", 1.0), "accuracy": getattr(p, "accuracy", 1.0),
-                "markup": float(o.markup[off]), "provider_idx": -1})
-        p.offer_ids = o.extend(rows, len(m.world.resources))
-        m.provider_entered(p)
+                "resource": int(offers.resource[off]), "provider": newcomer.unique_id, "acct": newcomer.acct,
+                "kind": int(offers.kind[off]), "capacity": 0.5 * float(offers.base_capacity[off]),
+                "storage_capacity": 0.5 * float(offers.storage_capacity[off]),
+                "cost_parcel": float(offers.cost_parcel[off]) * ratio, "cost_kg": float(offers.cost_kg[off]) * ratio,
+                "cost_shipment": float(offers.cost_shipment[off]) * ratio,
+                "cost_storage": float(offers.cost_storage[off]) * ratio,
+                "fixed_cost_day": 0.5 * float(offers.fixed_cost_day[off]) * ratio,
+                "speed": getattr(newcomer, "speed", 1.0), "delay_mult": getattr(newcomer, "reliability", 1.0),
+                "loss_mult": getattr(newcomer, "reliability", 1.0), "accuracy": getattr(newcomer, "accuracy", 1.0),
+                "markup": float(offers.markup[off]), "provider_idx": -1})
+        newcomer.offer_ids = offers.extend(rows, len(model.world.resources))
+        model.provider_entered(newcomer)
         self.entries += 1
         self.entries_today += 1
-        self.log.append({"day": day, "event": "entry", "agent": p.name, "role": p.role})
+        self.log.append({"day": day, "event": "entry", "agent": newcomer.name, "role": newcomer.role})

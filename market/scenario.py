@@ -72,6 +72,8 @@ Volume = Annotated[float, _technical_limit(1e9, "parcels a day")]
 
 
 class Section(BaseModel):
+    """A table of the scenario file: unknown keys are errors, and assignments are validated."""
+
     # strict scalars, and no NaN or infinity anywhere: a bound does not stop them (NaN compares
     # false with every bound, and fields with no upper bound took inf)
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
@@ -79,6 +81,8 @@ class Section(BaseModel):
 
 # ------------------------------------------------------------------------------------------
 class Simulation(Section):
+    """The calendar: the date of day 0 and the default horizon."""
+
     start_date: dt.date = param(dt.date(2024, 1, 1), description="calendar date of day 0 (1900-01-01 to 2999-12-31); dated customs rules in force on each day apply")
     days: int = param(365, ge=1, le=MAX_DAYS, unit="days", description="horizon of `make run` and of `fourpl run` without --days")
 
@@ -91,6 +95,9 @@ class Simulation(Section):
 
 
 class Peak(Section):
+    """A seasonal peak of demand: a Gaussian bump on the daily order rate around a date (or
+    around Black Friday), in some markets or all."""
+
     name: str
     anchor: Literal["date", "black_friday"] = "date"
     date: str = Field("11-11", pattern=r"^\d{2}-\d{2}$", description="MM-DD when anchor is 'date'")
@@ -110,6 +117,8 @@ class Peak(Section):
 
 
 class Demand(Section):
+    """Consumers' orders: base rates, seasonality, and how orders answer delivery time."""
+
     scale: float = param(1.0, gt=0, le=200, ui=True, step=0.1, description="multiplies every merchant's base order rate")
     base_orders_per_day: float = param(35.0, gt=0, le=100000, unit="orders/day", description="mean base orders a day of one merchant in one market (lognormal across merchants)")
     size_sigma: float = param(0.8, ge=0, le=3, description="log-sd of merchant size (lognormal)")
@@ -132,6 +141,8 @@ class Demand(Section):
 
 
 class Merchants(Section):
+    """Cross-border sellers: how many, what they sell where, how they choose and replenish."""
+
     exporters: int = param(20, ge=0, le=5000, ui=True, description="merchants in Chinese seller clusters exporting to US/EU/UK/RU")
     importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
     markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
@@ -154,6 +165,8 @@ class Merchants(Section):
 
 
 class Carriers(Section):
+    """Carriers, and the price and cost rules every provider follows: markups, costs, liability."""
+
     markup: float = param(0.15, ge=0, le=3, ui=True, step=0.01, description="initial cost-plus markup of carriers")
     markup_bounds: tuple[float, float] = param((0.02, 0.8), description="range the adaptive markup stays in")
     markup_step: float = param(0.01, ge=0, le=0.5, description="markup change per review when utilisation is off target")
@@ -167,16 +180,22 @@ class Carriers(Section):
 
 
 class Warehouses(Section):
+    """Warehouse operators: markup and storage space."""
+
     markup: float = param(0.15, ge=0, le=3, description="initial cost-plus markup of warehouse operators")
     space_scale: float = param(1.0, gt=0, le=100, ui=True, step=0.1, description="multiplies every warehouse's storage space (world.toml storage_units, on top of network.capacity_scale); stock plus stock on its way never exceeds it")
 
 
 class CustomsAgents(Section):
+    """Customs brokers: markup and filing accuracy."""
+
     markup: float = param(0.2, ge=0, le=3, description="initial cost-plus markup of customs brokers")
     accuracy: tuple[float, float] = param((0.96, 0.995), description="range of brokers' filing accuracy; an error puts a parcel on hold")
 
 
 class Integrators(Section):
+    """4PL integrators: how many, how they price, procure and insure, and their starting cash."""
+
     count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")  # 20: agents.merchant.MAX_INTEGRATORS
     markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
@@ -198,6 +217,8 @@ class Integrators(Section):
 
 
 class MarketRules(Section):
+    """Market rules: tender format, bidding, spot market, contract terms and scoring."""
+
     auction: Literal["first_price", "vickrey", "clock", "package"] = param(
         "first_price", ui=True,
         description="tender format: first-price sealed bid, second-price (Vickrey/VCG), descending clock, or package (combinatorial) bids over all of a buyer's lanes")
@@ -227,6 +248,8 @@ class MarketRules(Section):
 
 
 class Claims(Section):
+    """Loss and damage claims: settlement times, disputes and their cost."""
+
     processing_days: tuple[float, float, float] = param((7.0, 14.0, 30.0), unit="days", description="time to settle an undisputed claim [min, mode, max]")
     dispute_rate: float = param(0.08, ge=0, le=1, description="chance a carrier disputes a claim (times the multipliers below)")
     diy_dispute_multiplier: float = param(2.0, ge=0, le=10, description="disputes are this much likelier when a merchant files itself rather than through a 4PL")
@@ -236,6 +259,8 @@ class Claims(Section):
 
 
 class Insurance(Section):
+    """Cargo insurance: premium loading and expense, deductible, merchants' risk aversion."""
+
     loading: float = param(0.3, ge=0, le=5, description="insurer's loading on the expected loss (premium = expected loss x (1 + loading) + expense)")
     expense: Money = param(0.05, ge=0, unit="USD", description="insurer's expense per insured parcel")
     deductible: Money = param(0.0, ge=0, unit="USD", description="loss the insured keeps per parcel")
@@ -244,6 +269,8 @@ class Insurance(Section):
 
 
 class Evolution(Section):
+    """Market evolution: exit after losses, entry where margins are high, capacity after demand."""
+
     enabled: bool = param(True, description="providers and integrators exit, enter and adjust capacity over time")
     period_days: int = param(30, ge=7, le=365, unit="days", description="how often profits are reviewed for exit, entry and capacity")
     exit_after: int = param(6, ge=1, le=60, description="periods of losses in a row after which a provider or integrator exits")
@@ -254,10 +281,14 @@ class Evolution(Section):
 
 
 class Network(Section):
+    """The network's capacity, scaled as a whole."""
+
     capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity")
 
 
 class Output(Section):
+    """What the run writes and how (parcel file chunks)."""
+
     parcel_chunk_rows: int = param(200000, ge=1000, le=10_000_000, description="finished parcels written per Parquet chunk (bounds memory)")
 
 
@@ -395,6 +426,7 @@ class Scenario(Section):
 # Loading, overriding, reporting errors in one line.
 # ------------------------------------------------------------------------------------------
 def builtin_dir() -> Path:
+    """The folder of the built-in scenario files."""
     return Path(str(resources.files(SCENARIO_PACKAGE) / SCENARIO_FOLDER))
 
 
@@ -589,6 +621,8 @@ def format_validation_error(exc: ValidationError, origin: str = "scenario",
 
 
 def validate(data: dict, origin: str = "scenario") -> Scenario:
+    """A raw scenario dict as a :class:`Scenario`; raises ScenarioError with one line naming
+    the key (``origin`` says which scenario)."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -24,63 +24,72 @@ NEVER = 10 ** 9
 
 
 class ShockBoard:
-    """The scenario's shocks, resolved against the world, and what is in force today."""
+    """The scenario's shocks, resolved against the world, and what is in force today.
+
+    Takes the model because a shock changes the market in place: offers' capacity and costs
+    in the offer book, transit times and risks in the network tables, clearance times and
+    inspection rates in the customs tables, the duty rules of the world, demand by market and
+    the channels merchants may use (it tells the model when those change, so merchants on a
+    forbidden channel move). It resolves each shock's selectors against the world and keeps
+    the base values it scales.
+    """
 
     def __init__(self, model: Marketplace):
-        self.m = model
+        self.model = model
         self.shocks: list[Shock] = list(model.config.shocks)
-        w, net = model.world, model.net
+        world, net = model.world, model.net
         start = model.config.simulation.start_date
         self.start_day, self.end_day, self.res_mask = [], [], []
         self.terr_mask, self.regime_mask, self.market_mask = [], [], []
-        for s in self.shocks:
-            d0 = (s.start - start).days if s.start is not None else s.day
+        for shock in self.shocks:
+            d0 = (shock.start - start).days if shock.start is not None else shock.day
             self.start_day.append(d0)
-            self.end_day.append(d0 + s.days if s.days else NEVER)
-            self._check_names(s)
-            self.res_mask.append(self._resources(s))
-            self.terr_mask.append(self._mask(s.territories, w.territories))
-            self.regime_mask.append(self._mask(s.regimes, list(REGIMES)))
-            self.market_mask.append(self._mask(s.markets, w.markets))
-            if s.kind in ("capacity", "transit", "risk", "cost") and not self.res_mask[-1].any():
-                raise ScenarioError(f"shock '{s.name}': its selectors match no lane, warehouse or customs point")
-            if s.kind in ("transit", "risk") and not (self.res_mask[-1] & (net.res_kind == TRANSPORT)).any():
-                raise ScenarioError(f"shock '{s.name}': a {s.kind} shock must select lanes")
-            if s.kind == "duty_rule":
-                bad = set(s.rule) - set(DutyRuleSpec.model_fields) - {"start"}
+            self.end_day.append(d0 + shock.days if shock.days else NEVER)
+            self._check_names(shock)
+            self.res_mask.append(self._resources(shock))
+            self.terr_mask.append(self._mask(shock.territories, world.territories))
+            self.regime_mask.append(self._mask(shock.regimes, list(REGIMES)))
+            self.market_mask.append(self._mask(shock.markets, world.markets))
+            if shock.kind in ("capacity", "transit", "risk", "cost") and not self.res_mask[-1].any():
+                raise ScenarioError(f"shock '{shock.name}': its selectors match no lane, warehouse or customs point")
+            if shock.kind in ("transit", "risk") and not (self.res_mask[-1] & (net.res_kind == TRANSPORT)).any():
+                raise ScenarioError(f"shock '{shock.name}': a {shock.kind} shock must select lanes")
+            if shock.kind == "duty_rule":
+                bad = set(shock.rule) - set(DutyRuleSpec.model_fields) - {"start"}
                 if bad:
-                    raise ScenarioError(f"shock '{s.name}': unknown duty rule field(s) {sorted(bad)} "
+                    raise ScenarioError(f"shock '{shock.name}': unknown duty rule field(s) {sorted(bad)} "
                                         f"(allowed: {', '.join(f for f in DutyRuleSpec.model_fields if f != 'start')})")
-                validate_rule_patch(s.rule, f"shock '{s.name}'")
+                validate_rule_patch(shock.rule, f"shock '{shock.name}'")
         # base values the shocks scale
-        o, ct = model.offers, model.clearance
+        offers, clearance = model.offers, model.clearance
         self.base = {
-            "capacity": o.capacity.copy(), "cost_parcel": o.cost_parcel.copy(), "cost_kg": o.cost_kg.copy(),
-            "cost_shipment": o.cost_shipment.copy(), "cost_storage": o.cost_storage.copy(),
+            "capacity": offers.capacity.copy(), "cost_parcel": offers.cost_parcel.copy(),
+            "cost_kg": offers.cost_kg.copy(),
+            "cost_shipment": offers.cost_shipment.copy(), "cost_storage": offers.cost_storage.copy(),
             "res_tri": net.res_tri.copy(), "res_loss": net.res_loss.copy(), "res_damage": net.res_damage.copy(),
-            "clearance": ct.clearance.copy(),
-            "export_clearance": ct.export_clearance.copy(), "inspection": ct.inspection.copy(),
+            "clearance": clearance.clearance.copy(),
+            "export_clearance": clearance.export_clearance.copy(), "inspection": clearance.inspection.copy(),
         }
         self.active: tuple[int, ...] = ()
         # capacity cut, transit stretched or loss risk raised today (the map marks these)
-        self.disrupted = np.zeros(len(w.resources), dtype=bool)
-        self.demand = np.ones(len(w.markets))
+        self.disrupted = np.zeros(len(world.resources), dtype=bool)
+        self.demand = np.ones(len(world.markets))
         self.allowed_channels: set[str] | None = None
 
     # ---- resolving selectors ----
-    def _check_names(self, s: Shock):
-        w = self.m.world
-        known = {"modes": list(MODES), "nodes": list(w.graph.nodes), "territories": w.territories,
-                 "markets": w.markets, "regimes": list(REGIMES), "channels": w.channels}
+    def _check_names(self, shock: Shock):
+        world = self.model.world
+        known = {"modes": list(MODES), "nodes": list(world.graph.nodes), "territories": world.territories,
+                 "markets": world.markets, "regimes": list(REGIMES), "channels": world.channels}
         for field, allowed in known.items():
-            for name in getattr(s, field):
+            for name in getattr(shock, field):
                 if name not in allowed:
-                    raise ScenarioError(f"shock '{s.name}': unknown {field[:-1]} '{name}' "
+                    raise ScenarioError(f"shock '{shock.name}': unknown {field[:-1]} '{name}' "
                                         f"(known: {', '.join(allowed)})")
-        for pat in s.lanes:
-            if not any(fnmatch.fnmatchcase(ln.id, pat) for ln in w.lanes):
-                raise ScenarioError(f"shock '{s.name}': no lane matches '{pat}' (lane ids look like "
-                                    f"'{w.lanes[0].id}')")
+        for pat in shock.lanes:
+            if not any(fnmatch.fnmatchcase(ln.id, pat) for ln in world.lanes):
+                raise ScenarioError(f"shock '{shock.name}': no lane matches '{pat}' (lane ids look like "
+                                    f"'{world.lanes[0].id}')")
 
     @staticmethod
     def _mask(names, universe) -> np.ndarray:
@@ -88,27 +97,27 @@ class ShockBoard:
             return np.ones(len(universe), dtype=bool)
         return np.isin(np.array(universe, dtype=object), np.array(names, dtype=object))
 
-    def _resources(self, s: Shock) -> np.ndarray:
-        w, net = self.m.world, self.m.net
-        keep = np.ones(len(w.resources), dtype=bool)
-        for r in w.resources:
+    def _resources(self, shock: Shock) -> np.ndarray:
+        world, net = self.model.world, self.model.net
+        keep = np.ones(len(world.resources), dtype=bool)
+        for r in world.resources:
             ok = True
             lane = r.lane
-            if s.lanes:
-                ok &= lane is not None and any(fnmatch.fnmatchcase(lane.id, p) for p in s.lanes)
-            if s.modes:
-                ok &= lane is not None and lane.spec.mode in s.modes
-            if s.nodes:
+            if shock.lanes:
+                ok &= lane is not None and any(fnmatch.fnmatchcase(lane.id, p) for p in shock.lanes)
+            if shock.modes:
+                ok &= lane is not None and lane.spec.mode in shock.modes
+            if shock.nodes:
                 if lane is not None:
-                    ok &= lane.u in s.nodes or lane.v in s.nodes
+                    ok &= lane.u in shock.nodes or lane.v in shock.nodes
                 else:
-                    ok &= r.node in s.nodes
-            if s.territories:
-                ok &= r.territory in s.territories
-            if s.regimes:
-                ok &= r.kind in (EXPORT, IMPORT) and r.regime in s.regimes
+                    ok &= r.node in shock.nodes
+            if shock.territories:
+                ok &= r.territory in shock.territories
+            if shock.regimes:
+                ok &= r.kind in (EXPORT, IMPORT) and r.regime in shock.regimes
             keep[r.index] = ok
-        if s.kind in ("transit", "risk"):
+        if shock.kind in ("transit", "risk"):
             keep &= net.res_kind == TRANSPORT
         return keep
 
@@ -120,69 +129,73 @@ class ShockBoard:
             return False
         before_channels = self.allowed_channels
         self.active = active
-        m, o, net, ct, b = self.m, self.m.offers, self.m.net, self.m.clearance, self.base
-        R, T, G = len(m.world.resources), len(m.world.territories), len(REGIMES)
+        model, offers, net, clearance, base = self.model, self.model.offers, self.model.net, self.model.clearance, \
+            self.base
+        R, T, G = len(model.world.resources), len(model.world.territories), len(REGIMES)
         cap, cost, transit, risk = np.ones(R), np.ones(R), np.ones(R), np.ones(R)
         clear, insp = np.ones((T, G)), np.ones((T, G))
-        demand = np.ones(len(m.world.markets))
+        demand = np.ones(len(model.world.markets))
         patches: dict[str, list[dict]] = {}
         channels = None
         for i in active:
-            s = self.shocks[i]
-            if s.kind == "capacity":
-                cap[self.res_mask[i]] *= s.factor
-            elif s.kind == "cost":
-                cost[self.res_mask[i]] *= s.factor
-            elif s.kind == "transit":
-                transit[self.res_mask[i]] *= s.factor
-            elif s.kind == "risk":
-                risk[self.res_mask[i]] *= s.factor
-            elif s.kind in ("clearance", "inspection"):
+            shock = self.shocks[i]
+            if shock.kind == "capacity":
+                cap[self.res_mask[i]] *= shock.factor
+            elif shock.kind == "cost":
+                cost[self.res_mask[i]] *= shock.factor
+            elif shock.kind == "transit":
+                transit[self.res_mask[i]] *= shock.factor
+            elif shock.kind == "risk":
+                risk[self.res_mask[i]] *= shock.factor
+            elif shock.kind in ("clearance", "inspection"):
                 grid = np.outer(self.terr_mask[i], self.regime_mask[i])
-                (clear if s.kind == "clearance" else insp)[grid] *= s.factor
-            elif s.kind == "demand":
-                demand[self.market_mask[i]] *= s.factor
-            elif s.kind == "duty_rule":
-                for t in s.territories:
-                    patches.setdefault(t, []).append(s.rule)
-            elif s.kind == "channels":
-                channels = set(s.channels)
-        on = o.resource
-        o.capacity[:] = b["capacity"] * cap[on]
+                (clear if shock.kind == "clearance" else insp)[grid] *= shock.factor
+            elif shock.kind == "demand":
+                demand[self.market_mask[i]] *= shock.factor
+            elif shock.kind == "duty_rule":
+                for t in shock.territories:
+                    patches.setdefault(t, []).append(shock.rule)
+            elif shock.kind == "channels":
+                channels = set(shock.channels)
+        on = offers.resource
+        offers.capacity[:] = base["capacity"] * cap[on]
         for k in ("cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
-            getattr(o, k)[:] = b[k] * cost[on]
-        net.res_tri[:] = b["res_tri"] * transit[:, None]
+            getattr(offers, k)[:] = base[k] * cost[on]
+        net.res_tri[:] = base["res_tri"] * transit[:, None]
         # in place: the flow engine holds these arrays
-        net.res_loss[:] = np.minimum(b["res_loss"] * risk, 1.0)
-        net.res_damage[:] = np.minimum(b["res_damage"] * risk, 1.0 - net.res_loss)
+        net.res_loss[:] = np.minimum(base["res_loss"] * risk, 1.0)
+        net.res_damage[:] = np.minimum(base["res_damage"] * risk, 1.0 - net.res_loss)
         net.refresh_risk()
-        ct.clearance[:] = b["clearance"] * clear[:, :, None]
-        ct.export_clearance[:] = b["export_clearance"] * clear.min(axis=1)[:, None]
-        ct.inspection[:] = np.minimum(b["inspection"] * insp, 1.0)
+        clearance.clearance[:] = base["clearance"] * clear[:, :, None]
+        clearance.export_clearance[:] = base["export_clearance"] * clear.min(axis=1)[:, None]
+        clearance.inspection[:] = np.minimum(base["inspection"] * insp, 1.0)
         self.disrupted = (cap < 1.0) | (transit > 1.0) | (risk > 1.0)
         net.refresh_expected_days()          # planners see today's transit and clearance times
         self.demand = demand
-        m.world.rule_patches = patches
+        model.world.rule_patches = patches
         self.allowed_channels = channels
         if channels != before_channels:
-            m.channels_changed()
+            model.channels_changed()
         return True
 
     def reapply(self):
         """Recompute today's state from the base values (after capacity changed or offers were added)."""
-        o = self.m.offers
-        n_new = o.n - self.base["capacity"].size
+        offers = self.model.offers
+        n_new = offers.n - self.base["capacity"].size
         if n_new > 0:
             for k in ("capacity", "cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
-                self.base[k] = np.concatenate([self.base[k], getattr(o, k)[-n_new:]])
+                self.base[k] = np.concatenate([self.base[k], getattr(offers, k)[-n_new:]])
         self.active = ("stale",)
-        self.update(self.m.day)
+        self.update(self.model.day)
 
     def names_in_force(self) -> str:
+        """The names of the shocks in force, separated by "; " (empty when none)."""
         return "; ".join(self.shocks[i].name for i in self.active)
 
 
 def validate_rule_patch(patch: dict, where: str):
+    """Check a duty-rule shock's fields against the duty rule schema; raise a ScenarioError
+    naming ``where`` and the field if a value is invalid."""
     try:
         DutyRuleSpec.model_validate({"start": dt.date(2000, 1, 1), "source": "shock", **patch})
     except ValidationError as exc:

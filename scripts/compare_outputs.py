@@ -36,10 +36,12 @@ def scenarios(tree: Path) -> list[str]:
     return sorted(p.stem for p in (tree / "experiments" / "scenarios").glob("*.toml"))
 
 
-def run(tree: Path, scenario: str, days: int, seed: int, out: Path) -> tuple[str, int, str]:
+def run(tree: Path, scenario: str, days: int, seed: int, out: Path, sets=()) -> tuple[str, int, str]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
     cmd = [sys.executable, "-m", "experiments.cli", "run", "--scenario", scenario, "--days", str(days),
            "--seed", str(seed), "--out", str(out), "--quiet"]
+    for item in sets:
+        cmd += ["--set", item]
     r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     return scenario, r.returncode, r.stderr.strip()[-2000:]
 
@@ -80,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scenarios", nargs="*", help="default: every built-in scenario")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a scenario override for every run (repeatable)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fourpl-compare-") as tmp:
         tmp = Path(tmp)
@@ -90,7 +94,7 @@ def main(argv=None) -> int:
             jobs = [(side, name) for name in names for side in ("before", "after")]
             with ThreadPoolExecutor(args.jobs) as pool:
                 results = list(pool.map(lambda j: (j[0], *run(trees[j[0]], j[1], args.days, args.seed,
-                                                                  tmp / j[0] / j[1])), jobs))
+                                                                  tmp / j[0] / j[1], args.sets)), jobs))
             failed = [(side, name, err) for side, name, rc, err in results if rc != 0]
             bad = 0
             for side, name, err in failed:
@@ -107,7 +111,8 @@ def main(argv=None) -> int:
                 else:
                     print(f"{name}: identical ({files} files)")
             print(f"{len(names) - bad} of {len(names)} scenarios byte-identical "
-                  f"({args.before} vs {args.after}, {args.days} days, seed {args.seed})")
+                  f"({args.before} vs {args.after}, {args.days} days, seed {args.seed}"
+                  + (f", {' '.join(args.sets)}" if args.sets else "") + ")")
             return 0 if bad == 0 else 1
         finally:
             for side, rev in (("before", args.before), ("after", args.after)):

@@ -54,7 +54,7 @@ def mcf_lp(G, commodities, penalty: float) -> float:
     """Least cost of routing ``commodities`` ((source, target, volume) triples) over the legs of
     the multigraph ``G`` (``cost``, optional ``capacity`` shared by all commodities), unserved
     volume at ``penalty`` a unit: an arc-flow linear programme solved with scipy's linprog,
-    written independently of market.benchmark, to check its optima against."""
+    written independently of market.integration.optimum, to check its optima against."""
     import numpy as np
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix

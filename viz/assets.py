@@ -78,6 +78,8 @@ class AssetError(RuntimeError):
 
 @dataclass(frozen=True, order=True)
 class Asset:
+    """One npm package version the page loads from Solara's CDN path."""
+
     name: str  # npm package name, e.g. "@widgetti/solara-vuetify-app"
     spec: str  # version or range as written in the url, e.g. "10.1.1" or "5"
 
@@ -87,6 +89,7 @@ class Asset:
         return f"{self.name}@{self.spec}"
 
     def folder(self, cache_dir: Path) -> Path:
+        """Where this package is unpacked in the cache."""
         return cache_dir / self.key
 
 
@@ -173,10 +176,12 @@ def default_cache_dir() -> Path:
 
 
 def is_cached(asset: Asset, cache_dir: Path) -> bool:
+    """Whether the package is fully unpacked in the cache (its marker file is written last)."""
     return (asset.folder(cache_dir) / MARKER).is_file()
 
 
 def missing_assets(cache_dir: Path | None = None, include_all: bool = False) -> list[Asset]:
+    """The required packages (with ``include_all``, every one solara references) not yet cached."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     return [a for a in required_assets(include_all) if not is_cached(a, cache_dir)]
 
@@ -307,14 +312,8 @@ def ensure_assets(cache_dir: str | os.PathLike | None = None, *, include_all: bo
     return cache_dir
 
 
-def asset_env(cache_dir: str | os.PathLike | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``base`` (default ``os.environ``) that points solara at the filled cache."""
-    env = dict(os.environ if base is None else base)
-    env[ENV_VAR] = str(ensure_assets(cache_dir))
-    return env
-
-
 def cached_summary(cache_dir: Path, assets: Iterable[Asset]) -> list[str]:
+    """One line per package: ``ok`` with the version cached, or ``missing``."""
     lines = []
     for a in assets:
         marker = a.folder(cache_dir) / MARKER
@@ -327,6 +326,7 @@ def cached_summary(cache_dir: Path, assets: Iterable[Asset]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: fill or check the asset cache (``python -m viz.assets --help``); returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m viz.assets",
         description="Cache Solara's browser assets (from the npm registry) for offline use.",

@@ -51,6 +51,7 @@ def themed(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 
 
 def new_figure(size=CHART_SIZE, legend_right: bool = True) -> tuple[Figure, object]:
+    """A blank chart (figure and styled axes), leaving room on the right for a legend unless told not to."""
     fig = Figure(figsize=size, dpi=DPI, facecolor="white")
     ax = fig.add_subplot(1, 1, 1)
     _style_axes(ax)
@@ -153,6 +154,7 @@ def _prefixed(cols: dict, prefix: str) -> list[str]:
 
 @themed
 def chart_parcels_by_channel(cols: dict) -> Figure:
+    """Parcels created a day by channel (stacked), and parcels delivered a day (all channels)."""
     fig, ax = new_figure()
     x = dates_of(cols)
     channels = [c for c in _prefixed(cols, "created_") if _arr(cols, f"created_{c}") is not None]
@@ -184,6 +186,7 @@ def chart_parcels_by_channel(cols: dict) -> Figure:
 
 @themed
 def chart_lead_times(cols: dict) -> Figure:
+    """Mean and 95th-percentile delivery time (days) of the parcels delivered each day."""
     fig, ax = new_figure()
     x = dates_of(cols)
     mean, p95 = _arr(cols, "mean_lead_time_days"), _arr(cols, "p95_lead_time_days")
@@ -204,6 +207,7 @@ def chart_lead_times(cols: dict) -> Figure:
 
 @themed
 def chart_on_time(cols: dict) -> Figure:
+    """Share of parcels delivered within their channel's promise, daily and as a 7-day mean."""
     fig, ax = new_figure()
     x = dates_of(cols)
     y = _arr(cols, "on_time_rate", 100.0)
@@ -232,6 +236,7 @@ def chart_on_time(cols: dict) -> Figure:
 
 @themed
 def chart_prices(cols: dict) -> Figure:
+    """Mean price (USD, log scale) of a leg for a 1-kg parcel by mode: contract solid, spot dashed."""
     fig, ax = new_figure()
     x = dates_of(cols)
     modes = [m for m in _prefixed(cols, "contract_price_")] + [
@@ -265,6 +270,7 @@ def chart_prices(cols: dict) -> Figure:
 
 @themed
 def chart_integrators(cols: dict) -> Figure:
+    """Each integrator's markup (dashed) and share of parcels, and the 4PL share of all parcels."""
     fig, ax = new_figure()
     x = dates_of(cols)
     names = _prefixed(cols, "markup_")
@@ -296,6 +302,7 @@ def chart_integrators(cols: dict) -> Figure:
 
 @themed
 def chart_utilisation(cols: dict) -> Figure:
+    """Capacity used on parcel lanes by mode, and each warehouse's space holding stock (dashed)."""
     fig, ax = new_figure()
     x = dates_of(cols)
     drawn = 0
@@ -326,6 +333,8 @@ def chart_utilisation(cols: dict) -> Figure:
 
 @dataclass(frozen=True)
 class ChartSpec:
+    """A chart of the dashboard: its key, the title and subtitle its card shows, how to draw it."""
+
     key: str
     title: str
     subtitle: str
@@ -348,6 +357,7 @@ CHART_BY_KEY = {c.key: c for c in CHARTS}
 
 
 def chart_png(key: str, cols: dict) -> bytes:
+    """The chart ``key`` of these daily series, as PNG bytes."""
     return png(CHART_BY_KEY[key].draw(cols))
 
 

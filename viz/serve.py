@@ -209,6 +209,7 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: serve the app (``python -m viz.serve --help``); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m viz.serve", description="Serve the Solara app with cached assets.")
     parser.add_argument("app", nargs="?", default=DEFAULT_APP)
     parser.add_argument("--host", default="127.0.0.1")

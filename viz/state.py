@@ -134,11 +134,13 @@ def ui_params() -> tuple[ParamSpec, ...]:
 
 
 def scenario_names() -> list[str]:
+    """The built-in scenarios' names."""
     return list(builtin_scenarios())
 
 
 @lru_cache(maxsize=64)
 def scenario_description(name: str) -> str:
+    """A built-in scenario's description (empty if its file cannot be read)."""
     try:
         return str(load_raw(name).get("description", ""))
     except Exception:  # noqa: BLE001 - a broken scenario file shows no description, not an error
@@ -272,14 +274,17 @@ _ROLE_LISTS = {
 
 
 def agents_of(model, role: str) -> list:
+    """The model's agents of one role (``merchant``, ``carrier``, ...)."""
     return list(getattr(model, _ROLE_LISTS[role], []) or [])
 
 
 def all_agents(model) -> list:
+    """Every agent of the model, role by role."""
     return [a for role in ROLES for a in agents_of(model, role)]
 
 
 def names_of(model) -> dict[int, str]:
+    """Agent unique id -> name."""
     return {a.unique_id: getattr(a, "name", str(a.unique_id)) for a in all_agents(model)}
 
 
@@ -386,7 +391,7 @@ class History:
         self._prev_flows = None
         self.kinds: tuple[str, ...] = ()
         try:
-            from market.ledger import KINDS
+            from market.money.ledger import KINDS
 
             self.kinds = tuple(KINDS)
         except ImportError:  # pragma: no cover - the ledger always has KINDS today
@@ -405,6 +410,7 @@ class History:
 
     @property
     def n(self) -> int:
+        """Number of days recorded."""
         return len(self.steps)
 
     def catch_up(self) -> None:
@@ -414,6 +420,8 @@ class History:
             self.record()
 
     def record(self) -> None:
+        """Record today's row for every agent (once a step): cash, volume, reputation,
+        utilisation and profit."""
         m = self._model()
         if m is None:
             return
@@ -516,6 +524,7 @@ class History:
         return out
 
     def of(self, uid: int, field: str) -> np.ndarray:
+        """One agent's series of a field, a value a day recorded."""
         return self.tables[field].column(int(uid))
 
     def pnl_by_kind(self, acct: int) -> dict[str, float]:

@@ -76,18 +76,22 @@ ROLE_LABELS = {
 
 
 def mode_color(mode: str) -> str:
+    """The colour of a transport mode in charts and on the map."""
     return MODE_COLORS.get(mode, "#888888")
 
 
 def mode_label(mode: str) -> str:
+    """A readable name of a transport mode."""
     return MODE_LABELS.get(mode, mode.replace("_", " ").capitalize())
 
 
 def channel_color(channel: str, i: int = 0) -> str:
+    """The colour of a fulfilment channel (else the ``i``-th series colour)."""
     return CHANNEL_COLORS.get(channel, SERIES[i % len(SERIES)])
 
 
 def channel_label(channel: str) -> str:
+    """A readable name of a fulfilment channel."""
     return CHANNEL_LABELS.get(channel, channel.replace("_", " ").capitalize())
 
 
@@ -126,18 +130,22 @@ def _finite(x) -> bool:
 
 
 def fmt_int(x) -> str:
+    """A whole number with thousands separators ("–" if missing)."""
     return f"{int(round(float(x))):,}" if _finite(x) else "–"
 
 
 def fmt_num(x, digits: int = 1) -> str:
+    """A number with ``digits`` decimals ("–" if missing)."""
     return f"{float(x):,.{digits}f}" if _finite(x) else "–"
 
 
 def fmt_pct(x, digits: int = 1) -> str:
+    """A share as a percentage ("–" if missing)."""
     return f"{100 * float(x):.{digits}f}%" if _finite(x) else "–"
 
 
 def fmt_usd(x, digits: int = 2) -> str:
+    """A USD amount, shortened to k, M or B when large ("–" if missing)."""
     if not _finite(x):
         return "–"
     x = float(x)
@@ -153,4 +161,5 @@ def fmt_usd(x, digits: int = 2) -> str:
 
 
 def fmt_days(x) -> str:
+    """Days with one decimal ("–" if missing)."""
     return f"{float(x):.1f} d" if _finite(x) else "–"

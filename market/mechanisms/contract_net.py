@@ -72,7 +72,9 @@ class Contractor(Protocol):
 
     name: str
 
-    def propose(self, task: Task) -> Proposal | None: ...
+    def propose(self, task: Task) -> Proposal | None:
+        """A proposal for the announced task, or None to decline."""
+        ...
 
 
 @dataclass
@@ -100,6 +102,7 @@ class ContractNode:
 
     @property
     def covered(self) -> float:
+        """Units of the task awarded, over all awards."""
         return float(sum(a.quantity for a in self.awards))
 
     def walk(self) -> Iterator["ContractNode"]:
@@ -248,6 +251,7 @@ class SimpleContractor:
     outsource_share: float = 1.0
 
     def propose(self, task: Task) -> Proposal | None:
+        """Bid for a task of a kind it serves: cost plus markup, up to its capacity."""
         if task.kind not in self.kinds or self.capacity <= 0:
             return None
         return Proposal(contractor=self.name, task_id=task.task_id,
@@ -257,6 +261,8 @@ class SimpleContractor:
                         eta=self.lead_time)
 
     def subtasks(self, task: Task, quantity: float) -> list[Task]:
+        """The parts of a won task it subcontracts: ``outsource_share`` of the quantity for
+        each kind in ``outsource_kinds``."""
         q = quantity * self.outsource_share
         return [Task(task_id=f"{task.task_id}/{self.name}/{k}", kind=k, quantity=q,
                      deadline=task.deadline, service_level=task.service_level)

@@ -81,6 +81,7 @@ class ZIResult:
 
     @property
     def n_trades(self) -> int:
+        """Number of transactions."""
         return int(self.price.size)
 
 

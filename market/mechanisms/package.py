@@ -58,10 +58,12 @@ class PackageBids:
 
     @property
     def n_bids(self) -> int:
+        """Number of package bids."""
         return int(self.price.shape[0])
 
     @property
     def n_lanes(self) -> int:
+        """Number of lanes the packages are over."""
         return int(self.quantity.shape[1])
 
 

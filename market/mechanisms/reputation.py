@@ -62,6 +62,7 @@ class ReputationBook:
 
     @property
     def n_entities(self) -> int:
+        """Number of entities with a reputation."""
         return int(self.positive.shape[0])
 
     def add_entities(self, k: int) -> np.ndarray:

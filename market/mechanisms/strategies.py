@@ -84,6 +84,7 @@ class CostPlus(BiddingStrategy):
         self._markup = np.broadcast_to(m, (n,)).copy()
 
     def markup(self, providers: np.ndarray | None = None) -> np.ndarray:
+        """The fixed markup of each of ``providers``."""
         return self._markup[_idx(providers, self.n_providers)].copy()
 
 
@@ -121,9 +122,11 @@ class AdaptiveMarkup(BiddingStrategy):
                                self.min_markup, self.max_markup).copy()
 
     def markup(self, providers=None):
+        """The markup each of ``providers`` has learned so far."""
         return self._markup[_idx(providers, self.n_providers)].copy()
 
     def observe(self, won, utilisation=None, providers=None, profit=None):
+        """Raise the markup of those who won, cut it for those who lost (see the class)."""
         idx = _idx(providers, self.n_providers)
         w = np.broadcast_to(np.asarray(won, dtype=bool), idx.shape)
         u = (np.full(idx.shape, self.target) if utilisation is None
@@ -163,9 +166,12 @@ class BanditMarkup(BiddingStrategy):
         self.last_arm = np.argmax(self.values, axis=1)
 
     def markup(self, providers=None):
+        """The markup of the arm each of ``providers`` played last."""
         return self.grid[self.last_arm[_idx(providers, self.n_providers)]]
 
     def ask(self, costs, providers=None, context=None):
+        """Pick an arm per provider (explore with probability ``epsilon``) and ask cost times
+        one plus its markup."""
         c = np.asarray(costs, dtype=float)
         idx = _idx(providers, self.n_providers)
         explore = self.rng.random(idx.size) < self.epsilon
@@ -175,6 +181,7 @@ class BanditMarkup(BiddingStrategy):
         return _apply(c, self.grid[self.last_arm[idx]])
 
     def observe(self, won, utilisation=None, providers=None, profit=None):
+        """Update the value of each provider's last arm with its reward (see the class)."""
         idx = _idx(providers, self.n_providers)
         arm = self.last_arm[idx]
         w = np.broadcast_to(np.asarray(won, dtype=float), idx.shape)

@@ -559,7 +559,7 @@ EOF
 @pytest.mark.skipif(not _unshare_ok(), reason="needs unshare with a mount namespace (to mount a small tmpfs)")
 @pytest.mark.parametrize("command", ["run", "sweep", "report"])
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_sweep, command):
-    args = {"run": f"run --days 5 -q --set merchants.exporters=3 --set merchants.importers=1 --out $M/a/out",
+    args = {"run": "run --days 5 -q --set merchants.exporters=3 --set merchants.importers=1 --out $M/a/out",
             "sweep": f"sweep {write_experiment(tmp_path, days=20, replications=2)} --workers 1 -q --out $M/a/out",
             "report": f"report {tiny_sweep} -q --out $M/a/out"}[command]
     res = _in_tmpfs(RUN_IN_TMPFS.format(args=args), size="48k")

@@ -106,7 +106,7 @@ def test_port_congestion_scales_and_restores():
 
 def test_warehouse_strategies_switch_in_turn(tmp_path):
     over = dict(SMALL, **{"simulation.days": 200})
-    r = run_scenario("warehouse-strategies", days=200, seed=6, out=tmp_path / "o", overrides=over, progress=False)
+    run_scenario("warehouse-strategies", days=200, seed=6, out=tmp_path / "o", overrides=over, progress=False)
     ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet")
     phase1, phase2 = ts.iloc[5:85], ts.iloc[150:180]
     wh = ["created_overseas_warehouse", "created_bonded_warehouse", "created_border_warehouse"]
@@ -123,7 +123,7 @@ def test_integrator_counts(tmp_path):
 
 
 def test_peak_season_peaks(tmp_path):
-    r = run_scenario("peak-season", days=90, seed=2, out=tmp_path / "o", overrides=SMALL, progress=False)
+    run_scenario("peak-season", days=90, seed=2, out=tmp_path / "o", overrides=SMALL, progress=False)
     ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet").set_index("date")
     assert ts.loc["2024-11-11", "parcels_created"] > 2.5 * ts.loc["2024-09-10":"2024-09-30", "parcels_created"].mean()
 

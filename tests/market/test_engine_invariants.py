@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from market import Marketplace
-from market.ledger import KINDS
-from market.parcels import DELIVERED, LOST
+from market.goods.parcels import DELIVERED, LOST
+from market.money.ledger import KINDS
 from market.scenario import builtin_scenarios
 
 IN_FLIGHT = ["waiting_stock", "waiting", "in_stage"]

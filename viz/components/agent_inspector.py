@@ -32,6 +32,7 @@ LEDGER_LABELS = {
 
 
 def pnl_table(history, acct: int) -> pd.DataFrame:
+    """An account's profit and loss by ledger item (money in, money out, USD), with the total."""
     items = history.pnl_by_kind(acct)
     if not items:
         return pd.DataFrame()
@@ -48,6 +49,8 @@ def pnl_table(history, acct: int) -> pd.DataFrame:
 
 
 def merchant_markets(model, mer) -> pd.DataFrame:
+    """A merchant's choice in each of its markets: channel, who buys the logistics, warehouse,
+    expected and seen delivery days, insurance."""
     mm = getattr(model, "mm", None)
     rows = np.asarray(getattr(mer, "rows", []), dtype=np.int64)
     if mm is None or rows.size == 0:
@@ -75,6 +78,8 @@ def merchant_markets(model, mer) -> pd.DataFrame:
 
 
 def provider_offers(model, prov) -> pd.DataFrame:
+    """A provider's offers: resource, capacity and use today (parcels, or kg on bulk lanes),
+    utilisation, markup, whether still in the market."""
     o = getattr(model, "offers", None)
     ids = np.asarray(getattr(prov, "offer_ids", []), dtype=np.int64)
     if o is None or ids.size == 0:
@@ -102,6 +107,7 @@ def _series(history, uid, field):
 
 
 def agent_chart_png(model, agent) -> bytes:
+    """The agent's history chart (cash, profit, volume, reputation) as PNG bytes."""
     h = history_for(model)
     uid = agent.unique_id
     util = _series(h, uid, "utilisation")

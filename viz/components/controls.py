@@ -30,6 +30,7 @@ CHOICE_LABELS = {"first_price": "First-price sealed bid", "vickrey": "Vickrey (s
 
 
 def choice_label(value) -> str:
+    """A readable label for a choice of a select (e.g. an auction format)."""
     return CHOICE_LABELS.get(value, str(value).replace("_", " ").capitalize())
 
 

@@ -27,6 +27,7 @@ OPEN_ENDED = 10**5  # an end later than this many days: a contract with no fixed
 
 
 def mechanism_label(m: str) -> str:
+    """A readable label for the mechanism a contract was signed by."""
     m = str(m)
     if m.startswith("quote/"):
         return f"4PL quote ({m.split('/', 1)[1].replace('_', ' ')})"

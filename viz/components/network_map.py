@@ -41,6 +41,8 @@ def project(lon: float, lat: float) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Layout:
+    """Where the map draws each node, and the map's extent."""
+
     nodes: tuple[str, ...]
     xy: np.ndarray  # drawn positions (degrees, after nudging), one row per node
     geo: np.ndarray  # true projected positions
@@ -93,6 +95,7 @@ def _layout(key: tuple) -> Layout:
 
 
 def layout_for(world) -> Layout:
+    """The map layout of a world's nodes (cached per set of node positions)."""
     g = world.graph
     key = tuple((n, float(d.get("lon", 0.0)), float(d.get("lat", 0.0))) for n, d in g.nodes(data=True))
     return _layout(key)
@@ -126,6 +129,7 @@ class MapData:
 
 
 def map_data(model) -> MapData:
+    """Today's flow and capacity per lane, disrupted and closed lanes and nodes, shocks in force."""
     w = model.world
     lanes = w.lanes
     n = len(lanes)
@@ -472,6 +476,7 @@ def _map_legend(fig, w, g) -> None:
 
 
 def map_caption(model, data: MapData | None = None) -> str:
+    """One line under the map: lanes in use, parcel-legs moved today, disrupted lanes, closed places."""
     data = data or map_data(model)
     lanes = model.world.lanes
     busy = int(((np.nan_to_num(data.flow) > 0)).sum())

@@ -1,0 +1,193 @@
+"""One double-entry ledger for every transfer of money in the market.
+
+Amounts are integer cents (int64), so sums are exact. Every posting moves an amount from a
+payer account to a payee account; agents and the outside world (consumers, suppliers, input
+markets, customs authorities, the providers of starting capital) all have accounts, so the
+balances always sum to zero. High-volume postings (one per parcel and leg) arrive as arrays
+and are consolidated into one journal line per (payer, payee, kind) and day.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+# What a transfer is for. The order is stable: it is the `kind` code in ledger.parquet.
+KINDS = (
+    "capital",          # starting cash from the owners
+    "sale",             # consumer pays the merchant for an order
+    "refund",           # merchant refunds a consumer for a lost or damaged order
+    "goods",            # merchant pays its supplier for goods
+    "freight",          # buyer pays a carrier for a leg
+    "handling",         # buyer pays a warehouse operator for pick and pack
+    "storage",          # buyer pays a warehouse operator for stock-days
+    "brokerage",        # buyer pays a customs broker for an entry
+    "duty",             # import duty and VAT to the customs authority
+    "customs_fee",      # inspection and other fees to the customs authority
+    "service_fee",      # merchant pays a 4PL integrator for an end-to-end service
+    "operating_cost",   # a provider's variable cost of serving (fuel, labour, ...)
+    "fixed_cost",       # a provider's daily cost of holding capacity
+    "penalty",          # provider pays its buyer for a late leg under contract
+    "service_credit",   # integrator refunds a merchant for a late parcel
+    "claim",            # liability for a lost or damaged parcel
+    "premium",          # cargo insurance premium
+    "insurance_payout", # insurer pays an insured loss
+    "shortfall_fee",    # buyer pays a provider for volume it committed and did not ship
+    "transaction_cost", # a merchant's cost of running its own contracts
+    "onboarding",       # one-off cost of switching provider or channel
+    "dispute_cost",     # cost of handling a disputed claim
+)
+KIND = {name: i for i, name in enumerate(KINDS)}
+
+EXTERNAL = "external"
+
+
+def to_cents(usd) -> np.ndarray:
+    """USD (float or array) to int64 cents, rounded half to even."""
+    if isinstance(usd, float):        # one amount (a consignment leg): Python's round is half to even too
+        if not math.isfinite(usd):
+            raise ValueError("an amount of money is not finite")
+        return np.int64(round(usd * 100.0))
+    usd = np.asarray(usd, dtype=np.float64)
+    if not np.isfinite(usd).all():
+        raise ValueError("an amount of money is not finite")
+    return np.rint(usd * 100.0).astype(np.int64)
+
+
+class Ledger:
+    """Accounts with int64 balances in cents, and a consolidated daily journal."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.owner_type: list[str] = []
+        self.owner_id: list[int] = []
+        self._balance = np.zeros(64, dtype=np.int64)
+        self._received = np.zeros(64, dtype=np.int64)   # everything ever paid in, per account
+        self._by_name: dict[str, int] = {}
+        self._journal: list[tuple[np.ndarray, ...]] = []  # (day, payer, payee, kind, amount)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        self.day = 0
+        # running totals by kind, for the daily series (cents)
+        self.total_by_kind = np.zeros(len(KINDS), dtype=np.int64)
+
+    # ---- accounts ----
+    def open(self, name: str, owner_type: str = EXTERNAL, owner_id: int = -1) -> int:
+        """Open (or return) the account called ``name``."""
+        if name in self._by_name:
+            return self._by_name[name]
+        acct = len(self.names)
+        if acct >= self._balance.size:
+            self._balance = np.concatenate([self._balance, np.zeros_like(self._balance)])
+            self._received = np.concatenate([self._received, np.zeros_like(self._received)])
+        self.names.append(name)
+        self.owner_type.append(owner_type)
+        self.owner_id.append(owner_id)
+        self._by_name[name] = acct
+        return acct
+
+    def account(self, name: str) -> int:
+        """The account with this name."""
+        return self._by_name[name]
+
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts opened."""
+        return len(self.names)
+
+    @property
+    def balances(self) -> np.ndarray:
+        """Balances in cents, one per account (a view; do not modify)."""
+        return self._balance[: self.n_accounts]
+
+    @property
+    def received(self) -> np.ndarray:
+        """Total paid into each account so far, in cents (revenue, for providers)."""
+        return self._received[: self.n_accounts]
+
+    def balance(self, acct: int) -> int:
+        """One account's balance, in cents."""
+        return int(self._balance[acct])
+
+    # ---- postings ----
+    def transfer(self, payer: int, payee: int, cents: int, kind: str):
+        """Post one transfer (amount in cents, >= 0)."""
+        cents = int(cents)
+        if cents == 0:
+            return
+        if cents < 0:
+            raise ValueError("transfer amounts are non-negative; swap payer and payee")
+        # one posting: the same bookkeeping as post(), without its array machinery
+        payer, payee = int(payer), int(payee)
+        self._balance[payer] -= cents
+        self._balance[payee] += cents
+        self._received[payee] += cents
+        self.total_by_kind[KIND[kind]] += cents
+        self._pending.append((np.array([payer], dtype=np.int64), np.array([payee], dtype=np.int64),
+                              np.array([cents], dtype=np.int64), KIND[kind]))
+
+    def post(self, payer, payee, cents, kind: str):
+        """Post many transfers at once: arrays (or scalars broadcast) of payer, payee, cents."""
+        cents = np.asarray(cents, dtype=np.int64).reshape(-1)
+        if cents.size == 0:
+            return
+        payer = np.asarray(payer, dtype=np.int64)
+        payee = np.asarray(payee, dtype=np.int64)
+        if payer.shape != cents.shape:
+            payer = np.full(cents.shape, payer.reshape(-1)[0] if payer.size == 1 else payer)
+        if payee.shape != cents.shape:
+            payee = np.full(cents.shape, payee.reshape(-1)[0] if payee.size == 1 else payee)
+        if (cents < 0).any():
+            raise ValueError(f"negative {kind} transfer")
+        k = KIND[kind]
+        np.subtract.at(self._balance, payer, cents)
+        np.add.at(self._balance, payee, cents)
+        np.add.at(self._received, payee, cents)
+        self.total_by_kind[k] += int(cents.sum())
+        self._pending.append((payer.copy(), payee.copy(), cents.copy(), k))
+
+    def close_day(self, day: int):
+        """Consolidate the day's postings into journal lines (payer, payee, kind)."""
+        if not self._pending:
+            return
+        payer = np.concatenate([p[0] for p in self._pending])
+        payee = np.concatenate([p[1] for p in self._pending])
+        cents = np.concatenate([p[2] for p in self._pending])
+        kind = np.concatenate([np.full(p[2].size, p[3], dtype=np.int64) for p in self._pending])
+        self._pending.clear()
+        n = max(self.n_accounts, 1)
+        key = (kind * n + payer) * n + payee
+        uniq, inv = np.unique(key, return_inverse=True)
+        sums = np.zeros(uniq.size, dtype=np.int64)
+        np.add.at(sums, inv, cents)
+        counts = np.bincount(inv, minlength=uniq.size).astype(np.int64)
+        k = uniq // (n * n)
+        rest = uniq % (n * n)
+        self._journal.append((np.full(uniq.size, day, dtype=np.int32), rest // n, rest % n, k, sums, counts))
+
+    def lines_since(self, block: int) -> tuple[list[tuple[np.ndarray, ...]], int]:
+        """Journal blocks (one a day: day, payer, payee, kind code, cents, count arrays) after
+        the first ``block`` ones, and the number of blocks now - for readers following a run."""
+        return self._journal[block:], len(self._journal)
+
+    # ---- checks and reports ----
+    def imbalance(self) -> int:
+        """Sum of all balances in cents: exactly zero in a correct double-entry ledger."""
+        return int(self.balances.sum())
+
+    def journal(self) -> pd.DataFrame:
+        """All consolidated journal lines."""
+        if not self._journal:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                                 [("day", "int32"), ("payer", "int64"), ("payee", "int64"),
+                                  ("kind", "object"), ("amount_usd", "float64"), ("count", "int64"),
+                                  ("amount_cents", "int64")]})
+        day, payer, payee, kind, sums, counts = (np.concatenate(x) for x in zip(*self._journal))
+        names = np.array(self.names, dtype=object)
+        return pd.DataFrame({
+            "day": day, "payer": payer, "payee": payee,
+            "payer_name": names[payer], "payee_name": names[payee],
+            "kind": np.array(KINDS, dtype=object)[kind],
+            "amount_cents": sums, "amount_usd": sums / 100.0, "count": counts,
+        })

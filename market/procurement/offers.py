@@ -1,0 +1,93 @@
+"""Providers' offers: who can serve which resource, with what capacity, cost and price.
+
+An *offer* is one provider's service on one resource (a carrier on a lane, an operator's
+warehouse, a broker at a customs point). Offers are rows of numpy arrays so daily pricing and
+capacity allocation stay vectorized; provider agents own their rows and set their markups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_COLS = ("capacity", "storage_capacity", "cost_parcel", "cost_kg", "cost_shipment",
+              "cost_storage", "fixed_cost_day", "speed", "delay_mult", "loss_mult", "accuracy",
+              "markup", "used_today", "used_prev", "util_sum", "reserved", "stock_units",
+              "base_capacity")
+INT_COLS = ("resource", "provider", "provider_idx", "acct", "kind")
+
+
+class OfferBook:
+    """Columns of offers; ``offers.cost_parcel[i]`` etc. are numpy arrays indexed by offer id."""
+
+    def __init__(self):
+        self._rows: list[dict] = []
+        self.n = 0
+        self.by_resource: dict[int, np.ndarray] = {}
+
+    def add(self, **row) -> int:
+        """Add an offer before :meth:`freeze`; returns its id."""
+        self._rows.append(row)
+        return len(self._rows) - 1
+
+    def freeze(self, n_resources: int):
+        """Turn the added rows into arrays and index them by resource."""
+        self.n = len(self._rows)
+        for c in FLOAT_COLS:
+            setattr(self, c, np.array([float(r.get(c, 0.0)) for r in self._rows], dtype=np.float64))
+        for c in INT_COLS:
+            setattr(self, c, np.array([int(r.get(c, -1)) for r in self._rows], dtype=np.int64))
+        self.active = np.ones(self.n, dtype=bool)
+        self.base_capacity = self.capacity.copy()
+        self.spot_factor = np.ones(self.n)
+        self._rows = []
+        self.reindex(n_resources)
+
+    def extend(self, rows: list[dict], n_resources: int) -> np.ndarray:
+        """Add offers while the model runs (a provider entering); returns their ids."""
+        start = self.n
+        for c in FLOAT_COLS:
+            setattr(self, c, np.concatenate([getattr(self, c), [float(r.get(c, 0.0)) for r in rows]]))
+        for c in INT_COLS:
+            setattr(self, c, np.concatenate([getattr(self, c), np.array([int(r.get(c, -1)) for r in rows], dtype=np.int64)]))
+        self.active = np.concatenate([self.active, np.ones(len(rows), dtype=bool)])
+        self.spot_factor = np.concatenate([self.spot_factor, np.full(len(rows), self.spot_factor.mean() if self.n else 1.0)])
+        self.n += len(rows)
+        self.base_capacity[start:] = self.capacity[start:]
+        self.reindex(n_resources)
+        return np.arange(start, self.n)
+
+    def reindex(self, n_resources: int):
+        """Rebuild ``by_resource``: resource -> its offer ids (in offer order), for resources
+        that have any."""
+        order = np.argsort(self.resource, kind="stable")
+        bounds = np.searchsorted(self.resource[order], np.arange(n_resources + 1))
+        self.by_resource = {r: order[bounds[r]:bounds[r + 1]] for r in range(n_resources)
+                            if bounds[r + 1] > bounds[r]}
+
+    # ---- prices ----
+    def update_spot(self, slope: float, convexity: float, spot_markup: float):
+        """Spot premium for today from yesterday's utilisation (rises with it)."""
+        util = np.divide(self.used_prev, self.capacity, out=np.ones(self.n), where=self.capacity > 0)
+        self.spot_factor = (1.0 + spot_markup) * (1.0 + slope * np.clip(util, 0, 1.5) ** convexity)
+
+    def spot_rates(self, offers):
+        """(per parcel, per kg, per shipment) spot rates of these offers."""
+        m = (1.0 + self.markup[offers]) * self.spot_factor[offers]
+        return self.cost_parcel[offers] * m, self.cost_kg[offers] * m, self.cost_shipment[offers] * m
+
+    def new_day(self):
+        """Roll today's use into yesterday's (for spot prices) and the utilisation sum (for the
+        providers' price reviews), and start the day with nothing used."""
+        self.used_prev = self.used_today.copy()
+        self.util_sum += np.divide(self.used_today, self.capacity, out=np.zeros(self.n),
+                                   where=self.capacity > 0)
+        self.used_today[:] = 0.0
+
+    def spare(self, offers) -> np.ndarray:
+        """Capacity of these offers not yet used today (0 for closed offers)."""
+        return np.where(self.active[offers], np.maximum(self.capacity[offers] - self.used_today[offers], 0.0), 0.0)
+
+    def utilisation_prev(self, offers) -> np.ndarray:
+        """Share of these offers' capacity used yesterday (0 where there is no capacity)."""
+        return np.divide(self.used_prev[offers], self.capacity[offers],
+                         out=np.zeros(len(offers)), where=self.capacity[offers] > 0)

@@ -1,0 +1,202 @@
+"""Customs: duties and taxes under the dated rule in force, and clearance times.
+
+Duty assessment is vectorized over parcels of one territory and regime. The rules follow the
+world file's dated rule sets (de minimis thresholds, VAT below them, per-item postal duties,
+flat per-item duties, excess-only rules, China's cross-border retail tax).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from market.world import IMPORT, REGIMES, World
+
+DIRECT_REGIMES = ("postal", "express", "retail_from_bonded")
+
+
+def triangular(lo, mode, hi, u):
+    """Inverse CDF of the triangular distribution; handles degenerate (lo == hi) cases."""
+    if isinstance(u, float):          # one draw (a consignment): plain floats are faster
+        lo, mode, hi = float(lo), float(mode), float(hi)
+        width = hi - lo
+        if width <= 0:
+            return lo
+        if u < (mode - lo) / width:
+            return lo + math.sqrt(u * width * (mode - lo))
+        return hi - math.sqrt((1.0 - u) * width * (hi - mode))
+    lo, mode, hi, u = (np.asarray(a, dtype=np.float64) for a in (lo, mode, hi, u))
+    width = hi - lo
+    fc = np.divide(mode - lo, width, out=np.zeros(np.broadcast(lo, u).shape), where=width > 0)
+    left = u < fc
+    a = lo + np.sqrt(np.clip(u * width * (mode - lo), 0, None))
+    b = hi - np.sqrt(np.clip((1.0 - u) * width * (hi - mode), 0, None))
+    return np.where(left, a, b)
+
+
+def whole_days(x, rng: np.random.Generator):
+    """Stochastic rounding to whole days (keeps the mean)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.floor(x + rng.random(x.shape)).astype(np.int64)
+
+
+class DutyCalculator:
+    """Duties and import VAT for a territory on a date, vectorized over parcels."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.categories = world.categories
+        self.territories = world.territories
+
+    def assess(self, territory: str, day_date, regime: str, value_usd, weight,
+               category, origin_territory, rule=None) -> tuple[np.ndarray, np.ndarray]:
+        """(duty_usd, vat_usd) arrays for parcels (or consignments when regime == 'general').
+
+        value_usd: customs value; category / origin_territory: integer codes.
+        """
+        value_usd = np.asarray(value_usd, dtype=np.float64)
+        weight = np.asarray(weight, dtype=np.float64)
+        n = value_usd.size
+        zero = np.zeros(n)
+        if regime in ("bonded_entry", "domestic", "export") or n == 0:
+            return zero, zero.copy()
+        w = self.world
+        rule = rule or w.duty_rule(territory, day_date)
+        currency = rule.currency or w.spec.territories[territory].currency
+        fx = w.fx(currency)
+        rates = np.array([rule.duty.get(c, 0.0) for c in self.categories])[category]
+        extra = np.array([rule.extra_by_origin.get(t, 0.0) for t in self.territories])[origin_territory]
+        ad_valorem = rates + extra
+        full_duty = value_usd * ad_valorem
+        full_vat = (value_usd + full_duty) * rule.vat
+
+        if regime == "general":
+            return full_duty, full_vat
+
+        if rule.retail_tax is not None:
+            # cross-border retail (e.g. China): one combined tax within the single-order limit
+            limit_usd = (rule.retail_limit or np.inf) * fx
+            within = value_usd <= limit_usd
+            return np.where(within, 0.0, full_duty), np.where(within, value_usd * rule.retail_tax, full_vat)
+
+        dm_fx = w.fx(rule.de_minimis_currency) if rule.de_minimis_currency else fx
+        threshold_usd = rule.de_minimis * dm_fx
+        below = value_usd <= threshold_usd
+        if rule.de_minimis_weight is not None:
+            below &= weight <= rule.de_minimis_weight
+        if rule.de_minimis_excluded_origins:
+            excluded = np.isin(origin_territory, [self.territories.index(t)
+                                                  for t in rule.de_minimis_excluded_origins
+                                                  if t in self.territories])
+            below &= ~excluded
+
+        if rule.excess_rate is not None or rule.excess_per_kg is not None:
+            # pay only on what exceeds the threshold (e.g. Russia): the greater of a share of
+            # the excess value and a per-kg charge on the excess weight; no separate VAT
+            over_value = np.maximum(value_usd - threshold_usd, 0.0) * (rule.excess_rate or 0.0)
+            over_kg = 0.0
+            if rule.de_minimis_weight is not None and rule.excess_per_kg:
+                over_kg = np.maximum(weight - rule.de_minimis_weight, 0.0) * rule.excess_per_kg * dm_fx
+            duty = np.where(below, 0.0, np.maximum(over_value, over_kg))
+            return duty, zero
+
+        duty = full_duty.copy()
+        if rule.postal_per_item and regime == "postal":
+            bounds = np.array([b for b, _ in rule.postal_per_item])
+            amounts = np.array([a for _, a in rule.postal_per_item]) * fx
+            band = np.minimum(np.searchsorted(bounds, ad_valorem, side="left"), len(bounds) - 1)
+            # the postal operator may pay either the ad-valorem duty or the per-item amount
+            duty = np.minimum(full_duty, amounts[band])
+        flat = rule.flat_per_item_below_de_minimis * fx
+        duty = np.where(below, flat, duty)
+        vat_rate = rule.vat
+        vat = np.where(below, value_usd * vat_rate if rule.vat_below_de_minimis else 0.0,
+                       (value_usd + duty) * vat_rate)
+        return duty, vat
+
+
+class ClearanceTables:
+    """Clearance, inspection and hold parameters as arrays indexed [territory, regime]."""
+
+    def __init__(self, world: World):
+        T, G = len(world.territories), len(REGIMES)
+        self.clearance = np.zeros((T, G, 3))
+        self.has_clearance = np.zeros((T, G), dtype=bool)
+        self.inspection = np.zeros((T, G))
+        self.broker_fee = np.zeros((T, G))
+        self.inspection_days = np.zeros((T, 3))
+        self.hold_days = np.zeros((T, 3))
+        self.export_clearance = np.zeros((T, 3))
+        self.export_fee = np.zeros(T)
+        self.export_fee_shipment = np.zeros(T)
+        self.broker_fee_shipment = np.zeros(T)
+        self.inspection_fee_shipment = np.zeros(T)
+        self.broker_capacity = np.zeros(T)
+        self.brokers_per_point = np.zeros(T, dtype=np.int64)
+        for t, code in enumerate(world.territories):
+            spec = world.spec.customs[code]
+            for regime, tri in spec.clearance.items():
+                g = REGIMES.index(regime)
+                self.clearance[t, g] = tri
+                self.has_clearance[t, g] = True
+            for regime, rate in spec.inspection.items():
+                self.inspection[t, REGIMES.index(regime)] = rate
+            for regime, fee in spec.broker_fee.items():
+                self.broker_fee[t, REGIMES.index(regime)] = fee
+            self.inspection_days[t] = spec.inspection_days
+            self.hold_days[t] = spec.hold_days
+            self.export_clearance[t] = spec.export_clearance
+            self.export_fee[t] = spec.export_fee
+            self.export_fee_shipment[t] = spec.export_fee_per_shipment
+            self.broker_fee_shipment[t] = spec.broker_fee_per_shipment
+            self.inspection_fee_shipment[t] = spec.inspection_fee_per_shipment
+            self.broker_capacity[t] = spec.broker_capacity
+            self.brokers_per_point[t] = spec.brokers_per_point
+        # a domestic regime has no import clearance; a bonded entry uses its own table row
+        self.inspection_multiplier = np.array(
+            [world.spec.categories[c].inspection_multiplier for c in world.categories])
+
+
+class ExpectedDuties:
+    """Duty and VAT per unit of each product along a route (and its replenishment), under the
+    rules in force on a date: what merchants and integrators expect to pay when they choose.
+
+    Memoised for the day: the same products and routes are asked about many times a day.
+    """
+
+    def __init__(self, world: World, duties: DutyCalculator, value: np.ndarray, cost_share: np.ndarray,
+                 weight: np.ndarray, category: np.ndarray, origin_territory: np.ndarray):
+        self.world = world
+        self.duties = duties
+        self.value, self.cost_share, self.weight = value, cost_share, weight
+        self.category, self.origin_territory = category, origin_territory
+        self._memo: dict[tuple, np.ndarray] = {}
+
+    def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date) -> np.ndarray:
+        """Duty plus VAT per unit; ``rep_route`` < 0 for direct channels (memoised per ``day``)."""
+        key = (day, products.tobytes(), route, rep_route)
+        got = self._memo.get(key)
+        if got is not None:
+            return got
+        if self._memo and next(iter(self._memo))[0] != day:
+            self._memo.clear()
+        self._memo[key] = out = self._assess(products, route, rep_route, date)
+        return out
+
+    def _assess(self, products: np.ndarray, route: int, rep_route: int, date) -> np.ndarray:
+        out = np.zeros(products.size)
+        for rt, bulk in ((route, False), (rep_route, True)):
+            if rt < 0:
+                continue
+            for r in self.world.routes[rt].resources:
+                res = self.world.resources[r]
+                if res.kind != IMPORT:
+                    continue
+                # bulk stock is declared at its purchase cost; a parcel at its sale value
+                value = self.value[products] * (self.cost_share[products] if bulk else 1.0)
+                duty, vat = self.duties.assess(res.territory, date, res.regime, value,
+                                               self.weight[products], self.category[products],
+                                               self.origin_territory[products])
+                out += duty + vat
+        return out

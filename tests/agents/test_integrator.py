@@ -1,0 +1,240 @@
+"""The 4PL integrator: service composition, pricing, merchant choice, re-routing, evolution."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.run import run_scenario
+from market import Marketplace
+from market.integration.composition import brute_force_pareto, pareto_services
+
+SMALL = {"merchants.exporters": 10, "merchants.importers": 3}
+
+
+def fourpl_shares(seeds, days, **over) -> np.ndarray:
+    """The 4PL's share of parcels in runs with these seeds (same seeds: paired comparisons)."""
+    shares = []
+    for seed in seeds:
+        m = Marketplace("baseline", rng=seed, **{**SMALL, **over})
+        m.run_for(days)
+        shares.append(m.finish()["fourpl_share"])
+    return np.array(shares)
+
+
+def test_composed_services_are_valid_paths():
+    m = Marketplace("baseline", rng=1, **SMALL)
+    m.run_for(2)
+    it = m.integrators[0]
+    checked = 0
+    for family, variants in m.world.route_variants.items():
+        if family[2] == "replenish":
+            continue
+        for volume in (1.0, 50.0):
+            offers = it.offers(family, volume)
+            for svc in offers.values():
+                route = m.world.routes[svc.route]
+                assert svc.route in variants and route.channel == family[2]      # the channel's own legs
+                assert len(svc.offers) == route.n_stages
+                for stage, off in enumerate(svc.offers):
+                    assert m.offers.resource[off] == route.resources[stage]          # a leg of that stage
+                    assert m.offers.active[off]
+                    assert m.offers.capacity[off] > 0                                 # an open leg
+            # services with room for the volume come first: if any fits, all offered fit
+            front = it.catalogue.cache.get(("src", family), ("dst", family),
+                                           edge_ok=lambda u, v, k, d: d["capacity"] > 0, filter_key="open")
+            if any(s.capacity >= volume for s in front):
+                assert all(min(m.offers.capacity[o] for o in svc.offers) >= volume for svc in offers.values())
+                assert svc.cost_parcel > 0 and svc.days > 0 and 0 <= svc.risk < 1
+                checked += 1
+    assert checked > 20
+
+
+def test_composition_equals_brute_force_on_the_service_graph():
+    m = Marketplace("baseline", rng=2, **SMALL)
+    m.run_for(1)
+    it = m.integrators[0]
+    it.offers(("harbin_wh", "RU", "border_warehouse"), 1.0)       # builds the catalogue
+    G = it.catalogue.G
+    for family in [("harbin_wh", "RU", "border_warehouse"), ("shenzhen", "US", "express"), ("us_wh", "US", "overseas_warehouse")]:
+        src, dst = ("src", family), ("dst", family)
+        fast = pareto_services(G, src, dst)
+        slow = brute_force_pareto(G, src, dst)
+        assert {s.vector() for s in fast} == {s.vector() for s in slow}
+        assert len(fast) >= 1
+
+
+def test_diy_friction_raises_the_4pl_share():
+    low = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
+    high = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
+    assert (high > low).all() and high.mean() > low.mean() + 0.1
+
+
+def test_a_higher_markup_lowers_the_4pl_share():
+    cheap = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.02})
+    dear = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.6})
+    assert (cheap > dear + 0.3).all()
+
+
+def test_a_closed_border_shifts_the_integrators_flow(tmp_path):
+    over = {**SMALL, "merchants.allowed_channels": ["border_warehouse"], "merchants.diy_transaction_cost": 5000.0,
+            "merchants.diy_handoff_delay": 3.0, "simulation.start_date": dt.date(2024, 2, 1)}
+    r = run_scenario("ru-border-closure", days=80, seed=4, out=tmp_path / "o", overrides=over, progress=False)
+    m = r.model
+    p = pd.read_parquet(tmp_path / "o" / "parcels.parquet")
+    bw = p[(p["channel"] == "border_warehouse") & (p["integrator"] >= 0)]
+    assert len(bw) > 100
+    via_zab = bw["route"].map(lambda rt: any("zabaikalsk" in m.world.resources[x].name
+                                             for x in m.world.routes[rt].resources))
+    closure = (dt.date(2024, 3, 1) - dt.date(2024, 2, 1)).days
+    before = bw["created_day"] < closure - 10
+    during = (bw["created_day"] >= closure) & (bw["created_day"] < closure + 42)
+    assert via_zab[during].mean() > 0.9          # re-routed around the closed crossing
+    assert via_zab[before].mean() < 0.5           # the cheaper Suifenhe crossing before
+    assert m.integrators[0].rerouted > 0
+
+
+def test_integration_efficiency_is_the_optimum_over_the_realised_cost(independent_mcf):
+    """Every 7 days the integrator's routing is measured against the centralised optimum of its
+    flows: the optimum is what an independent LP finds on the stage graph (each leg at the
+    integrator's best price, within the room providers have left), the efficiency is optimum
+    over realised cost, and it is reported in the daily series and the summary."""
+    import networkx as nx
+    from market.integration.efficiency import integrator_flows, leg_prices
+    m = Marketplace("baseline", rng=5, **SMALL)
+    m.run_for(57)                                  # day 56 is a measuring day
+    it = m.integrators[0]
+    got = m.efficiency[it.index]
+    ts = m.datacollector.get_model_vars_dataframe()
+    assert ts["efficiency_4PL-1"].iloc[56] == got["efficiency"]
+    # the stage graph: route variants of each family the integrator carries, one parallel leg
+    # per offer on each stage (shared by all families)
+    best, spot, room = leg_prices(m, it)
+    families = {}
+    for r, q in integrator_flows(m, it.index).items():
+        fam = m.world.routes[r].family
+        families[fam] = families.get(fam, 0.0) + q
+    G = nx.MultiDiGraph()
+    stages = set()
+    for fam in families:
+        for r in m.world.route_variants[fam]:
+            res = m.world.routes[r].resources
+            G.add_edge(("src", fam), ("in", res[0]), cost=0.0)
+            G.add_edge(("out", res[-1]), ("dst", fam), cost=0.0)
+            for a, b in zip(res[:-1], res[1:]):
+                G.add_edge(("out", a), ("in", b), cost=0.0)
+            stages.update(res)
+    for r in stages:
+        for off in m.offers.by_resource.get(r, ()):
+            G.add_edge(("in", r), ("out", r), key=int(off), cost=float(best[off]), capacity=float(room[off]))
+    penalty = 200.0 * max(float(spot[np.isfinite(spot)].max()), 1.0)
+    optimum = independent_mcf(G, [(("src", f), ("dst", f), v) for f, v in families.items()], penalty)
+    assert got["optimum"] == pytest.approx(optimum, rel=1e-7)
+    assert got["efficiency"] == pytest.approx(optimum / got["realised"], rel=1e-12)
+    assert got["volume"] == pytest.approx(sum(families.values()))
+    # the integrator does not route as well as the planner here: the measure is not vacuous
+    eff = ts["efficiency_4PL-1"].dropna()
+    assert len(eff) == 57 and (eff < 0.99).all()
+    s = m.finish()["integrators"]["4PL-1"]
+    assert (s["integration_efficiency"], s["optimum_cost_per_day"], s["realised_cost_per_day"]) == \
+        (got["efficiency"], got["optimum"], got["realised"])
+
+
+@pytest.mark.parametrize("pricing", ["value_based", "adaptive"])
+def test_pricing_policies(pricing):
+    m = Marketplace("baseline", rng=6, **{**SMALL, "integrators.pricing": pricing, "merchants.review_days": 7})
+    m.run_for(60)
+    it = m.integrators[0]
+    if pricing == "value_based":
+        markup, _ = it.price(10.0, 14.0)
+        assert 10.0 <= 10.0 * (1 + markup) <= 14.0
+        assert it.price(10.0, 9.0)[0] == pytest.approx(m.config.integrators.min_markup)
+    else:
+        assert it.policy.pulls.sum() > 20          # it has learned from quotes
+        assert m.config.integrators.min_markup <= it.markup <= m.config.integrators.max_markup
+
+
+def test_several_integrators_compete():
+    m = Marketplace("baseline", rng=7, **{**SMALL, "integrators.count": 3})
+    m.run_for(60)
+    s = m.finish()
+    shares = [v["parcel_share"] for v in s["integrators"].values()]
+    assert len(shares) == 3 and sum(x > 0 for x in shares) >= 2
+    assert sum(shares) == pytest.approx(s["fourpl_share"])
+
+
+def test_losses_drive_exit_and_margins_drive_entry(tmp_path, conserved):
+    from experiments.run import write_results
+    m = Marketplace("baseline", rng=8, parcels_path=tmp_path / "parcels.parquet", **{**SMALL, "evolution.period_days": 14, "evolution.exit_after": 2,
+                                          "carriers.fixed_cost_share": 0.85, "evolution.entry_margin": 0.0})
+    n0 = len(m.carriers) + len(m.operators) + len(m.brokers)
+    m.run_for(100)
+    assert m.evolution.exits > 0 and m.evolution.entries > 0
+    gone = [p for p in m.carriers + m.operators + m.brokers if not p.in_market]
+    assert gone and not m.offers.active[np.concatenate([p.offer_ids for p in gone])].any()
+    book = m.contracts
+    for p in gone:
+        mine = (book.provider == p.unique_id) & np.isin(book.status, [0, 1])
+        assert not mine.any()                      # its contracts were terminated
+    assert len(m.carriers) + len(m.operators) + len(m.brokers) > n0
+    # parcels on the legs of providers that left are neither lost nor counted twice
+    write_results(m, m.finish(), tmp_path, 8, 100)
+    conserved(tmp_path)
+
+
+def test_integration_series_match_the_parcels(simulate):
+    """The daily concentration of parcel carriers (HHI of legs started that day) and the number
+    of distinct providers a delivered 4PL parcel passed through, rebuilt from parcels.parquet."""
+    from market.world import MODES
+    r = simulate("baseline", days=40, seed=9, **SMALL)
+    m = r.model
+    ts = pd.read_parquet(r.out / "timeseries.parquet")
+    p = pd.read_parquet(r.out / "parcels.parquet")
+    S = m.net.max_stages
+    legs = pd.DataFrame({"day": np.concatenate([p[f"leg{s + 1}_start"] for s in range(S)]),
+                         "provider": np.concatenate([p[f"leg{s + 1}_provider"] for s in range(S)]),
+                         "resource": np.concatenate([m.net.route_res[p["route"], s] for s in range(S)])})
+    legs = legs[legs["day"] >= 0]
+    legs["mode"] = m.net.res_mode[legs["resource"]]
+    checked = 0
+    for mode in ("postal", "last_mile"):             # parcel lanes only: no consignment uses them
+        mine = legs[legs["mode"] == MODES.index(mode)]
+        assert not m.net.res_bulk[mine["resource"]].any()
+        counts = mine.groupby(["day", "provider"]).size()
+        for day in range(len(ts)):
+            got = ts[f"hhi_carriers_{mode}"].iloc[day]
+            if day not in counts.index.get_level_values(0):
+                assert np.isnan(got), (mode, day)
+                continue
+            v = counts.loc[day].to_numpy(float)
+            assert got == pytest.approx(10_000 * ((v / v.sum()) ** 2).sum(), rel=1e-12), (mode, day)
+            checked += 1
+    assert checked > 60
+    assert ts["hhi_carriers_last_mile"].dropna().nunique() > 10       # shares move from day to day
+    # distinct providers per delivered 4PL parcel, by delivery day
+    d = p[(p["status"] == "delivered") & (p["integrator"] >= 0)]
+    prov = np.column_stack([d[f"leg{s + 1}_provider"] for s in range(S)])
+    distinct = np.array([len(set(row[row >= 0])) for row in prov])
+    per_day = pd.Series(distinct).groupby(d["finished_day"].to_numpy()).mean()
+    got = ts["providers_per_4pl_parcel"]
+    assert got.notna().sum() == len(per_day) > 20
+    np.testing.assert_allclose(got.dropna().to_numpy(), per_day.to_numpy(), rtol=1e-12)
+    assert (per_day > 2).all()
+
+
+def test_end_to_end_contracts_and_competing_policies():
+    m = Marketplace("baseline", rng=10, **{**SMALL, "integrators.count": 3,
+                                           "integrators.pricing_by_integrator": ["cost_plus", "value_based", "adaptive"]})
+    m.run_for(60)
+    assert [it.pricing for it in m.integrators] == ["cost_plus", "value_based", "adaptive"]
+    c = m.contracts.frame()
+    e2e = c[c["service"] == "end_to_end"]
+    # every merchant market bought from an integrator has one active end-to-end contract with it
+    via = np.flatnonzero(m.mm.integrator >= 0)
+    active = e2e[e2e["status"] == "active"]
+    assert len(active) == len(via)
+    assert set(active["provider"]) <= {it.unique_id for it in m.integrators}
+    assert (active["rate_parcel"] > 0).all()

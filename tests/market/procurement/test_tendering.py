@@ -1,0 +1,189 @@
+"""Procurement and contracting inside whole simulations: each mechanism runs, money and
+parcels stay conserved, and the contract life cycle, claims, insurance and reputation work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.run import run_scenario
+from market import Marketplace
+from market.goods.allocation import call_auction_allocate
+from market.mechanisms.double_auction import call_market_clear
+
+SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
+
+
+def run(tmp_path, days=100, seed=3, **over):
+    return run_scenario("baseline", days=days, seed=seed, out=tmp_path / "o",
+                        overrides={**SMALL, **over}, progress=False)
+
+
+@pytest.mark.parametrize("fmt", ["first_price", "vickrey", "clock", "package"])
+def test_each_auction_format_contracts_and_conserves(tmp_path, fmt, conserved):
+    run(tmp_path, **{"market.auction": fmt})
+    conserved(tmp_path / "o")
+    c = pd.read_parquet(tmp_path / "o" / "contracts.parquet")
+    assert len(c) > 20
+    mech = set(c["mechanism"])
+    if fmt == "package":
+        assert {"package/bundle", "package/single"} & mech
+    else:
+        assert fmt in mech
+    # every contract records its tender: bids received, winning bid, and a positive rate
+    assert (c["n_bids"] >= 1).all() and (c["winning_bid"] > 0).all()
+    assert ((c["rate_parcel"] + c["rate_kg"] + c["rate_shipment"] + c["rate_storage"]) > 0).all()
+    # legs ran under those contracts
+    p = pd.read_parquet(tmp_path / "o" / "parcels.parquet")
+    assert (p["leg1_contract"] >= 0).mean() > 0.2
+
+
+def test_contract_net_subcontracts_legs(tmp_path, conserved):
+    run(tmp_path, **{"integrators.procurement": "contract_net"})
+    c = pd.read_parquet(tmp_path / "o" / "contracts.parquet")
+    subs = c[c["mechanism"] == "contract_net/sub"]
+    leads = c[c["mechanism"] == "contract_net"]
+    assert len(leads) > 0 and len(subs) > 0
+    # a subcontracted leg: the buyer pays the lead, the lead pays the provider that serves it
+    assert (subs["sub_acct"] >= 0).all() and (subs["provider_acct"] != subs["sub_acct"]).all()
+    assert (subs["rate_parcel"] >= subs["sub_rate_parcel"] - 1e-9).all()
+    ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet")
+    assert ts["subcontracted_usd"].sum() > 0
+    conserved(tmp_path / "o")
+
+
+def test_spot_double_auction_clears(tmp_path, conserved):
+    run(tmp_path, **{"market.spot": "double_auction", "network.capacity_scale": 0.3})
+    ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet")
+    assert ts["spot_auction_trades"].sum() > 100
+    conserved(tmp_path / "o")
+
+
+def test_call_auction_matches_the_reference_market_by_market():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        R = int(rng.integers(1, 4))
+        n, no = int(rng.integers(1, 25)), int(rng.integers(1, 6))
+        res, bid = rng.integers(0, R, n), rng.uniform(0, 10, n).round(2)
+        ores, spare, ask = rng.integers(0, R, no), rng.integers(0, 5, no).astype(float), rng.uniform(0, 10, no).round(2)
+        off, price = call_auction_allocate(res, bid, ores, spare, ask)
+        for r in range(R):
+            u, o = res == r, ores == r
+            ref = call_market_clear(bid[u], np.ones(u.sum()), ask[o], spare[o])
+            traded = off[u] >= 0
+            assert traded.sum() == pytest.approx(ref.volume)
+            if traded.any():
+                # one price per market, between the accepted bids and asks
+                p = price[u][traded]
+                assert np.allclose(p, p[0])
+                assert ask[off[u][traded]].max() <= p[0] + 1e-9 <= bid[u][traded].min() + 2e-9
+                assert (ores[off[u][traded]] == r).all()
+
+
+def test_adaptive_bidders_learn():
+    """Adaptive bidders raise their markup after a tender round they won something in, cut it
+    after one they bid in and lost, and leave it where they did not bid; within the bounds."""
+    m = Marketplace("baseline", rng=2, **{**SMALL, "market.bidding": "adaptive", "market.tender_interval_days": 15,
+                                          "market.contract_days": 15, "evolution.enabled": False})
+    lo, hi = m.config.carriers.markup_bounds
+    rounds = up = down = 0
+    for day in range(50):
+        before, n = m.offers.markup.copy(), m.offers.n
+        eligible = m.offers.active & (m.offers.capacity > 0)
+        m.step()
+        after = m.offers.markup[:n]
+        if day % 15:
+            np.testing.assert_array_equal(after, before)        # only tenders move the markups
+            continue
+        book = m.contracts
+        signed = np.flatnonzero((book.round == day) & (book.offer >= 0))
+        won = np.zeros(n, dtype=bool)
+        won[book.offer[signed]] = True
+        tendered = np.isin(m.offers.resource[:n], book.resource[signed]) & eligible
+        lost = tendered & ~won
+        assert won.sum() > 10 and lost.sum() > 10
+        assert ((after[won] > before[won]) | (after[won] == hi)).all()
+        assert ((after[lost] < before[lost]) | (after[lost] == lo)).all()
+        np.testing.assert_array_equal(after[~tendered & ~won], before[~tendered & ~won])
+        assert ((after >= lo) & (after <= hi)).all()
+        rounds += 1
+        up += int((after[won] > before[won]).sum())
+        down += int((after[lost] < before[lost]).sum())
+    assert rounds == 4 and up > 20 and down > 20
+
+
+def test_contract_life_cycle_and_shortfall(tmp_path):
+    r = run(tmp_path, days=200, **{"market.commitment_share": 1.0, "market.shortfall_fee_share": 0.5,
+                                  "market.contract_cover": 2.0})
+    c = pd.read_parquet(tmp_path / "o" / "contracts.parquet")
+    c = c[c["service"] != "end_to_end"]            # leg contracts (merchants' 4PL services end on a switch)
+    assert {"executed", "active"} <= set(c["status"].astype(str))
+    ended = c[c["status"].astype(str).isin(["executed", "breached", "expired"])]
+    assert len(ended) > 0
+    # with capacity contracted at twice the need and all of it committed, shortfalls are charged
+    assert (ended["shortfall_fee_usd"] > 0).any()
+    j = pd.read_parquet(tmp_path / "o" / "ledger.parquet")
+    assert j.loc[j["kind"] == "shortfall_fee", "amount_usd"].sum() == pytest.approx(ended["shortfall_fee_usd"].sum())
+    # a contract is breached when too few of its legs were on time
+    late_share = ended["late"] / ended["executed"].where(ended["executed"] > 0)
+    breached = ended["status"].astype(str) == "breached"
+    assert (late_share[breached] > 1 - r.model.config.market.sla_target - 1e-9).all()
+    assert (late_share[ended["status"].astype(str) == "executed"] <= 1 - r.model.config.market.sla_target + 1e-9).all()
+
+
+def test_claims_disputes_and_insurance(tmp_path, conserved):
+    r = run(tmp_path, days=200, **{"claims.dispute_rate": 0.5, "insurance.risk_aversion": [2.0, 3.0],
+                                   "integrators.count": 0})
+    s = r.summary
+    claims = pd.read_parquet(tmp_path / "o" / "claims.parquet")
+    assert s["claims"]["filed"] == len(claims) > 0
+    assert s["claims"]["disputed"] > 0 and s["claims"]["dispute_costs_usd"] > 0
+    paid = claims[claims["status"] == "paid"]
+    # disputed claims take longer and pay part; undisputed pay in full
+    assert (paid.loc[~paid["disputed"], "paid_usd"] == paid.loc[~paid["disputed"], "amount_usd"]).all()
+    assert (paid.loc[paid["disputed"], "paid_usd"] <= paid.loc[paid["disputed"], "amount_usd"]).all()
+    delay = paid["paid_day"] - paid["filed_day"]
+    assert delay[paid["disputed"]].mean() > delay[~paid["disputed"]].mean()
+    # risk-averse merchants insured their parcels: premiums paid, insurer paid claims
+    assert s["insurance"]["premiums_usd"] > 0 and s["insurance"]["payouts_usd"] > 0
+    assert (claims["kind"] == "insurance").any()
+    j = pd.read_parquet(tmp_path / "o" / "ledger.parquet")
+    # carriers' liability is booked as "claim" (with the 4PL making merchants whole), the insurer's
+    # payments as "insurance_payout": together they are what the claims table says was paid
+    ins_paid = paid.loc[paid["kind"] == "insurance", "paid_usd"].sum()
+    assert ins_paid > 0
+    assert j.loc[j["kind"] == "insurance_payout", "amount_usd"].sum() == pytest.approx(ins_paid)
+    assert j.loc[j["kind"] == "insurance_payout", "amount_usd"].sum() == pytest.approx(s["insurance"]["payouts_usd"])
+    assert j.loc[j["kind"] == "claim", "amount_usd"].sum() == pytest.approx(paid["paid_usd"].sum() - ins_paid)
+    conserved(tmp_path / "o")
+
+
+def test_reputation_tracks_performance():
+    """A carrier that is late and loses parcels far more often ends with the worst reputation."""
+    m = Marketplace("baseline", rng=4, **SMALL)
+    group = [c for c in m.carriers if c.group == "local_courier"]
+    bad = group[0]
+    m.offers.delay_mult[bad.offer_ids] = 8.0
+    m.offers.loss_mult[bad.offer_ids] = 8.0
+    m.run_for(90)
+    uids = np.array([c.unique_id for c in group])
+    evidence = m.reputation.positive[uids].sum(axis=1) + m.reputation.negative[uids].sum(axis=1)
+    assert (evidence > 10).all()
+    score = m.reputation.score(uids)
+    assert score[0] < score[1:].min()
+    assert ((score > 0) & (score < 1)).all()
+
+
+def test_credit_premium_for_buyers_in_debt():
+    from market.procurement.tendering import TenderRound
+    m = Marketplace("baseline", rng=5, **SMALL)
+    m.run_for(1)
+    rnd = TenderRound(m, 1)
+    mer = m.merchants[0]
+    r = int(next(iter(m.offers.by_resource)))
+    offs = m.offers.by_resource[r]
+    good = rnd.asks(offs, 50.0, False, mer.acct)["ref"]
+    m.reputation.record_payments(np.full(200, mer.unique_id), np.zeros(200, dtype=bool))
+    bad = rnd.asks(offs, 50.0, False, mer.acct)["ref"]
+    assert (bad > good).all()

@@ -114,7 +114,7 @@ def test_integration_efficiency_is_the_optimum_over_the_realised_cost(independen
     # per offer on each stage (shared by all families)
     best, spot, room = leg_prices(m, it)
     families = {}
-    for r, q in integrator_flows(m, it.index).items():
+    for r, q in integrator_flows(m.mm, m.config.demand.scale, it.index).items():
         fam = m.world.routes[r].family
         families[fam] = families.get(fam, 0.0) + q
     G = nx.MultiDiGraph()

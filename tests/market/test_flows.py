@@ -257,7 +257,8 @@ def test_diy_hand_off_delays_are_the_gaps_between_stages():
     n = m.net.route_n[r]
     start, end = P["leg_start"][rows, :n], P["leg_end"][rows, :n]
     gaps = start[:, 1:] - end[:, :-1]
-    assert (gaps >= 0).all()
+    waited = P["wait_days"][rows]
+    assert (gaps >= 0).all() and waited.sum() == 0           # capacity to spare: no queues
     assert (gaps.sum(axis=1) == P["handoff_days"][rows]).all()
     assert (end - start == np.array([1, 2, 3, 2, 1])).all()
     # hand-offs only where the route changes hands, and some delay happened somewhere
@@ -475,3 +476,104 @@ def test_parcel_sink_buffers_adds_in_flight_and_writes_an_empty_file(tmp_path):
     s3.add(rows)
     s3.close()
     assert s3.rows_written == 0
+
+
+# ---- inspections, holds and the day's counters ---------------------------------------------
+def test_inspections_and_holds_add_their_days():
+    # stages 1, 2, 3, 2, 1 days; every import inspected (+2 days) and every broker's filing
+    # wrong (hold +3 days at export and at import): export 2 + 3 = 5, import 2 + 2 + 3 = 7
+    # starts 0, 1, 6, 9, 16; ends 1, 6, 9, 16, 17
+    m = small_market(**{"merchants.diy_handoff_delay": 0.0})
+    rows, r = inject(m, "shenzhen", "EU", "postal", [100.0, 100.0], category="toys")
+    pin_stage_days(m, r, [1, 2, 3, 2, 1])
+    ct, t = m.clearance, m.world.territories
+    ct.inspection[:] = 1.0                      # x the toys multiplier 1.2: certain
+    ct.inspection_days[:] = 2.0
+    ct.hold_days[:] = 3.0
+    m.offers.accuracy[:] = 0.0
+    drive(m, 40)
+    P = m.parcels
+    assert P["leg_start"][rows[0], :5].tolist() == [0, 1, 6, 9, 16]
+    assert P["leg_end"][rows[0], :5].tolist() == [1, 6, 9, 16, 17]
+    assert P["inspected"][rows].tolist() == [1, 1] and P["held"][rows].tolist() == [1, 1]
+    assert m.flow.inspections == 2 and m.flow.holds == 4           # holds at export and import
+    assert t.index("EU") == m.net.res_territory[m.net.route_res[r, 3]]
+
+
+def test_inspection_rate_follows_regime_and_category():
+    # EU postal import inspection 6% (world file) x electronics 2.5 = 15%; apparel 6%
+    m = small_market(**{"merchants.diy_handoff_delay": 0.0})
+    e, r = inject(m, "shenzhen", "EU", "postal", np.full(3000, 50.0), category="electronics")
+    a, _ = inject(m, "shenzhen", "EU", "postal", np.full(3000, 50.0), category="apparel")
+    m.offers.capacity[:] = 1e9
+    drive(m, 120)
+    P = m.parcels
+    rate_e, rate_a = P["inspected"][e].mean(), P["inspected"][a].mean()
+    # binomial standard errors: sqrt(0.15 x 0.85 / 3000) = 0.0065, sqrt(0.06 x 0.94 / 3000) = 0.0043
+    assert abs(rate_e - 0.15) < 0.03 and abs(rate_a - 0.06) < 0.02
+
+
+def test_day_counters_and_reference_prices():
+    # a fresh market buys every leg spot: the counters count legs and price them for a 1 kg
+    # parcel, (cost per parcel + cost per kg x 1) x (1 + markup) x spot factor, by mode
+    m = small_market(**{"merchants.diy_handoff_delay": 0.0})
+    rows, r = inject(m, "shenzhen", "EU", "postal", [100.0, 100.0], weight=3.0)
+    pin_stage_days(m, r, [1, 2, 3, 2, 1])
+    drive(m, 30)
+    f, o, net, P = m.flow, m.offers, m.net, m.parcels
+    assert f.legs_started == 10 and f.spot_legs == 10
+    want_sum = np.zeros(len(net.modes))
+    want_n = np.zeros(len(net.modes))
+    for s in range(5):
+        res = net.route_res[r, s]
+        k = np.flatnonzero((o.resource == res) & (o.provider == P["leg_provider"][rows[0], s]))[0]
+        if net.res_mode[res] >= 0:
+            want_sum[net.res_mode[res]] += 2 * (o.cost_parcel[k] + o.cost_kg[k]) * (1 + o.markup[k]) * o.spot_factor[k]
+            want_n[net.res_mode[res]] += 2
+    assert want_n.sum() == 6                               # truck, postal air, last mile
+    assert f.spot_rate_sum == pytest.approx(want_sum) and f.spot_rate_n.tolist() == want_n.tolist()
+    assert f.contract_rate_n.sum() == 0 and f.contract_rate_sum.sum() == 0
+    f.reset_counters()
+    assert f.legs_started == 0 and f.spot_rate_n.sum() == 0 and f.penalties_cents == 0
+
+
+def test_queue_at_a_scarce_resource_is_counted_each_day():
+    m = small_market(**{"merchants.diy_handoff_delay": 0.0})
+    rows, r = inject(m, "shenzhen", "EU", "postal", [100.0, 100.0, 100.0])
+    pin_stage_days(m, r, [1, 2, 3, 2, 1])
+    air = m.net.route_res[r, 2]
+    on_air = np.flatnonzero(m.offers.resource == air)
+    m.offers.capacity[on_air] = 0.0
+    m.offers.capacity[on_air[0]] = 1.0
+    queues = []
+    for day in range(7):
+        m.date = START + dt.timedelta(days=day)
+        m.offers.new_day()
+        m.flow.advance(day)
+        queues.append(int(m.flow.queue_today[air]))
+        assert m.flow.queue_today.sum() == m.flow.queue_today[air]
+    # three ready for the air leg on day 3: two left queued, then one, then none
+    assert queues == [0, 0, 0, 2, 1, 0, 0]
+
+
+def test_double_auction_spot_legs_trade_at_or_below_the_bids():
+    # in the call-auction spot market every leg without a contract is bought in the day's
+    # auction of its resource; each trade is counted and priced between cost and bid
+    m = small_market(**{"market.spot": "double_auction", "merchants.diy_handoff_delay": 0.0})
+    rows, r = inject(m, "shenzhen", "EU", "postal", [100.0, 100.0, 100.0], weight=1.0)
+    drive(m, 60)
+    P, o, net = m.parcels, m.offers, m.net
+    assert (P["status"][rows] == DELIVERED).all()
+    assert m.flow.auction_trades == 15 and m.flow.spot_legs == 15
+    mer = m.merchants[0].acct
+    paid = journal_sum(m, "freight", payer=mer) + journal_sum(m, "brokerage", payer=mer)
+    assert paid == int(P["cost_cents"][rows].sum())
+    # weight 1 kg = the reference weight: each leg costs the clearing price itself, at least the
+    # seller's cost x (1 + markup)
+    floor = 0
+    for row in rows:
+        for s in range(5):
+            res = net.route_res[r, s]
+            k = np.flatnonzero((o.resource == res) & (o.provider == P["leg_provider"][row, s]))[0]
+            floor += int(np.floor((o.cost_parcel[k] + o.cost_kg[k]) * (1 + o.markup[k]) * 100))
+    assert paid >= floor

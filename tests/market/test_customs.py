@@ -392,3 +392,50 @@ def test_whole_days_rounds_to_neighbours_and_keeps_the_mean():
     # P(3) = 0.3: the mean is 2.3 within 5 standard errors (sd 0.458 / sqrt(200,000) = 0.001)
     assert abs(d.mean() - 2.3) < 0.005
     assert whole_days(np.array([0.0, 4.0, 7.0]), rng).tolist() == [0, 4, 7]
+
+
+# ---- rule variants the world file does not use yet, and types ----------------------------
+def test_china_single_order_limit_is_inclusive_at_the_exact_float_limit(calc):
+    # the limit converted as the code must: RMB 5,000 x 0.14 (700.0000000000001 in floats);
+    # a parcel of exactly that value is within the limit: 9.1% tax, no duty
+    at_limit = 5000.0 * 0.14
+    duty, vat = assess(calc, "CN", CN_DAY, "express", [at_limit], category="cosmetics", origin="JP")
+    assert duty == [0.0] and vat == approx([0.091 * 700.0])
+
+
+def test_excess_rules_with_only_a_value_share_or_only_a_per_kg_charge(calc, world):
+    base = world.duty_rule("RU", RU_DAY)
+    # only 15% of the excess value (no per-kg charge): 217 USD -> 0.15 x 1 = 0.15; 316 USD at
+    # 41 kg -> 15.00 (the weight over 31 kg costs nothing by itself; the parcel is not exempt)
+    value_only = base.model_copy(update={"excess_per_kg": None})
+    duty, vat = assess(calc, "RU", RU_DAY, "postal", [217.0, 316.0], weights=[2.0, 41.0], rule=value_only)
+    assert duty == approx([0.15, 15.0]) and vat == [0.0, 0.0]
+    # only EUR 4 per kg over 31 kg: a 316 USD parcel of 2 kg pays nothing beyond the threshold
+    # value... the value excess has no rate: 0; 41 kg -> 10 x 4.32 = 43.20
+    kg_only = base.model_copy(update={"excess_rate": None})
+    duty, _ = assess(calc, "RU", RU_DAY, "postal", [316.0, 100.0], weights=[2.0, 41.0], rule=kg_only)
+    assert duty == approx([0.0, 43.2])
+
+
+def test_per_item_amounts_are_converted_from_the_rule_currency(calc):
+    # the same bands stated in EUR: the $80 band becomes EUR 80 x 1.08 = USD 86.40
+    rule = _us_rule(calc, 0.10).model_copy(update={"currency": "EUR"})
+    duty, _ = assess(calc, "US", D(2025, 9, 1), "postal", [2000.0], category="toys", origin="JP", rule=rule)
+    assert duty == approx([86.4])
+
+
+def test_a_territory_without_rates_charges_nothing(calc):
+    # Japan (an export-only territory here): no duty table, no VAT, no threshold
+    duty, vat = assess(calc, "JP", D(2024, 6, 1), "express", [500.0, 5.0], category="electronics", origin="CN")
+    assert duty == [0.0, 0.0] and vat == [0.0, 0.0]
+
+
+def test_triangular_narrow_triangles_and_types(world):
+    # widths below one day: [0, 0.5, 1] and [0, 0, 0.5]
+    for lo, mode, hi in ((0.0, 0.5, 1.0), (0.0, 0.0, 0.5), (0.2, 0.3, 0.9)):
+        u = np.linspace(0.0, 1.0, 41)
+        expected = stats.triang(c=(mode - lo) / (hi - lo), loc=lo, scale=hi - lo).ppf(u)
+        assert [triangular(lo, mode, hi, float(x)) for x in u] == approx(expected.tolist(), abs=1e-12)
+        assert triangular(lo, mode, hi, u) == approx(expected, abs=1e-12)
+    ct = ClearanceTables(world)
+    assert ct.has_clearance.dtype == bool and ct.brokers_per_point.dtype == np.int64

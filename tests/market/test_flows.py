@@ -577,3 +577,47 @@ def test_double_auction_spot_legs_trade_at_or_below_the_bids():
             k = np.flatnonzero((o.resource == res) & (o.provider == P["leg_provider"][row, s]))[0]
             floor += int(np.floor((o.cost_parcel[k] + o.cost_kg[k]) * (1 + o.markup[k]) * 100))
     assert paid >= floor
+
+
+def test_parcel_sink_chunks_single_rows_and_day_zero(tmp_path):
+    # nested folders are created; rows are flushed once the buffer reaches the chunk size
+    path = tmp_path / "a" / "b" / "parcels.parquet"
+    sink = ParcelSink(path, {}, max_stages=2, chunk_rows=3)
+    rows = _finished_rows()
+    sink.add({k: v[4:] for k, v in rows.items()})     # a single row (parcel 0) is kept
+    assert sink.rows_written == 0
+    sink.add({k: v[2:4] for k, v in rows.items()})     # 1 + 2 = 3 rows: flushed
+    assert sink.rows_written == 3
+    sink.add({k: v[:2] for k, v in rows.items()})
+    sink.close()
+    assert sink.rows_written == 5
+    f = pq.ParquetFile(path)
+    assert f.metadata.row_group(0).column(0).compression == "ZSTD"
+    df = f.read().to_pandas()
+    assert df["parcel_id"].tolist() == [0, 1, 2, 3, 4] and df["parcel_id"].dtype == np.int64
+    # a parcel finished on its creation day (day 0) has lead time 0 and is on time
+    T = ParcelTable(max_stages=1)
+    T.append(1, created_day=0, promised_days=0, status=DELIVERED)
+    T["finished_day"][:] = 0
+    p2 = tmp_path / "day0.parquet"
+    s2 = ParcelSink(p2, {}, max_stages=1)
+    s2.add(T.take(np.array([0])))
+    s2.close()
+    d0 = pd.read_parquet(p2)
+    assert d0["lead_time_days"].tolist() == [0] and d0["on_time"].tolist() == [True]
+    # the empty file keeps the column types
+    p3 = tmp_path / "x" / "y" / "empty.parquet"
+    s3 = ParcelSink(p3, {}, max_stages=1)
+    s3.close()
+    e = pq.read_schema(p3)
+    assert str(e.field("parcel_id").type) == "int64" and str(e.field("leg1_end").type) == "int16"
+
+
+def test_parcel_table_column_types():
+    T = ParcelTable(max_stages=2, capacity=1)
+    T.append(3)
+    for k, t in COLUMNS.items():
+        assert T[k].dtype == t, k
+    for k, t in LEG_COLUMNS.items():
+        assert T[k].dtype == t and T[k].shape == (3, 2), k
+    assert T.append(0).dtype == np.int64

@@ -132,3 +132,28 @@ def test_to_cents_rounds_half_to_even_and_refuses_non_finite():
             to_cents(bad)
         with pytest.raises(ValueError):
             to_cents([1.0, bad])
+
+
+def test_money_is_kept_in_integer_cents():
+    L = Ledger()
+    a, b = L.open("a"), L.open("b")
+    L.transfer(a, b, 7, "freight")
+    L.post([a, b], [b, a], [3, 1], "duty")
+    L.close_day(0)
+    for arr in (L.balances, L.received, L.total_by_kind):
+        assert arr.dtype == np.int64
+    j = L.journal()
+    assert j["amount_cents"].dtype == np.int64 and j["count"].dtype == np.int64
+    assert j["day"].dtype == np.int32 and j["payer"].dtype == np.int64
+    assert sorted(j["kind"]) == ["duty", "duty", "freight"]
+    empty = Ledger().journal()
+    assert empty["amount_cents"].dtype == np.int64 and empty["day"].dtype == np.int32
+    assert to_cents([1.5]).dtype == np.int64
+
+
+def test_the_65th_account_gets_room():
+    # 64 accounts fit the first arrays; the 65th (index 64) must make them grow
+    L = Ledger()
+    accts = [L.open(f"a{i}") for i in range(65)]
+    L.transfer(accts[0], accts[64], 123, "capital")
+    assert L.balance(accts[64]) == 123 and L.received[64] == 123 and L.imbalance() == 0

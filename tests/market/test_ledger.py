@@ -103,6 +103,8 @@ def test_consolidated_journal_hand_example():
     assert n == 2 and len(blocks) == 1 and blocks[0][0].tolist() == [2]
     assert L.lines_since(0)[0][0][4].tolist() == [400, 30]
     f = L.accounts_frame()
+    assert list(f.columns) == ["account", "name", "owner_type", "owner_id", "balance_usd"]
+    assert f["account"].tolist() == [0, 1, 2] and f["name"].tolist() == ["a", "b", "c"]
     assert f["balance_usd"].tolist() == [-3.95, 3.7, 0.25]
     assert f["owner_type"].tolist() == ["merchant", "external", "external"]
     assert f["owner_id"].tolist() == [7, -1, -1]

@@ -124,3 +124,15 @@ def test_zi_u_bids_anywhere_within_floor_and_ceiling():
     # unconstrained traders trade at prices outside [cost, value] now and then
     assert ((r.price > 10.0) | (r.price < 9.0)).any()
     assert r.rounds <= 3000
+
+
+def test_zi_c_a_single_buyer_trades_all_its_profitable_units():
+    # one buyer valuing 3 units at 50, 40, 30 and three sellers at cost 10: every unit has gains
+    # from trade (max surplus 40 + 30 + 20 = 90), and ZI-C trading goes on until all 3 trade
+    r = zi_continuous_double_auction(np.array([[50.0, 40.0, 30.0]]), np.array([10.0, 10.0, 10.0]),
+                                     np.random.default_rng(0))
+    assert r.n_trades == 3 and r.max_surplus == 90.0 and r.efficiency == 1.0
+    assert r.buyer.tolist() == [0, 0, 0] and sorted(r.seller.tolist()) == [0, 1, 2]
+    # one seller with 2 units and two buyers: both units trade
+    r = zi_continuous_double_auction(np.array([20.0, 30.0]), np.array([[5.0, 6.0]]), np.random.default_rng(1))
+    assert r.n_trades == 2 and r.seller.tolist() == [0, 0] and r.seller_cost.tolist() == [5.0, 6.0]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3")
 SEED ?= 1
 
-.PHONY: run test test-all app assets bench lock clean
+.PHONY: run test test-all mutants app assets bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.12")'
@@ -28,6 +28,11 @@ test-all: $(STAMP)  ## every test, with the year-long whole-scenario runs marked
 assets: $(STAMP)  ## Solara's browser assets into .cache/solara-assets (from the npm registry, ~200 MB)
 	$(BIN)/python -m viz.assets
 
+mutants: $(STAMP)  ## mutation testing (mutmut) of the mechanisms, customs rules, ledger and parcel flow (~1 h on 2 cores)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 app: $(STAMP) assets  ## the Solara app on http://127.0.0.1:8765
 	$(BIN)/fourpl app --host 127.0.0.1 --port 8765
 
@@ -41,4 +46,4 @@ lock:  ## re-pin constraints.txt from the current environment
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:
-	rm -rf $(VENV) results .pytest_cache test-artifacts
+	rm -rf $(VENV) results .pytest_cache test-artifacts mutants

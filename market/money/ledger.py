@@ -118,14 +118,16 @@ class Ledger:
             return
         if cents < 0:
             raise ValueError("transfer amounts are non-negative; swap payer and payee")
-        # one posting: the same bookkeeping as post(), without its array machinery
+        # one posting: the same bookkeeping as post(), without its array machinery; the kind
+        # is looked up first, so an unknown kind leaves the balances untouched
+        k = KIND[kind]
         payer, payee = int(payer), int(payee)
         self._balance[payer] -= cents
         self._balance[payee] += cents
         self._received[payee] += cents
-        self.total_by_kind[KIND[kind]] += cents
+        self.total_by_kind[k] += cents
         self._pending.append((np.array([payer], dtype=np.int64), np.array([payee], dtype=np.int64),
-                              np.array([cents], dtype=np.int64), KIND[kind]))
+                              np.array([cents], dtype=np.int64), k))
 
     def post(self, payer, payee, cents, kind: str):
         """Post many transfers at once: arrays (or scalars broadcast) of payer, payee, cents."""

@@ -27,3 +27,129 @@ def test_negative_amount_refused():
 
 def test_to_cents_rounds():
     assert to_cents(1.005).item() in (100, 101) and to_cents([0.1, 0.2]).tolist() == [10, 20]
+
+
+# ---- against a brute-force ledger and hand figures ------------------------------------------
+def test_random_postings_match_a_brute_force_ledger():
+    """Balances, money received, totals by kind and the consolidated journal, against a plain
+    dictionary ledger fed the same transfers one by one."""
+    from market.money.ledger import KINDS
+
+    rng = np.random.default_rng(3)
+    L = Ledger()
+    names = [f"acct-{i}" for i in range(90)]           # more than the 64 first allocated
+    accts = [L.open(n) for n in names]
+    balance = dict.fromkeys(accts, 0)
+    received = dict.fromkeys(accts, 0)
+    by_kind = dict.fromkeys(KINDS, 0)
+    lines: dict[tuple[int, int, int, str], list[int]] = {}
+    for day in range(4):
+        for _ in range(30):
+            kind = KINDS[int(rng.integers(len(KINDS)))]
+            n = int(rng.integers(1, 6))
+            payer = rng.choice(accts, n).tolist()
+            payee = rng.choice(accts, n).tolist()
+            cents = rng.integers(0, 10_000, n).tolist()
+            single = n == 1 and rng.random() < 0.5
+            if single:
+                L.transfer(payer[0], payee[0], cents[0], kind)
+            else:
+                L.post(np.array(payer), np.array(payee), np.array(cents), kind)
+            for p, q, c in zip(payer, payee, cents):
+                balance[p] -= c
+                balance[q] += c
+                received[q] += c
+                by_kind[kind] += c
+                if c > 0 or not single:             # a single transfer of 0 posts nothing
+                    lines.setdefault((day, p, q, kind), []).append(c)
+        L.close_day(day)
+    assert L.balances.tolist() == [balance[a] for a in accts]
+    assert L.received.tolist() == [received[a] for a in accts]
+    assert L.imbalance() == 0 and sum(balance.values()) == 0
+    assert L.total_by_kind.tolist() == [by_kind[k] for k in KINDS]
+    j = L.journal()
+    got = {(int(r.day), int(r.payer), int(r.payee), r.kind): (int(r.amount_cents), int(r.count))
+           for r in j.itertuples()}
+    assert got == {k: (sum(v), len(v)) for k, v in lines.items()}
+    assert (j["amount_usd"] * 100).round().astype(np.int64).tolist() == j["amount_cents"].tolist()
+    assert j["payer_name"].tolist() == [names[p] for p in j["payer"]]
+    assert j["payee_name"].tolist() == [names[p] for p in j["payee"]]
+
+
+def test_consolidated_journal_hand_example():
+    L = Ledger()
+    a, b, c = L.open("a", "merchant", 7), L.open("b"), L.open("c")
+    assert L.open("a") == a and L.account("b") == b and L.n_accounts == 3
+    # day 0: a pays b freight 100 + 250 + 50 (two postings), b pays c duty 30, a pays c 0
+    L.post(a, np.array([b, b]), np.array([100, 250]), "freight")
+    L.post([a], [b], [50], "freight")
+    L.transfer(b, c, 30, "duty")
+    L.transfer(a, c, 0, "duty")
+    L.close_day(0)
+    L.close_day(1)                                   # a day with nothing: no lines
+    # day 2: c refunds a 5
+    L.transfer(c, a, 5, "refund")
+    L.close_day(2)
+    j = L.journal()
+    assert j[["day", "payer_name", "payee_name", "kind", "amount_cents", "count"]].values.tolist() == [
+        [0, "a", "b", "freight", 400, 3],
+        [0, "b", "c", "duty", 30, 1],
+        [2, "c", "a", "refund", 5, 1],
+    ]
+    assert j["amount_usd"].tolist() == [4.0, 0.3, 0.05]
+    assert [L.balance(x) for x in (a, b, c)] == [-400 + 5, 400 - 30, 30 - 5]
+    assert L.received.tolist() == [5, 400, 30]
+    blocks, n = L.lines_since(1)
+    assert n == 2 and len(blocks) == 1 and blocks[0][0].tolist() == [2]
+    assert L.lines_since(0)[0][0][4].tolist() == [400, 30]
+
+
+def test_transfers_refuse_negative_amounts_and_unknown_kinds():
+    L = Ledger()
+    a, b = L.open("a"), L.open("b")
+    with pytest.raises(ValueError):
+        L.transfer(a, b, -1, "freight")
+    with pytest.raises(KeyError):
+        L.transfer(a, b, 1, "gift")
+    L.post([a], [b], [], "freight")                  # nothing to post
+    assert L.balances.tolist() == [0, 0]
+    empty = Ledger().journal()
+    assert len(empty) == 0 and list(empty.columns) == ["day", "payer", "payee", "kind", "amount_usd",
+                                                       "count", "amount_cents"]
+
+
+def test_to_cents_rounds_half_to_even_and_refuses_non_finite():
+    # 0.125 USD = 12.5 cents -> 12; 0.375 -> 37.5 -> 38; -0.125 -> -12; 2.5 -> 250
+    assert to_cents([0.125, 0.375, -0.125, 2.5]).tolist() == [12, 38, -12, 250]
+    assert to_cents(0.125) == 12 and to_cents(0.375) == 38 and to_cents(19.99) == 1999
+    assert isinstance(to_cents(0.125), np.int64)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            to_cents(bad)
+        with pytest.raises(ValueError):
+            to_cents([1.0, bad])
+
+
+def test_money_is_kept_in_integer_cents():
+    L = Ledger()
+    a, b = L.open("a"), L.open("b")
+    L.transfer(a, b, 7, "freight")
+    L.post([a, b], [b, a], [3, 1], "duty")
+    L.close_day(0)
+    for arr in (L.balances, L.received, L.total_by_kind):
+        assert arr.dtype == np.int64
+    j = L.journal()
+    assert j["amount_cents"].dtype == np.int64 and j["count"].dtype == np.int64
+    assert j["day"].dtype == np.int32 and j["payer"].dtype == np.int64
+    assert sorted(j["kind"]) == ["duty", "duty", "freight"]
+    empty = Ledger().journal()
+    assert empty["amount_cents"].dtype == np.int64 and empty["day"].dtype == np.int32
+    assert to_cents([1.5]).dtype == np.int64
+
+
+def test_the_65th_account_gets_room():
+    # 64 accounts fit the first arrays; the 65th (index 64) must make them grow
+    L = Ledger()
+    accts = [L.open(f"a{i}") for i in range(65)]
+    L.transfer(accts[0], accts[64], 123, "capital")
+    assert L.balance(accts[64]) == 123 and L.received[64] == 123 and L.imbalance() == 0

@@ -177,6 +177,7 @@ class ParcelSink:
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
         self.rows_written = 0
+        self.closed = False
 
     def add(self, rows: dict[str, np.ndarray] | None):
         """Buffer finished parcels (columns of the parcel table); write a chunk when the buffer
@@ -229,8 +230,9 @@ class ParcelSink:
         self._buffered = 0
 
     def close(self, in_flight: dict[str, np.ndarray] | None = None):
-        """Write what is buffered plus the parcels still in flight, and close the file."""
-        if self.path is None:
+        """Write what is buffered plus the parcels still in flight, and close the file. Closing a
+        closed sink does nothing (a second close must not overwrite the file with an empty one)."""
+        if self.path is None or self.closed:
             return
         if in_flight is not None and in_flight["parcel_id"].size:
             self._buf.append(in_flight)
@@ -244,3 +246,4 @@ class ParcelSink:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.close()
         self._writer = None
+        self.closed = True

@@ -621,3 +621,19 @@ def test_parcel_table_column_types():
     for k, t in LEG_COLUMNS.items():
         assert T[k].dtype == t and T[k].shape == (3, 2), k
     assert T.append(0).dtype == np.int64
+
+
+def test_closing_a_parcel_sink_twice_keeps_its_file(tmp_path):
+    """A second close() must not replace the written parcels with an empty file."""
+    import pyarrow.parquet as pq
+    from market.goods.parcels import ParcelSink
+    model = Marketplace("baseline", rng=3, **{"merchants.exporters": 3, "merchants.importers": 1},
+                        parcels_path=tmp_path / "p.parquet")
+    model.run_for(5)
+    parcels = model.parcels
+    sink: ParcelSink = model.sink
+    sink.close(parcels.take(np.ones(parcels.n, dtype=bool)))
+    rows = pq.read_metadata(tmp_path / "p.parquet").num_rows
+    assert rows > 0
+    sink.close(None)
+    assert pq.read_metadata(tmp_path / "p.parquet").num_rows == rows

@@ -456,10 +456,12 @@ def _clean_partials(out: Path):
 
 
 def record_outcome(out: Path, plan: Plan, run: RunSpec, outcome: RunOutcome):
-    """Write a finished run: its daily series first, then its row (the row marks it done)."""
+    """Write a finished run: its daily series, its line in the log, then its row (the row marks
+    it done). A sweep killed between the log line and the row leaves a line for a run that will
+    run again; :func:`reconcile_log` drops it when the sweep resumes, so the log has exactly one
+    line per recorded run."""
     if outcome.status == "ok" and outcome.daily is not None:
         write_atomic(pa.Table.from_pandas(outcome.daily, preserve_index=False), _part(out, "daily", run))
-    write_atomic(run_row(plan, run, outcome), _part(out, "runs", run))
     entry = {"run_id": run.run_id, "scenario": run.scenario, "status": outcome.status,
              "started": outcome.started, "finished": outcome.finished,
              "wall_seconds": round(outcome.wall_seconds, 4), "worker": outcome.worker}
@@ -471,6 +473,26 @@ def record_outcome(out: Path, plan: Plan, run: RunSpec, outcome: RunOutcome):
             fh.write(json.dumps(entry) + "\n")
     except OutputError as exc:
         raise SweepError(str(exc)) from None
+    write_atomic(run_row(plan, run, outcome), _part(out, "runs", run))
+
+
+def reconcile_log(out: Path, recorded: dict[int, str]):
+    """Keep one log line per recorded run (the last), and none for runs without a row (killed
+    between their log line and their row) or cut short by a kill mid-write."""
+    log = out / "log.jsonl"
+    if not log.exists():
+        return
+    kept: dict[int, str] = {}
+    for line in log.read_text().splitlines():
+        try:
+            rid = int(json.loads(line)["run_id"])
+        except (ValueError, KeyError, TypeError):
+            continue                                    # a line cut short by a kill
+        if rid in recorded:
+            kept[rid] = line
+    text = "".join(line + "\n" for line in kept.values())
+    if text != log.read_text():
+        _write_text_atomic(log, text, "log.jsonl")
 
 
 # ------------------------------------------------------------------------------------------
@@ -639,6 +661,7 @@ def run_sweep(experiment: str | Path | Experiment, out: str | Path, *, workers: 
         if resume:
             _clean_partials(out)
             done = finished_runs(out)
+            reconcile_log(out, done)
         if retry_failed:
             done = {k: v for k, v in done.items() if v == "ok"}
         todo = [r for r in plan.runs if r.run_id not in done]

@@ -317,3 +317,15 @@ def test_cli_help():
         assert "Usage" in r.output and all(o in r.output for o in opts)
     r = runner.invoke(main, ["--help"])
     assert "sweep" in r.output and "report" in r.output
+
+
+def test_resumed_sweep_keeps_one_log_line_per_recorded_run(tmp_path):
+    """A kill between a run's log line and its row, or in the middle of a log line, leaves
+    lines for runs that will run again: the resumed sweep drops them before it runs."""
+    from experiments.sweep import reconcile_log
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"run_id": 0, "status": "ok"}\n{"run_id": 1, "status": "ok"}\n'
+                   '{"run_id": 0, "status": "ok", "again": true}\n{"run_id": 2, "sta')
+    reconcile_log(tmp_path, {0: "ok"})
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert lines == [{"run_id": 0, "status": "ok", "again": True}]

@@ -207,12 +207,19 @@ def render_world_duties() -> str:
                 extra.append("no de minimis for " + ", ".join(r.de_minimis_excluded_origins))
             if r.extra_by_origin:
                 extra.append("extra " + ", ".join(f"{k} {v:g}" for k, v in r.extra_by_origin.items()))
-            if r.postal_per_item:
-                extra.append("postal per item " + ", ".join(f"{a:g}" for _, a in r.postal_per_item))
+            for k, by_cat in r.extra_by_origin_category.items():
+                extra.append(f"extra {k} by category " + ", ".join(f"{c} {v:g}" for c, v in by_cat.items()))
+            if r.postal is not None:
+                p = r.postal
+                rates = ", ".join(f"{k} {v:g}" for k, v in p.rate_by_origin.items()) if p.rate_by_origin else "the extra rate"
+                extra.append(f"postal items{' of ' + ', '.join(p.origins) if p.origins else ''}: {rates}"
+                             + (" or " + "/".join(f"{b.amount:g}" for b in p.per_item) + " per item" if p.per_item else "")
+                             + ("; method " + ", ".join(f"{k} {v}" for k, v in p.method.items()) if p.method else ""))
             if r.flat_per_item_below_de_minimis:
                 extra.append(f"flat {r.flat_per_item_below_de_minimis:g} per item below de minimis")
             if r.excess_rate is not None:
-                extra.append(f"{r.excess_rate:g} of the excess")
+                extra.append(f"{r.excess_rate:g} of the excess" + (f", at least {r.excess_per_kg:g} a kg over"
+                                                                   if r.excess_per_kg else ""))
             if r.retail_tax is not None:
                 extra.append(f"retail tax {r.retail_tax:g} up to {r.retail_limit:g}")
             cur = r.de_minimis_currency or r.currency or w.territories[terr].currency

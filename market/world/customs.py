@@ -41,6 +41,35 @@ def whole_days(x, rng: np.random.Generator):
     return np.floor(x + rng.random(x.shape)).astype(np.int64)
 
 
+class _RuleTables:
+    """A duty rule's rates as arrays over the world's categories and territories (built once per rule)."""
+
+    def __init__(self, rule, categories: list[str], territories: list[str]):
+        self.rule = rule      # held, so the id it is cached under stays its own
+        self.mfn = np.array([rule.duty.get(c, 0.0) for c in categories])
+        self.extra = np.array([rule.extra_by_origin.get(t, 0.0) for t in territories])
+        self.by_origin_category = np.array([[rule.extra_by_origin_category.get(t, {}).get(c, 0.0)
+                                             for c in categories] for t in territories])
+        self.excluded = np.array([t in rule.de_minimis_excluded_origins for t in territories])
+        postal = rule.postal
+        if postal is not None:
+            rates = postal.rate_by_origin
+            self.postal_covers = np.array([not postal.origins or t in postal.origins for t in territories])
+            self.postal_rate = self.extra.copy() if rates is None else np.array([rates.get(t, 0.0) for t in territories])
+            self.postal_specific = np.array([postal.method_of(t) == "specific" for t in territories])
+            self.band_amount = np.array([b.amount for b in postal.per_item])
+            self.band_bound = np.array([np.inf if b.bound is None else b.bound for b in postal.per_item])
+            self.band_inclusive = np.array([b.up_to is not None or b.bound is None for b in postal.per_item])
+
+    def per_item(self, rate: np.ndarray) -> np.ndarray:
+        """The specific method's amount an item for each rate: the first band whose bound the
+        rate is below (or, for an ``up_to`` band, at most); past the last bound, the last amount."""
+        bound, inclusive = self.band_bound[None, :], self.band_inclusive[None, :]
+        fits = np.where(inclusive, rate[:, None] <= bound, rate[:, None] < bound)
+        band = np.where(fits.any(axis=1), np.argmax(fits, axis=1), self.band_amount.size - 1)
+        return self.band_amount[band]
+
+
 class DutyCalculator:
     """Duties and import VAT for a territory on a date, vectorized over parcels."""
 
@@ -48,12 +77,24 @@ class DutyCalculator:
         self.world = world
         self.categories = world.categories
         self.territories = world.territories
+        self._tables: dict[int, _RuleTables] = {}
+
+    def tables(self, rule) -> _RuleTables:
+        """The rule's rates as arrays (memoised by rule object)."""
+        got = self._tables.get(id(rule))
+        if got is None or got.rule is not rule:
+            if len(self._tables) > 256:
+                self._tables.clear()
+            got = self._tables[id(rule)] = _RuleTables(rule, self.categories, self.territories)
+        return got
 
     def assess(self, territory: str, day_date, regime: str, value_usd, weight,
                category, origin_territory, rule=None) -> tuple[np.ndarray, np.ndarray]:
         """(duty_usd, vat_usd) arrays for parcels (or consignments when regime == 'general').
 
-        value_usd: customs value; category / origin_territory: integer codes.
+        value_usd: customs value; category / origin_territory: integer codes. Duty is the sum of
+        the rates in force on the day: by category (MFN), by origin (e.g. IEEPA), by origin and
+        category (e.g. Section 301); postal items a rule's postal duty covers pay that instead.
         """
         value_usd = np.asarray(value_usd, dtype=np.float64)
         weight = np.asarray(weight, dtype=np.float64)
@@ -63,11 +104,13 @@ class DutyCalculator:
             return zero, zero.copy()
         w = self.world
         rule = rule or w.duty_rule(territory, day_date)
+        tab = self.tables(rule)
         currency = rule.currency or w.spec.territories[territory].currency
         fx = w.fx(currency)
-        rates = np.array([rule.duty.get(c, 0.0) for c in self.categories])[category]
-        extra = np.array([rule.extra_by_origin.get(t, 0.0) for t in self.territories])[origin_territory]
-        ad_valorem = rates + extra
+        category = np.asarray(category)
+        origin_territory = np.asarray(origin_territory)
+        ad_valorem = tab.mfn[category] + tab.extra[origin_territory] \
+            + tab.by_origin_category[origin_territory, category]
         full_duty = value_usd * ad_valorem
         full_vat = (value_usd + full_duty) * rule.vat
 
@@ -85,11 +128,8 @@ class DutyCalculator:
         below = value_usd <= threshold_usd
         if rule.de_minimis_weight is not None:
             below &= weight <= rule.de_minimis_weight
-        if rule.de_minimis_excluded_origins:
-            excluded = np.isin(origin_territory, [self.territories.index(t)
-                                                  for t in rule.de_minimis_excluded_origins
-                                                  if t in self.territories])
-            below &= ~excluded
+        if tab.excluded.any():
+            below &= ~tab.excluded[origin_territory]
 
         if rule.excess_rate is not None or rule.excess_per_kg is not None:
             # pay only on what exceeds the threshold (e.g. Russia): the greater of a share of
@@ -101,18 +141,24 @@ class DutyCalculator:
             duty = np.where(below, 0.0, np.maximum(over_value, over_kg))
             return duty, zero
 
-        duty = full_duty.copy()
-        if rule.postal_per_item and regime == "postal":
-            bounds = np.array([b for b, _ in rule.postal_per_item])
-            amounts = np.array([a for _, a in rule.postal_per_item]) * fx
-            band = np.minimum(np.searchsorted(bounds, ad_valorem, side="left"), len(bounds) - 1)
-            # the postal operator may pay either the ad-valorem duty or the per-item amount
-            duty = np.minimum(full_duty, amounts[band])
         flat = rule.flat_per_item_below_de_minimis * fx
-        duty = np.where(below, flat, duty)
-        vat_rate = rule.vat
-        vat = np.where(below, value_usd * vat_rate if rule.vat_below_de_minimis else 0.0,
-                       (value_usd + duty) * vat_rate)
+        duty = np.where(below, flat, full_duty)
+        if rule.postal is not None and regime == "postal":
+            # postal items pay the postal duty alone, by the method the operator declared for
+            # the period (not the cheaper one per item), in place of the threshold and every
+            # other duty; items above the value limit are entered formally as others are
+            covered = tab.postal_covers[origin_territory]
+            if rule.postal.value_limit is not None:
+                covered &= value_usd <= rule.postal.value_limit * fx
+            rate = tab.postal_rate[origin_territory]
+            postal_duty = value_usd * rate
+            specific = tab.postal_specific[origin_territory]
+            if specific.any():
+                postal_duty = np.where(specific, tab.per_item(rate) * fx, postal_duty)
+            duty = np.where(covered, postal_duty, duty)
+            below = below & ~covered
+        vat = np.where(below, value_usd * rule.vat if rule.vat_below_de_minimis else 0.0,
+                       (value_usd + duty) * rule.vat)
         return duty, vat
 
 

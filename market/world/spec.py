@@ -165,10 +165,71 @@ class CustomsSpec(_Spec):
     source: str
 
 
+PostalMethod = Literal["ad_valorem", "specific"]
+
+
+class PerItemBand(_Spec):
+    """One band of a specific (per-item) duty: ``amount`` an item for a rate strictly ``below``
+    a bound, or ``up_to`` a bound inclusive (EO 14324: "less than 16 percent", "between 16 and
+    25 percent"); a band with neither holds every higher rate (the last one)."""
+
+    amount: float = Field(ge=0)
+    below: float | None = Field(None, ge=0)
+    up_to: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if self.below is not None and self.up_to is not None:
+            raise ValueError("a per-item band has 'below' or 'up_to', not both")
+        return self
+
+    @property
+    def bound(self) -> float | None:
+        """Its upper bound (exclusive for ``below``, inclusive for ``up_to``), or None."""
+        return self.below if self.below is not None else self.up_to
+
+
+class PostalDutySpec(_Spec):
+    """Duty on postal items in place of every other duty (US: goods of China from 2 May 2025,
+    EO 14256; every origin from 29 Aug 2025, EO 14324). The carrier (or a qualified party)
+    remits it by the method its postal operator declared for the period, the same for all its
+    items: ad valorem at a rate by origin (``rate_by_origin``; by default the rule's
+    ``extra_by_origin``, the IEEPA rate), or ``per_item`` amounts banded by that rate. Where a
+    rule offers no per-item amounts (the option ended), every item pays ad valorem."""
+
+    origins: list[str] = Field(default_factory=list, description="origins whose postal items it covers (empty: every origin)")
+    value_limit: float | None = Field(None, gt=0, description="items valued above it are entered formally and pay the standard duties (omit: no limit)")
+    rate_by_origin: dict[str, float] | None = Field(None, description="ad valorem rate by origin (omit: the rule's extra_by_origin)")
+    per_item: list[PerItemBand] = Field(default_factory=list, description="the specific method's amount an item, banded by the rate")
+    method: dict[str, PostalMethod] = Field(default_factory=dict, description="the method each origin's postal operator declared for the period")
+    default_method: PostalMethod = "ad_valorem"
+
+    @model_validator(mode="after")
+    def _bands(self):
+        bounds = [b.bound for b in self.per_item]
+        if any(b is None for b in bounds[:-1]):
+            raise ValueError("only the last per-item band may lack a bound")
+        given = [b for b in bounds if b is not None]
+        if given != sorted(given):
+            raise ValueError("per-item bands must be in increasing order of their bounds")
+        if self.rate_by_origin and any(not 0 <= r <= 10 for r in self.rate_by_origin.values()):
+            raise ValueError("postal rates by origin must be between 0 and 10 (1000%)")
+        return self
+
+    def method_of(self, origin: str) -> PostalMethod:
+        """The method the origin's postal operator uses: its declared one, ad valorem when the
+        rule offers no per-item amounts."""
+        if not self.per_item:
+            return "ad_valorem"
+        return self.method.get(origin, self.default_method)
+
+
 class DutyRuleSpec(_Spec):
     """One dated set of duty and tax rules of a territory, in force from ``start`` until the
-    next: ad-valorem duty by category and extra by origin, VAT, the de minimis threshold (value,
-    weight, excluded origins), postal and flat per-item duties, excess-only duty, and the
+    next: ad-valorem duty by category (MFN), additional duties that stack on it (by origin on
+    every category, e.g. the US IEEPA duties; by origin and category, e.g. Section 301), VAT,
+    the de minimis threshold (value, weight, excluded origins), duties on postal items in place
+    of all others, flat per-item duties below the threshold, excess-only duty, and the
     cross-border retail tax. Amounts in the territory's currency unless ``currency`` says."""
 
     start: dt.date
@@ -181,13 +242,22 @@ class DutyRuleSpec(_Spec):
     vat_below_de_minimis: bool = False
     duty: dict[str, float] = Field(default_factory=dict)
     extra_by_origin: dict[str, float] = Field(default_factory=dict)
-    postal_per_item: list[tuple[float, float]] = Field(default_factory=list)
+    extra_by_origin_category: dict[str, dict[str, float]] = Field(default_factory=dict)
+    postal: PostalDutySpec | None = None
     flat_per_item_below_de_minimis: float = Field(0.0, ge=0)
     excess_rate: float | None = Field(None, ge=0, le=5)
     excess_per_kg: float | None = Field(None, ge=0)
     retail_tax: float | None = Field(None, ge=0, le=1)
     retail_limit: float | None = Field(None, gt=0)
     source: str
+
+    @model_validator(mode="after")
+    def _rates(self):
+        rates = list(self.duty.values()) + list(self.extra_by_origin.values()) \
+            + [r for by_cat in self.extra_by_origin_category.values() for r in by_cat.values()]
+        if any(not 0 <= r <= 10 for r in rates):
+            raise ValueError("duty rates must be between 0 and 10 (1000%)")
+        return self
 
 
 class WorldSpec(_Spec):
@@ -257,7 +327,21 @@ class WorldSpec(_Spec):
             starts = [r.start for r in rules]
             if starts != sorted(starts):
                 raise ValueError(f"duty_rules.{code}: rule sets must be in date order")
+            for r in rules:
+                _check_rule_names(r, f"duty_rules.{code} from {r.start}", self.territories, self.categories)
         return self
+
+
+def _check_rule_names(rule: DutyRuleSpec, where: str, territories, categories):
+    """A duty rule names only known categories and (origin) territories."""
+    cats = set(rule.duty) | {c for by_cat in rule.extra_by_origin_category.values() for c in by_cat}
+    origins = set(rule.extra_by_origin) | set(rule.extra_by_origin_category) | set(rule.de_minimis_excluded_origins)
+    if rule.postal is not None:
+        origins |= set(rule.postal.origins) | set(rule.postal.method) | set(rule.postal.rate_by_origin or {})
+    if cats - set(categories):
+        raise ValueError(f"{where}: unknown categories {sorted(cats - set(categories))}")
+    if origins - set(territories):
+        raise ValueError(f"{where}: unknown origin territories {sorted(origins - set(territories))}")
 
 
 def load_world_spec(name_or_path: str | Path = "world") -> WorldSpec:

@@ -116,7 +116,8 @@ class World:
         return out
 
     def duty_rule(self, territory: str, day_date: dt.date) -> DutyRuleSpec:
-        """The duty rule in force in a territory on a date (with any shock's changes on top)."""
+        """The duty rule in force in a territory on a date: the last rule set starting on or
+        before it (before the first one, the first), with any shock's changes on top."""
         rules = self.spec.duty_rules[territory]
         current = rules[0]
         for r in rules:
@@ -128,15 +129,27 @@ class World:
         key = (territory, id(current), tuple(id(p) for p in patches))
         got = self._rule_cache.get(key)
         if got is None:
-            update = {}
-            for p in patches:
-                update.update(p)
-            got = self._rule_cache[key] = current.model_copy(update=update)
+            got = self._rule_cache[key] = patched_rule(current, patches)
         return got
 
     def fx(self, currency: str) -> float:
         """USD per unit of a currency."""
         return self.spec.fx[currency]
+
+
+def patched_rule(rule: DutyRuleSpec, patches: list[dict]) -> DutyRuleSpec:
+    """A duty rule with shocks' changes on top, in order, validated: each patch replaces the
+    fields it names, except ``postal``, whose fields are merged into the rule's postal duty
+    (e.g. ``{"postal": {"method": {"CN": "specific"}}}`` switches one operator's method and keeps
+    the rest; a rule with no postal duty takes the patch's table as it is)."""
+    data = rule.model_dump()
+    for patch in patches:
+        for k, v in patch.items():
+            if k == "postal" and isinstance(v, dict) and data.get("postal") is not None:
+                data["postal"] = {**data["postal"], **v}
+            else:
+                data[k] = v
+    return DutyRuleSpec.model_validate(data)
 
 
 def _stage_of_lane_crossing(lane: LaneSpec, u: str, v: str, nodes: dict[str, NodeSpec],

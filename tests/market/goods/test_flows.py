@@ -99,8 +99,9 @@ def test_import_duties_and_vat_are_the_rule_figures_and_reach_the_authority():
     eu, _ = inject(m, "shenzhen", "EU", "postal", [100.0, 200.0, 50.0])
     # UK 2024: 200 > GBP 135 x 1.27 = 171.45: 12% = 24.00 + VAT 0.2 x 224 = 44.80 -> 68.80
     uk, _ = inject(m, "shenzhen", "UK", "express", [200.0])
-    # Russia 2024: 316 > EUR 200 x 1.08 = 216: 15% x 100 = 15.00, no VAT
-    ru, _ = inject(m, "yiwu", "RU", "postal", [316.0])
+    # Russia, early 2024 (EUR 1,000 threshold until 31 Mar 2024): 1,180 > EUR 1,000 x 1.08 =
+    # 1,080: 15% x 100 = 15.00, no VAT
+    ru, _ = inject(m, "yiwu", "RU", "postal", [1180.0])
     # US 2024: 100 <= $800 de minimis: nothing
     us, _ = inject(m, "shenzhen", "US", "postal", [100.0])
     # China 2024, cross-border retail within RMB 5,000 (USD 700): 9.1% x 100 = 9.10

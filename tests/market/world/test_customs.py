@@ -8,14 +8,19 @@ recomputed with the code's own helpers.
 Sources (also cited in world.toml and /work/shared/design/reference-figures.md):
 * Russia (EAEU Council decision 107 of 2017, from 1 Jan 2020): goods for personal use sent by
   carrier or post are duty-free up to EUR 200 and 31 kg a parcel; above, one rate of 15% of the
-  value over EUR 200, but not less than EUR 2 per kg over 31 kg; no separate VAT.
+  value over EUR 200, but not less than EUR 2 per kg over 31 kg; no separate VAT. From 31 Mar
+  2022 to 31 Mar 2024 the value threshold was EUR 1,000 (EEC Council decision 35 of 2022).
 * China (MOF 2018 No. 49, from 1 Jan 2019): cross-border retail imports within RMB 5,000 a
   transaction: 0% tariff, import VAT and consumption tax at 70% (13% x 0.7 = 9.1%); above the
   single limit, full duty and VAT.
-* US: $800 de minimis (since 10 Mar 2016; "not exceeding"), withdrawn for goods of China from
-  2 May 2025 (EO 14256), suspended for all countries from 29 Aug 2025 (EO 14324). Postal items
-  then pay IEEPA duties only, either ad valorem at the country's effective IEEPA rate or, for six
-  months, $80 / $160 / $200 an item for an IEEPA rate below 16% / between 16 and 25% / above 25%.
+* US: $200 de minimis (from 1993), $800 (since 10 Mar 2016; "not exceeding"), withdrawn for
+  goods of China from 2 May 2025 (EO 14256), suspended for all countries from 29 Aug 2025 (EO
+  14324). Goods of China pay MFN + Section 301 (apparel 7.5%, List 4A) + the IEEPA duties (30%
+  from 14 May 2025: 20% fentanyl, 10% reciprocal). Postal items then pay IEEPA duties only, either
+  ad valorem at the country's effective IEEPA rate or, for six months, $80 / $160 / $200 an item
+  for an IEEPA rate below 16% / between 16 and 25% / above 25%, by the method the postal operator
+  declared for the period (the world file: ad valorem for China). From 24 Feb 2026 the IEEPA
+  duties are replaced by a 10% Section 122 surcharge, and postal items pay that rate.
 * EU: consignments not exceeding EUR 150 are duty-free, with VAT due on all (since 1 Jul 2021);
   from 1 Jul 2026 a flat EUR 3 duty an item (category) on them, until 1 Jul 2028 (then full duty).
 * UK: goods of GBP 135 or less pay no customs duty, VAT is charged (since 1 Jan 2021).
@@ -32,6 +37,7 @@ from scipy import stats
 
 from market.world.customs import ClearanceTables, DutyCalculator, triangular, whole_days
 from market.world import REGIMES, load_world
+from market.world.spec import PerItemBand
 
 D = dt.date
 
@@ -63,14 +69,22 @@ def test_world_figures_the_hand_computations_assume(world):
     assert world.spec.fx["EUR"] == 1.08 and world.spec.fx["GBP"] == 1.27
     assert world.spec.fx["CNY"] == 0.14 and world.spec.fx["USD"] == 1.0
     us = {r.start: r for r in world.spec.duty_rules["US"]}
-    assert us[D(2016, 3, 10)].duty["apparel"] == 0.16 and us[D(2016, 3, 10)].extra_by_origin == {"CN": 0.25}
+    assert us[D(1993, 12, 8)].de_minimis == 200.0 and us[D(2016, 3, 10)].de_minimis == 800.0
+    assert us[D(2016, 3, 10)].duty["apparel"] == 0.16 and us[D(2016, 3, 10)].extra_by_origin == {}
+    section_301 = {"electronics": 0.075, "apparel": 0.075, "cosmetics": 0.25, "home": 0.25, "toys": 0.0}
+    assert us[D(2020, 2, 14)].extra_by_origin_category == {"CN": section_301}
+    assert us[D(2025, 5, 2)].extra_by_origin == {"CN": 1.45}
     assert us[D(2025, 8, 29)].extra_by_origin == {"CN": 0.30}
+    assert us[D(2025, 8, 29)].extra_by_origin_category == {"CN": section_301}
+    assert us[D(2025, 8, 29)].postal.method == {"CN": "ad_valorem"}
+    assert us[D(2026, 2, 24)].extra_by_origin == {"CN": 0.10}
     assert us[D(2025, 8, 29)].duty == {"electronics": 0.02, "apparel": 0.16, "cosmetics": 0.03,
                                        "home": 0.04, "toys": 0.0}
     eu = world.spec.duty_rules["EU"]
     assert [r.duty["apparel"] for r in eu] == [0.12] * 3 and eu[0].duty["toys"] == 0.03
     ru = world.spec.duty_rules["RU"][0]
     assert (ru.duty["electronics"], ru.duty["apparel"], ru.vat) == (0.05, 0.10, 0.20)
+    assert (ru.de_minimis, ru.de_minimis_weight, ru.excess_rate, ru.excess_per_kg) == (200.0, 31.0, 0.15, 2.0)
     cn = world.spec.duty_rules["CN"][0]
     assert (cn.duty["cosmetics"], cn.duty["electronics"], cn.vat) == (0.03, 0.05, 0.13)
     uk = world.spec.duty_rules["UK"][0]
@@ -89,24 +103,33 @@ def test_russia_value_threshold_below_at_above(calc):
     assert vat == [0.0, 0.0, 0.0, 0.0]
 
 
-def test_russia_weight_threshold_per_world_file(calc):
-    # world.toml: EUR 4 per kg over 31 kg = 4 x 1.08 = USD 4.32 a kg; value USD 50 is under 216
-    # 30.99 kg, 31.0 kg: free; 31.5 kg: 0.5 x 4.32 = 2.16; 41 kg: 10 x 4.32 = 43.20
-    duty, vat = assess(calc, "RU", RU_DAY, "postal", [50.0] * 4, weights=[30.99, 31.0, 31.5, 41.0])
-    assert duty == approx([0.0, 0.0, 2.16, 43.2])
-    assert vat == [0.0] * 4
+def test_russia_weight_threshold_below_at_above(calc):
+    # EUR 2 per kg over 31 kg = 2 x 1.08 = USD 2.16 a kg; value USD 50 is under 216
+    # 30.99 kg, 31.0 kg: free ("not exceeding"); 31.01 kg: 0.01 x 2.16 = 0.0216; no VAT
+    duty, vat = assess(calc, "RU", RU_DAY, "postal", [50.0] * 3, weights=[30.99, 31.0, 31.01])
+    assert duty == approx([0.0, 0.0, 0.0216])
+    assert vat == [0.0] * 3
 
 
 def test_russia_greater_of_value_and_weight_excess(calc):
-    # 416 USD, 41 kg: 15% x 200 = 30.00 vs 10 kg x 4.32 = 43.20 -> 43.20
-    # 616 USD, 36 kg: 15% x 400 = 60.00 vs  5 kg x 4.32 = 21.60 -> 60.00
-    duty, _ = assess(calc, "RU", RU_DAY, "express", [416.0, 616.0], weights=[41.0, 36.0])
-    assert duty == approx([43.2, 60.0])
+    # 226 USD, 41 kg: 15% x 10 = 1.50 vs 10 kg x 2.16 = 21.60 -> 21.60
+    # 616 USD, 36 kg: 15% x 400 = 60.00 vs  5 kg x 2.16 = 10.80 -> 60.00
+    duty, _ = assess(calc, "RU", RU_DAY, "express", [226.0, 616.0], weights=[41.0, 36.0])
+    assert duty == approx([21.6, 60.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EAEU rule: 15% of the excess value but not less than EUR 2 per kg over 31 kg; "
-    "world.toml charges EUR 4 per kg (the accompanied-baggage figure)"))
+def test_russia_thousand_euro_threshold_from_31_march_2022_to_31_march_2024(calc):
+    # EUR 1,000 x 1.08 = USD 1,080: free at 1,080.00; 1,180 -> 15% x 100 = 15.00
+    # 30 Mar 2022 and 1 Apr 2024: EUR 200 (USD 216): 1,080 -> 15% x 864 = 129.60
+    for day in (D(2022, 3, 31), D(2023, 6, 1), D(2024, 3, 31)):
+        duty, vat = assess(calc, "RU", day, "postal", [1080.0, 1180.0], weights=2.0)
+        assert duty == approx([0.0, 15.0]) and vat == [0.0, 0.0], day
+    for day in (D(2022, 3, 30), D(2024, 4, 1)):
+        assert assess(calc, "RU", day, "postal", [1080.0], weights=2.0)[0] == approx([129.6]), day
+    # the weight rule holds throughout: 41 kg at USD 50 -> 10 x 2.16 = 21.60
+    assert assess(calc, "RU", D(2023, 6, 1), "postal", [50.0], weights=41.0)[0] == approx([21.6])
+
+
 def test_russia_weight_excess_is_two_euro_a_kg_as_enacted(calc):
     # EUR 2 x 1.08 = USD 2.16 a kg: 31.5 kg -> 1.08; 41 kg -> 21.60
     # 416 USD, 41 kg: max(15% x 200 = 30.00, 21.60) = 30.00
@@ -176,10 +199,11 @@ def test_china_general_trade_and_bonded_zone(calc):
 
 # ---- United States ----------------------------------------------------------------------
 def test_us_800_de_minimis_before_may_2025(calc):
-    # 800.00 is free ("not exceeding $800"); above: MFN apparel 16% + 25% on goods of China
-    #   800.01 -> 0.41 x 800.01 = 328.0041; 1000 -> 410.00; from Japan 16% x 1000 = 160.00
+    # 800.00 is free ("not exceeding $800"); above: MFN apparel 16% + Section 301 7.5% (List 4A)
+    # on goods of China: 800.01 -> 0.235 x 800.01 = 188.00235; 1000 -> 235.00;
+    # from Japan 16% x 1000 = 160.00
     duty, vat = assess(calc, "US", D(2024, 6, 1), "express", [800.0, 800.01, 1000.0])
-    assert duty == approx([0.0, 328.0041, 410.0]) and vat == [0.0] * 3
+    assert duty == approx([0.0, 188.00235, 235.0]) and vat == [0.0] * 3
     duty, _ = assess(calc, "US", D(2024, 6, 1), "postal", [1000.0], origin="JP")
     assert duty == approx([160.0])
 
@@ -187,21 +211,22 @@ def test_us_800_de_minimis_before_may_2025(calc):
 def test_us_de_minimis_ends_for_china_on_2_may_2025(calc):
     # 1 May 2025: a $100 parcel from China is still free
     assert assess(calc, "US", D(2025, 5, 1), "express", [100.0])[0] == [0.0]
-    # 2 May 2025: (16% + 30%) x 100 = 46.00 for China; Japan keeps the $800 exemption
-    assert assess(calc, "US", D(2025, 5, 2), "express", [100.0])[0] == approx([46.0])
+    # 2 May 2025: MFN 16% + Section 301 7.5% + IEEPA 145% = 168.5% x 100 = 168.50 for China;
+    # Japan keeps the $800 exemption
+    assert assess(calc, "US", D(2025, 5, 2), "express", [100.0])[0] == approx([168.5])
     duty, _ = assess(calc, "US", D(2025, 5, 2), "express", [100.0, 800.0, 800.01], origin="JP")
     assert duty == approx([0.0, 0.0, 0.16 * 800.01])   # 128.0016
 
 
 def test_us_mixed_categories_and_origins_in_one_call(calc, world):
-    # 2 May 2025, express: electronics CN (2% + 30%) x 500 = 160; apparel JP 500 <= 800 -> 0;
-    # toys CN (0% + 30%) x 50 = 15; electronics JP 900 -> 2% x 900 = 18
+    # 2 May 2025, express: electronics CN (2% + 7.5% + 145%) x 500 = 772.50; apparel JP 500 <= 800
+    # -> 0; toys CN (0% + 0% + 145%) x 50 = 72.50; electronics JP 900 -> 2% x 900 = 18
     cats = [world.categories.index(c) for c in ("electronics", "apparel", "toys", "electronics")]
     orgs = [world.territories.index(t) for t in ("CN", "JP", "CN", "JP")]
     duty, vat = DutyCalculator(world).assess("US", D(2025, 5, 2), "express",
                                              np.array([500.0, 500.0, 50.0, 900.0]), np.ones(4),
                                              np.array(cats), np.array(orgs))
-    assert duty.tolist() == approx([160.0, 0.0, 15.0, 18.0]) and vat.tolist() == [0.0] * 4
+    assert duty.tolist() == approx([772.5, 0.0, 72.5, 18.0]) and vat.tolist() == [0.0] * 4
 
 
 def test_us_de_minimis_suspended_for_all_on_29_aug_2025(calc):
@@ -210,25 +235,32 @@ def test_us_de_minimis_suspended_for_all_on_29_aug_2025(calc):
     assert assess(calc, "US", D(2025, 8, 29), "express", [100.0], origin="JP")[0] == approx([16.0])
 
 
-def test_us_postal_per_item_duty_eo_14324(calc):
-    # goods of China, IEEPA 30% > 25%: $200 an item, or ad valorem if the carrier pays less:
-    #   toys (MFN 0) $100: 30% x 100 = 30.00 < 200 -> 30.00;  apparel $1,000 -> 200.00
-    #   electronics $1,000 -> 200.00 (ad valorem 320.00)
+def _with_method(rule, origin: str, method: str):
+    """A copy of a rule whose postal duty has ``origin``'s operator declare ``method``."""
+    postal = rule.postal.model_copy(update={"method": {**rule.postal.method, origin: method}})
+    return rule.model_copy(update={"postal": postal})
+
+
+def test_us_postal_duty_eo_14324_by_the_operators_method(calc, world):
+    # goods of China, IEEPA 30%. China Post declared ad valorem (world file): every item pays
+    # 30% of its value, MFN and Section 301 not added: toys $100 -> 30.00; apparel $1,000 -> 300.00
     day = D(2025, 8, 29)
     assert assess(calc, "US", day, "postal", [100.0], category="toys")[0] == approx([30.0])
-    assert assess(calc, "US", day, "postal", [1000.0])[0] == approx([200.0])
-    assert assess(calc, "US", day, "postal", [1000.0], category="electronics")[0] == approx([200.0])
-    # the per-item option is for postal items only: express pays (16% + 30%) x 1000 = 460.00
-    assert assess(calc, "US", day, "express", [1000.0])[0] == approx([460.0])
-    # still in force on 27 Feb 2026; from 28 Feb 2026 ad valorem only (toys: 30% x 1000 = 300)
-    assert assess(calc, "US", D(2026, 2, 27), "postal", [1000.0])[0] == approx([200.0])
-    assert assess(calc, "US", D(2026, 2, 28), "postal", [1000.0], category="toys")[0] == approx([300.0])
+    assert assess(calc, "US", day, "postal", [10.0, 1000.0])[0] == approx([3.0, 300.0])
+    # had it declared the per-item method, every item pays $200 (30% > 25%), a $10 item too:
+    # the method is the operator's for the period, not the cheaper one per item
+    specific = _with_method(world.duty_rule("US", day), "CN", "specific")
+    assert assess(calc, "US", day, "postal", [10.0, 1000.0], rule=specific)[0] == approx([200.0, 200.0])
+    # express is not postal: MFN 16% + Section 301 7.5% + IEEPA 30% = 53.5% x 1000 = 535.00
+    assert assess(calc, "US", day, "express", [1000.0])[0] == approx([535.0])
 
 
-def _us_rule(calc, extra_jp):
-    """The EO 14324 rule set with Japan given an IEEPA rate ``extra_jp`` (MFN toys 0%)."""
+def _us_rule(calc, extra_jp, method="specific"):
+    """The EO 14324 rule set with Japan given an IEEPA rate ``extra_jp`` (MFN toys 0%) and its
+    postal operator declaring ``method``."""
     base = calc.world.duty_rule("US", D(2025, 8, 29))
-    return base.model_copy(update={"extra_by_origin": {"CN": 0.30, "JP": extra_jp}})
+    rule = base.model_copy(update={"extra_by_origin": {"CN": 0.30, "JP": extra_jp}})
+    return _with_method(rule, "JP", method)
 
 
 @pytest.mark.parametrize("ieepa, per_item", [(0.10, 80.0), (0.20, 160.0), (0.25, 160.0), (0.30, 200.0)])
@@ -240,9 +272,6 @@ def test_us_postal_per_item_bands(calc, ieepa, per_item):
     assert duty == approx([per_item])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EO 14324: an IEEPA rate 'between 16 and 25 percent' pays $160 an item; the code puts "
-    "exactly 16% in the $80 band (searchsorted side='left' on the 0.16 bound)"))
 def test_us_postal_per_item_band_at_exactly_16_percent(calc):
     # IEEPA 16%, $2,000 toys: ad valorem 320 vs $160 -> 160
     duty, _ = assess(calc, "US", D(2025, 9, 1), "postal", [2000.0], category="toys", origin="JP",
@@ -250,23 +279,19 @@ def test_us_postal_per_item_band_at_exactly_16_percent(calc):
     assert duty == approx([160.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EO 14324: postal items pay IEEPA duties only (ad valorem at the IEEPA rate, or the per-item "
-    "amount banded by the IEEPA rate); the code adds the MFN rate to both"))
 def test_us_postal_items_pay_ieepa_duties_only(calc):
-    # apparel from China, IEEPA 30%: $100 -> 30% x 100 = 30.00 (the code: 46.00)
-    # after the per-item option ends (28 Feb 2026): $1,000 -> 300.00 (the code: 460.00)
-    # Japan at IEEPA 10%, apparel $2,000: $80 band (the code bands 16% + 10% = 26%: $200)
+    # apparel from China, IEEPA 30%: $100 -> 30% x 100 = 30.00 (not with MFN: 46.00)
+    # ad valorem (China Post's method): $1,000 -> 300.00 (not with MFN: 460.00). (The per-item
+    # option was to end on 28 Feb 2026; from 24 Feb 2026 the IEEPA duties were gone: see
+    # test_us_section_122_surcharge_from_24_february_2026.)
+    # Japan at IEEPA 10%, apparel $2,000: $80 band (not banded by 16% + 10% = 26%: $200)
     assert assess(calc, "US", D(2025, 8, 29), "postal", [100.0])[0] == approx([30.0])
-    assert assess(calc, "US", D(2026, 2, 28), "postal", [1000.0])[0] == approx([300.0])
+    assert assess(calc, "US", D(2025, 9, 1), "postal", [1000.0])[0] == approx([300.0])
     duty, _ = assess(calc, "US", D(2025, 9, 1), "postal", [2000.0], origin="JP",
                      rule=_us_rule(calc, 0.10))
     assert duty == approx([80.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the US de minimis was $200 before 10 Mar 2016; the world file has no rule before then and "
-    "World.duty_rule falls back to the first rule ($800)"))
 def test_us_before_the_first_rule(calc):
     # 1 Jun 2015, apparel from Japan, $500 > $200: 16% x 500 = 80.00
     assert assess(calc, "US", D(2015, 6, 1), "express", [500.0], origin="JP")[0] == approx([80.0])
@@ -274,7 +299,9 @@ def test_us_before_the_first_rule(calc):
 
 def test_per_item_amount_above_the_last_band_bound_is_the_last_amount(calc):
     # a rule whose bands stop at 25%: a 30% rate gets the last amount ($160); $2,000 parcel
-    rule = _us_rule(calc, 0.30).model_copy(update={"postal_per_item": [(0.16, 80.0), (0.25, 160.0)]})
+    rule = _us_rule(calc, 0.30)
+    bands = [PerItemBand(below=0.16, amount=80.0), PerItemBand(up_to=0.25, amount=160.0)]
+    rule = rule.model_copy(update={"postal": rule.postal.model_copy(update={"per_item": bands})})
     duty, _ = assess(calc, "US", D(2025, 9, 1), "postal", [2000.0], category="toys", origin="JP", rule=rule)
     assert duty == approx([160.0])
 
@@ -410,11 +437,11 @@ def test_excess_rules_with_only_a_value_share_or_only_a_per_kg_charge(calc, worl
     value_only = base.model_copy(update={"excess_per_kg": None})
     duty, vat = assess(calc, "RU", RU_DAY, "postal", [217.0, 316.0], weights=[2.0, 41.0], rule=value_only)
     assert duty == approx([0.15, 15.0]) and vat == [0.0, 0.0]
-    # only EUR 4 per kg over 31 kg: a 316 USD parcel of 2 kg pays nothing beyond the threshold
-    # value... the value excess has no rate: 0; 41 kg -> 10 x 4.32 = 43.20
+    # only EUR 2 per kg over 31 kg: a 316 USD parcel of 2 kg pays nothing beyond the threshold
+    # value... the value excess has no rate: 0; 41 kg -> 10 x 2.16 = 21.60
     kg_only = base.model_copy(update={"excess_rate": None})
     duty, _ = assess(calc, "RU", RU_DAY, "postal", [316.0, 100.0], weights=[2.0, 41.0], rule=kg_only)
-    assert duty == approx([0.0, 43.2])
+    assert duty == approx([0.0, 21.6])
 
 
 def test_per_item_amounts_are_converted_from_the_rule_currency(calc):

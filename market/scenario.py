@@ -300,7 +300,9 @@ class Shock(Section):
 
     kind:
       capacity   - multiply the capacity of the selected lanes / warehouses / customs points
-                   by ``factor`` (0 closes them: a border closure, a strike)
+                   by ``factor`` (0 closes them: a border closure, a strike); with
+                   ``recovery_days``, after it ends the capacity comes back in equal daily
+                   steps over that many days, as carriers restore it
       transit    - multiply the transit times of the selected lanes by ``factor`` (congestion)
       risk       - multiply the loss and damage probabilities of the selected lanes by ``factor``
                    (theft, a storm season, rough handling at a hub)
@@ -322,6 +324,7 @@ class Shock(Section):
     day: int | None = Field(None, ge=0, le=MAX_DAYS, description="first day it applies (days after the start)")
     days: int | None = Field(None, ge=1, description="how long it lasts (omit: to the end)")
     factor: float = Field(1.0, ge=0, le=100)
+    recovery_days: int | None = Field(None, ge=1, le=MAX_DAYS, description="capacity shocks: days over which capacity comes back after it ends (omit: at once)")
     lanes: list[str] = Field(default_factory=list, **LAX)
     modes: list[str] = Field(default_factory=list, **LAX)
     nodes: list[str] = Field(default_factory=list, **LAX)
@@ -352,6 +355,8 @@ class Shock(Section):
             raise ValueError(f"shock '{self.name}' needs exactly one of 'start' (a date) or 'day'")
         if self.kind == "duty_rule" and not (self.rule and self.territories):
             raise ValueError(f"shock '{self.name}': a duty_rule shock needs 'territories' and a 'rule' table")
+        if self.recovery_days is not None and self.kind != "capacity":
+            raise ValueError(f"shock '{self.name}': recovery_days applies to capacity shocks only")
         if self.kind == "channels" and not self.channels:
             raise ValueError(f"shock '{self.name}': a channels shock lists the allowed 'channels'")
         return self

@@ -2,7 +2,9 @@
 
 Each day the set of shocks in force is compared with yesterday's; when it changes, every
 affected quantity is recomputed from its base value times the factors of the shocks now in
-force, so overlapping shocks compose and an ended shock leaves no trace.
+force, so overlapping shocks compose and an ended shock leaves no trace. A capacity shock with
+``recovery_days`` stays in force, weaker each day, while carriers restore the capacity: on the
+k-th day after it ends the capacity is factor + (1 - factor) x k / recovery_days of its base.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ShockBoard:
         world, net = model.world, model.net
         start = model.config.simulation.start_date
         self.start_day, self.end_day, self.res_mask = [], [], []
+        self.recovery_days = [shock.recovery_days or 0 for shock in self.shocks]
         self.terr_mask, self.regime_mask, self.market_mask = [], [], []
         for shock in self.shocks:
             d0 = (shock.start - start).days if shock.start is not None else shock.day
@@ -70,7 +73,8 @@ class ShockBoard:
             "clearance": clearance.clearance.copy(),
             "export_clearance": clearance.export_clearance.copy(), "inspection": clearance.inspection.copy(),
         }
-        self.active: tuple[int, ...] = ()
+        self.active: tuple[int, ...] = ()      # shocks in force today (recovering ones too)
+        self.state: tuple = ()                   # (shock, day of its recovery or 0) in force today
         # capacity cut, transit stretched or loss risk raised today (the map marks these)
         self.disrupted = np.zeros(len(world.resources), dtype=bool)
         self.demand = np.ones(len(world.markets))
@@ -122,13 +126,31 @@ class ShockBoard:
         return keep
 
     # ---- the day ----
+    def recovery_step(self, i: int, day: int) -> int | None:
+        """For shock ``i`` on ``day``: 0 while it is in force, k on the k-th day of its
+        recovery (1 on the day it ends), None when it has no effect."""
+        if self.start_day[i] <= day < self.end_day[i]:
+            return 0
+        k = day - self.end_day[i] + 1
+        if self.end_day[i] <= day and k < self.recovery_days[i]:
+            return k
+        return None
+
+    def factor_on(self, i: int, step: int) -> float:
+        """Shock ``i``'s factor on a day of its ``step`` (0: in force; k: the k-th day of recovery)."""
+        factor = self.shocks[i].factor
+        if step == 0:
+            return factor
+        return factor + (1.0 - factor) * step / self.recovery_days[i]
+
     def update(self, day: int) -> bool:
         """Bring the world to the shocks in force on ``day``; True if anything changed."""
-        active = tuple(i for i in range(len(self.shocks)) if self.start_day[i] <= day < self.end_day[i])
-        if active == self.active:
+        state = tuple((i, k) for i in range(len(self.shocks)) if (k := self.recovery_step(i, day)) is not None)
+        if state == self.state:
             return False
         before_channels = self.allowed_channels
-        self.active = active
+        self.state = state
+        self.active = active = tuple(i for i, _ in state)
         model, offers, net, clearance, base = self.model, self.model.offers, self.model.net, self.model.clearance, \
             self.base
         R, T, G = len(model.world.resources), len(model.world.territories), len(REGIMES)
@@ -137,10 +159,10 @@ class ShockBoard:
         demand = np.ones(len(model.world.markets))
         patches: dict[str, list[dict]] = {}
         channels = None
-        for i in active:
+        for i, step in state:
             shock = self.shocks[i]
             if shock.kind == "capacity":
-                cap[self.res_mask[i]] *= shock.factor
+                cap[self.res_mask[i]] *= self.factor_on(i, step)
             elif shock.kind == "cost":
                 cost[self.res_mask[i]] *= shock.factor
             elif shock.kind == "transit":
@@ -185,12 +207,13 @@ class ShockBoard:
         if n_new > 0:
             for k in ("capacity", "cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
                 self.base[k] = np.concatenate([self.base[k], getattr(offers, k)[-n_new:]])
-        self.active = ("stale",)
+        self.state = ("stale",)
         self.update(self.model.day)
 
     def names_in_force(self) -> str:
-        """The names of the shocks in force, separated by "; " (empty when none)."""
-        return "; ".join(self.shocks[i].name for i in self.active)
+        """The names of the shocks in force, separated by "; " (empty when none); a shock whose
+        capacity is coming back is named with "(recovering)"."""
+        return "; ".join(self.shocks[i].name + (" (recovering)" if k else "") for i, k in self.state)
 
 
 def validate_rule_patch(patch: dict, where: str):

@@ -50,7 +50,11 @@ class Orders:
                 territory = world.graph.nodes[world.spec.markets[rt.market].node]["territory"]
                 if world.graph.nodes[rt.warehouse]["territory"] == territory:
                     self.sale_vat_territory[rt.index] = world.territories.index(territory)
+        # a parcel route with an import on the way: its duty is assessed on the sale price
+        self.route_imports = np.array([any(world.resources[r].kind == IMPORT for r in rt.resources)
+                                       for rt in world.routes], dtype=bool)
         self._rules_in_force: tuple | None = None
+        self._credit_memo: dict[tuple, np.ndarray] = {}     # import VAT credited per unit, for the day
         n_markets = len(world.markets)
         self.created_by_market = np.zeros(n_markets, dtype=np.int64)     # parcels ordered, per market
         self.sales_by_market = np.zeros(n_markets)                       # consumers' payments, USD
@@ -69,9 +73,15 @@ class Orders:
         world = model.world
         territory = world.territories[t]
         output = world.duty_rule(territory, date).vat * np.asarray(price, dtype=np.float64)
-        cost = model.prod_value[products] * model.prod_cost_share[products]
-        _, credit = model.duties.assess(territory, date, "general", cost, model.prod_weight[products],
-                                        model.prod_category[products], model.prod_origin_territory[products])
+        key = (date, t, products.tobytes())
+        credit = self._credit_memo.get(key)
+        if credit is None:
+            if self._credit_memo and next(iter(self._credit_memo))[0] != date:
+                self._credit_memo.clear()
+            cost = model.prod_value[products] * model.prod_cost_share[products]
+            _, credit = model.duties.assess(territory, date, "general", cost, model.prod_weight[products],
+                                            model.prod_category[products], model.prod_origin_territory[products])
+            self._credit_memo[key] = credit
         return np.maximum(output - credit, 0.0)
 
     def taxes(self, products: np.ndarray, route: int, rep_route: int, price: np.ndarray) -> np.ndarray:
@@ -79,7 +89,8 @@ class Orders:
         parcel's import on its sale price, at the bulk entry on its goods cost, and VAT on a
         sale from stock inside the market (net of the import VAT credited)."""
         model = self.model
-        return model.expected_duties.per_unit(products, route, rep_route, model.day, model.date, price) \
+        sale = price if route >= 0 and self.route_imports[route] else None     # else the price is not assessed
+        return model.expected_duties.per_unit(products, route, rep_route, model.day, model.date, sale) \
             + self.sale_vat(products, route, rep_route, price, model.date)
 
     def _refresh_taxes_if_rules_changed(self):

@@ -204,7 +204,8 @@ def mnl_probabilities(U, available=None) -> np.ndarray:
 
 
 def _nest_parts(U, nests, lambdas, available):
-    """Within-nest shares, nest inclusive values and nest ids of a nested logit."""
+    """Within-nest shares, nest inclusive values, the nests' lambdas and each alternative's
+    nest (index into the nests present) of a nested logit, vectorised over choosers."""
     V = np.array(_masked(U, available), dtype=float, ndmin=2)
     nests = np.asarray(nests, dtype=np.int64)
     if nests.shape != (V.shape[1],):
@@ -215,12 +216,15 @@ def _nest_parts(U, nests, lambdas, available):
     if lam.shape != (ids.size,) or np.any(lam <= 0) or np.any(lam > 1):
         raise ValueError("each nest needs a dissimilarity parameter in (0, 1]")
     scaled = V / lam[inv][None, :]
-    within = np.zeros_like(V)
-    iv = np.full((V.shape[0], ids.size), -np.inf)
-    for k in range(ids.size):
-        cols = inv == k
-        within[:, cols] = mnl_probabilities(scaled[:, cols])
-        iv[:, k] = logsum(scaled[:, cols])
+    order = np.argsort(inv, kind="stable")
+    starts = np.flatnonzero(np.r_[True, inv[order][1:] != inv[order][:-1]])
+    top = np.maximum.reduceat(scaled[:, order], starts, axis=1)          # (n, K) per-nest maximum
+    top = np.where(np.isfinite(top), top, 0.0)
+    E = np.exp(scaled - top[:, inv])                                     # 0 where unavailable
+    total = np.add.reduceat(E[:, order], starts, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iv = np.where(total > 0, top + np.log(np.where(total > 0, total, 1.0)), -np.inf)
+        within = np.where(total[:, inv] > 0, E / np.where(total > 0, total, 1.0)[:, inv], 0.0)
     return within, iv, lam, inv
 
 

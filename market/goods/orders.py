@@ -338,17 +338,20 @@ class Orders:
         return row
 
     def summary_figures(self) -> dict:
-        """The run's orders and consumer spending per market, and merchants' exits and entries."""
+        """The run's orders and consumer spending per market, and merchants' exits from and
+        entries into markets (in total and per market; each one is in the daily series)."""
         model = self.model
         mm = model.mm
-        events = [{"day": d, "merchant": model.merchants[m].name, "market": model.world.markets[k], "event": e}
-                  for d, m, k, e in mm.events]
+        markets = model.world.markets
+
+        def count(kind):
+            return {market: sum(1 for e in mm.events if e[3] == kind and e[2] == k) for k, market in enumerate(markets)}
         return {
             "by_market": {market: {"parcels_created": int(self.created_by_market[i]),
                                    "sales_usd": float(self.sales_by_market[i])}
-                          for i, market in enumerate(model.world.markets)},
+                          for i, market in enumerate(markets)},
             "merchant_markets": {"rows": int(mm.n), "served_at_end": int(mm.served.sum()),
-                                 "exits": sum(e["event"] == "exit" for e in events),
-                                 "entries": sum(e["event"] == "entry" for e in events),
-                                 "events": events},
+                                 "exits": sum(e[3] == "exit" for e in mm.events),
+                                 "entries": sum(e[3] == "entry" for e in mm.events),
+                                 "exits_by_market": count("exit"), "entries_by_market": count("entry")},
         }

@@ -6,6 +6,11 @@ services (economy, standard, express) per route family, prices them by its prici
 tenders (volume discounts a single merchant cannot get), coordinates hand-offs, gives
 merchants tracking visibility, handles claims on their behalf, insures what it carries, and
 re-routes its parcels around a closed lane or border.
+
+Integrators differ (drawn per integrator in ``market/build.py``): their own cost per parcel
+(``overhead``: platform, customer service, claims handling, times a cost factor), their
+network (the channels they serve, ``covers``) and their service (the tracking ``visibility``
+they give, which consumers answer).
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from market.goods.parcels import WAITING
+from market.goods.parcels import IN_STAGE, WAITING
 from market.integration.pricing import make_pricing_policy
 from market.integration.services import ServiceCatalogue, ServiceOffer
+
+
+MARKUP_STEP = 0.05        # adaptive pricing: the markup grid's step
 
 
 class Integrator(mesa.Agent):
@@ -23,10 +31,16 @@ class Integrator(mesa.Agent):
 
     role = "integrator"
 
-    def __init__(self, model, name: str, markup: float):
+    def __init__(self, model, name: str, markup: float, cost_factor: float = 1.0, covers=None,
+                 visibility: float = 1.0):
         super().__init__(model)
         cfg = model.config.integrators
         self.name = name
+        self.cost_factor = cost_factor
+        self.overhead = cfg.overhead_per_parcel * cost_factor      # its own cost per parcel, USD
+        n_channels = len(model.world.channels)
+        self.covers = np.ones(n_channels, dtype=bool) if covers is None else np.asarray(covers, dtype=bool)
+        self.visibility = visibility
         self.acct = model.ledger.open(f"integrator:{name}", self.role, self.unique_id)
         self.index = len(model.integrators)
         self.in_market = True
@@ -35,8 +49,8 @@ class Integrator(mesa.Agent):
         if self.pricing == "value_based":
             self.policy = make_pricing_policy("value_based", share=cfg.value_share, min_markup=cfg.min_markup)
         elif self.pricing == "adaptive":
-            grid = np.round(np.arange(cfg.min_markup, cfg.max_markup + 1e-9, 0.025), 3)
-            self.policy = make_pricing_policy("adaptive", markups=grid, method="thompson", rng=model.rng,
+            grid = np.round(np.arange(cfg.min_markup, cfg.max_markup + 1e-9, MARKUP_STEP), 3)
+            self.policy = make_pricing_policy("adaptive", markups=grid, method=cfg.learning, rng=model.rng,
                                               discount=cfg.learning_discount)
         else:
             self.policy = make_pricing_policy("cost_plus", markup=markup)
@@ -49,6 +63,8 @@ class Integrator(mesa.Agent):
         self._replenish_memo: dict[tuple, int] = {}
         self._contracts_day = -1
         self._has_contracts = False
+        self._arms: dict = {}             # adaptive pricing: the markup arm drawn per quote key today
+        self._arms_day = -1
 
     # ---- cost basis ----
     def planned_volume(self, resources) -> np.ndarray:
@@ -82,6 +98,11 @@ class Integrator(mesa.Agent):
         a, b = self.route_rates(route)
         return a + b * np.asarray(weights, dtype=np.float64)
 
+    def unit_basis(self, route: int, weights) -> np.ndarray:
+        """What a parcel along a route costs it all in today (legs plus its own overhead): the
+        basis its quotes and fees mark up."""
+        return self.route_cost(route, weights) + self.overhead
+
     # ---- services and prices ----
     def offers(self, family: tuple, volume: float) -> dict[str, ServiceOffer]:
         """Its composed services for a route family (economy / standard / express)."""
@@ -89,10 +110,22 @@ class Integrator(mesa.Agent):
             self.catalogue = ServiceCatalogue(self.model, self)
         return self.catalogue.offers(family, volume)
 
-    def price(self, cost: float, diy_cost: float) -> tuple[float, int]:
-        """Quote for a service whose cost per order is ``cost``; returns (markup, bandit arm or -1)."""
+    def price(self, cost: float, diy_cost: float, key=None) -> tuple[float, int]:
+        """Quote for a service whose cost per order is ``cost``; returns (markup, bandit arm or -1).
+
+        ``key`` (e.g. a merchant's market and the day): adaptive pricing draws one markup per
+        key and quotes every service under it at that markup, so what the merchant answers is
+        news about that one price."""
         if cost <= 0:
             return 0.0, -1
+        if key is not None and hasattr(self.policy, "choose_arms"):
+            if self._arms_day != self.model.day:
+                self._arms.clear()
+                self._arms_day = self.model.day
+            arm = self._arms.get(key)
+            if arm is None:
+                arm = self._arms[key] = int(self.policy.choose_arms(1)[0])
+            return float(self.policy.markups[arm]), arm
         p = self.policy.price(np.array([cost]), diy_cost=np.array([diy_cost]))
         arm = int(self.policy.last_arms[0]) if getattr(self.policy, "last_arms", None) is not None else -1
         return float(p[0]) / cost - 1.0, arm
@@ -163,14 +196,16 @@ class Integrator(mesa.Agent):
                     self.rerouted += 1
         if parcels.n == 0:
             return
-        # parcels waiting for a stage: switch to a variant that shares what they have done so far
-        waiting = np.flatnonzero((parcels["status"] == WAITING) & (parcels["integrator_idx"] == self.index))
+        # parcels waiting for a stage, or in one: switch what is left of their way to a variant
+        # that shares what they have done (or are doing) so far
+        status = parcels["status"]
+        waiting = np.flatnonzero(((status == WAITING) | (status == IN_STAGE)) & (parcels["integrator_idx"] == self.index))
         if waiting.size == 0:
             return
         routes = parcels["route"][waiting]
         closed = np.array([not model.quoter.route_open(int(r)) for r in routes])
         for i in waiting[closed]:
-            r, s = int(parcels["route"][i]), int(parcels["stage"][i])
+            r, s = int(parcels["route"][i]), int(parcels["stage"][i]) + int(status[i] == IN_STAGE)
             done = model.world.routes[r].resources[:s]
             alt = self.catalogue.best_open_route(model.world.routes[r].family, prefix=done)
             if alt is not None and alt != r:

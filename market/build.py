@@ -15,7 +15,7 @@ import numpy as np
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
 from agents.integrator import Integrator
-from agents.merchant import Merchant, MerchantMarkets
+from agents.merchant import MAX_INTEGRATORS, Merchant, MerchantMarkets
 from agents.warehouse_operator import WarehouseOperator
 from market.money.ledger import to_cents
 from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT
@@ -124,10 +124,25 @@ def build_providers(model: Marketplace):
 
 
 def build_integrators(model: Marketplace):
-    """The 4PL integrators, each with its starting capital."""
+    """The 4PL integrators, each with its starting capital and its own traits: a cost factor on
+    its overhead, the channels it serves (each with chance ``integrators.coverage``, at least
+    one) and its tracking visibility.
+
+    The traits of the most integrators a scenario may have are drawn at once, whatever the
+    count, so the merchants drawn next are the same for every number of integrators (common
+    random numbers across designs), and the first integrators are the same too."""
     cfg = model.config.integrators
+    n_channels = len(model.world.channels)
+    draws = model.rng.random((MAX_INTEGRATORS, 2 + n_channels))
     for i in range(cfg.count):
-        integrator = Integrator(model, f"4PL-{i + 1}", cfg.markup)
+        u_cost, u_vis, u_cover = draws[i, 0], draws[i, 1], draws[i, 2:]
+        covers = u_cover < cfg.coverage
+        if not covers.any():
+            covers[int(np.argmin(u_cover))] = True
+        lo, hi = cfg.visibility
+        integrator = Integrator(model, f"4PL-{i + 1}", cfg.markup,
+                                cost_factor=1.0 + cfg.cost_spread * (2.0 * u_cost - 1.0),
+                                covers=covers, visibility=lo + (hi - lo) * u_vis)
         model.integrators.append(integrator)
         model.ledger.transfer(model.acct_capital, integrator.acct, int(to_cents(cfg.cash)), "capital")
 
@@ -207,7 +222,34 @@ def build_merchants(model: Marketplace):
     listing_row, listing_product = [], []
     for merchant in model.merchants:
         for row in merchant.rows:
+            model.mm.first_listing[row] = len(listing_row)
             listing_row.extend([row] * merchant.products.size)
             listing_product.extend(merchant.products.tolist())
     model.lst_mm = np.array(listing_row, dtype=np.int64)
     model.lst_product = np.array(listing_product, dtype=np.int64)
+    price_listings(model)
+
+
+def price_listings(model: Marketplace):
+    """Each listing's reference consumer price - the product's drawn value plus the duty and
+    VAT on it by express into the market under the rules of ``demand.reference_date`` - and
+    its price columns, filled when its merchant first chooses: the retail price, the duty and
+    VAT per unit, the logistics and carrying cost per unit, and the demand's price factor."""
+    world, demand = model.world, model.config.demand
+    n = model.lst_mm.size
+    prod = model.lst_product
+    value = model.prod_value[prod] if n else np.zeros(0)
+    ref_tax = np.zeros(n)
+    market = model.mm.market[model.lst_mm] if n else np.zeros(0, dtype=np.int64)
+    for k in np.unique(market):
+        sel = market == k
+        territory = world.graph.nodes[world.spec.markets[world.markets[k]].node]["territory"]
+        duty, vat = model.duties.assess(territory, demand.reference_date, "express", value[sel],
+                                        model.prod_weight[prod[sel]], model.prod_category[prod[sel]],
+                                        model.prod_origin_territory[prod[sel]])
+        ref_tax[sel] = duty + vat
+    model.lst_ref_price = value + ref_tax
+    model.lst_price = value.copy()
+    model.lst_tax = ref_tax.copy()
+    model.lst_unit_cost = demand.reference_logistics_share * value
+    model.lst_pf = np.ones(n)

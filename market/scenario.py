@@ -122,8 +122,34 @@ class Demand(Section):
     scale: float = param(1.0, gt=0, le=200, ui=True, step=0.1, description="multiplies every merchant's base order rate")
     base_orders_per_day: float = param(35.0, gt=0, le=100000, unit="orders/day", description="mean base orders a day of one merchant in one market (lognormal across merchants)")
     size_sigma: float = param(0.8, ge=0, le=3, description="log-sd of merchant size (lognormal)")
-    time_elasticity: float = param(0.03, ge=0, le=1, ui=True, step=0.005, unit="1/day", description="semi-elasticity of orders to expected delivery days: orders x exp(-e (days - reference_days))")
+    time_elasticity: float = param(
+        0.0107, ge=0, le=1, ui=True, step=0.001, unit="1/day",
+        source="Fisher, Gallino & Xu (2019) J. Marketing Research 56(2), 'The Value of Rapid Delivery in Omnichannel Retailing': each business day less delivery time raised online sales 1.5% from a baseline of 7 business days (ama.org research insight); 0.015 x 5/7 per calendar day",
+        description="semi-elasticity of orders to expected delivery days: orders x exp(-e (days - reference_days))")
     reference_days: float = param(7.0, ge=0, le=60, unit="days", description="delivery time at which the base order rate holds")
+    price_elasticity: float = param(
+        2.0, ge=0, le=20, ui=True, step=0.1,
+        source="Einav, Knoepfle, Levin & Sundaresan (2014) AER 104(1), 'Sales Taxes and Internet Commerce': item-level price elasticity about -2 to the tax-inclusive price on eBay (siepr.stanford.edu); between the short-run import demand elasticity of the 2018 tariffs, 1.3 (Amiti, Redding & Weinstein 2019), and the long-run 3.7 (Tamberi 2025, CITP WP 027)",
+        description="price elasticity of a listing's orders to the consumer's landed price: orders x (price / reference price)^-elasticity")
+    pass_through: float = param(
+        1.0, ge=0, le=2, step=0.05,
+        source="complete pass-through of tariffs to duty-inclusive prices (Fajgelbaum, Goldberg, Kennedy & Khandelwal 2020 QJE 135(1); Amiti, Redding & Weinstein 2019); Fajgelbaum & Khandelwal (2024) NBER w32607 model direct-to-consumer trade with complete pass-through of linear tariffs and fees; logistics costs assumed passed through alike",
+        description="share of a change in a unit's logistics cost (against the reference cost) the merchant passes into its retail price")
+    tax_pass_through: float = param(
+        1.0, ge=0, le=1, step=0.05,
+        source="complete pass-through of tariffs to duty-inclusive prices (Fajgelbaum, Goldberg, Kennedy & Khandelwal 2020 QJE 135(1); Amiti, Redding & Weinstein 2019)",
+        description="share of a unit's duty and VAT the consumer pays on top of the listed price (the merchant remits it and absorbs the rest)")
+    reference_logistics_share: float = param(
+        0.25, ge=0, le=2, unit="of the retail price",
+        source="ssopdot.com/blog/6557.html: logistics costs of cross-border e-commerce are 20-30% of the transaction amount (indicative)",
+        description="logistics cost per unit, as a share of a product's drawn retail value, at which that value is its retail price (the reference)")
+    reference_date: dt.date = param(
+        dt.date(2024, 1, 1), source="the calibration year of the baseline (2024 duty rules)",
+        description="date whose duty rules define the reference consumer price (a product's value plus the duty and VAT on it by express into the market on that date)")
+    late_churn: float = param(
+        0.17, ge=0, le=1,
+        source="Voxware survey of 600 US online shoppers (Internet Retailer, 29 Nov 2012): 83% would keep buying from a retailer after one order arrived later than promised",
+        description="chance a late parcel loses its buyer: orders x (1 - late_churn x (1 - on-time share))")
     weekly: list[float] = param([1.08, 1.06, 1.02, 0.98, 0.94, 0.92, 1.0], description="order multipliers Monday..Sunday (normalised to mean 1)")
     peaks: list[Peak] = param(
         [Peak(name="11.11 Singles' Day", date="11-11", width=2.5, amplitude=1.6),
@@ -131,6 +157,13 @@ class Demand(Section):
          Peak(name="Christmas", date="12-25", width=6.0, offset=-12.0, amplitude=0.6, markets=["US", "EU", "UK"]),
          Peak(name="618 mid-year sale", date="06-18", width=2.5, amplitude=0.8, markets=["CN"])],
         description="seasonal peaks: Gaussian bumps on the daily rate")
+
+    @field_validator("reference_date")
+    @classmethod
+    def _representable(cls, v):
+        if not FIRST_START <= v <= LAST_START:
+            raise ValueError(f"must be a date from {FIRST_START} to {LAST_START}")
+        return v
 
     @field_validator("weekly")
     @classmethod
@@ -159,9 +192,19 @@ class Merchants(Section):
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
     allowed_channels: list[str] = param([], description="channels merchants may choose (empty: all); e.g. to compare strategies")
     reliability_weight: float = param(0.5, ge=0, le=10, description="merchants' value of a fully reliable service, as a share of their typical daily profit (mean; lognormal across merchants)")
-    visibility_weight: float = param(0.05, ge=0, le=10, description="merchants' value of end-to-end tracking, as a share of their typical daily profit (mean)")
-    taste_spread: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent liking of each channel and provider, relative to their typical daily profit")
-    choice_noise: float = param(0.03, ge=0, le=2, description="scale of the unobserved part of a merchant's choice (multinomial logit), relative to its typical daily profit")
+    visibility_weight: float = param(0.05, ge=0, le=10, source="assumption (no published figure; tracking has no operational effect yet)", description="merchants' value of end-to-end tracking, as a share of their typical daily profit (mean)")
+    taste_spread: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent liking of each channel, doing it themselves or through a 4PL, relative to their typical daily profit")
+    choice_noise: float = param(0.03, ge=0, le=2, description="scale of the unobserved part of a merchant's choice (nested logit), relative to its typical daily profit")
+    nest_dissimilarity: float = param(
+        0.2, gt=0, le=1, step=0.05,
+        source="assumption: integrators' services on one channel are close substitutes (1 gives the multinomial logit, with its independence-of-irrelevant-alternatives artefact)",
+        description="nested logit: dissimilarity of the 4PL services of one channel (a nest per channel and 4PL; doing it yourself on a channel is its own nest)")
+    market_cost: Money = param(
+        600.0, ge=0, unit="USD/month",
+        source="assumption: a marketplace's professional plan is USD 39.99 a month (Amazon Seller Central); listing, customer service and compliance work assumed",
+        description="fixed cost of serving one market (paid every 30 days while served; weighed in entry and exit)")
+    exit_after_days: int = param(56, ge=1, le=730, unit="days", description="a merchant leaves a market after its best option's expected profit (less market_cost) has been negative at its reviews for this long")
+    entry_after_days: int = param(28, ge=1, le=730, unit="days", description="a merchant re-enters a market it left after its best option's expected profit (less market_cost) has been positive at its reviews for this long")
 
 
 class Carriers(Section):
@@ -207,7 +250,13 @@ class Integrators(Section):
     min_markup: float = param(0.0, ge=0, le=2, description="lowest markup an integrator quotes (value-based floor, bandit grid start)")
     max_markup: float = param(0.4, ge=0, le=3, description="highest markup on the adaptive pricing grid")
     learning_discount: float = param(0.98, gt=0, le=1, description="adaptive pricing: how much old evidence is kept at each update (forgetting for a moving market)")
-    visibility_uplift: float = param(0.03, ge=0, le=1, ui=True, step=0.01, description="extra orders a merchant gets when its buyers can track parcels end to end (4PL visibility)")
+    learning: Literal["logistic", "thompson"] = param(
+        "logistic", description="adaptive pricing's learner: Thompson sampling on a logistic acceptance curve over the markup (every answer informs every markup), or on each markup of the grid apart (a Beta-Bernoulli bandit)")
+    visibility_uplift: float = param(0.03, ge=0, le=1, ui=True, step=0.01, source="assumption (no published figure; tracking has no operational effect yet)", description="extra orders a merchant gets when its buyers can track parcels end to end (times the integrator's visibility)")
+    overhead_per_parcel: Money = param(0.2, ge=0, unit="USD/parcel", source="assumption", description="an integrator's own cost per parcel it sells (platform, customer service, claims handling), times its cost factor")
+    cost_spread: float = param(0.3, ge=0, le=0.9, source="assumption", description="spread of integrators' cost factors on their overhead (uniform +/-): some run leaner than others")
+    coverage: float = param(0.85, ge=0, le=1, source="assumption", description="chance an integrator serves each channel (its network); it always serves at least one")
+    visibility: tuple[float, float] = param((0.7, 1.0), source="assumption", description="range of integrators' tracking visibility (0: none, 1: end to end), drawn per integrator")
     procurement: Literal["tender", "contract_net"] = param(
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
@@ -405,6 +454,9 @@ class Scenario(Section):
         lo, hi = self.customs_agents.accuracy
         if not 0 < lo <= hi <= 1:
             raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")
+        lo, hi = self.integrators.visibility
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError("integrators.visibility must be [low, high] within [0, 1]")
         if self.integrators.min_markup > self.integrators.max_markup:
             raise ValueError("integrators.min_markup must not exceed integrators.max_markup")
         if self.market.min_winners > self.market.max_winners:

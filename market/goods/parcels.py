@@ -40,7 +40,8 @@ COLUMNS: dict[str, np.dtype] = {
     "merchant_acct": np.int32,
     "integrator": np.int32,      # integrator unique_id, -1 when the merchant buys itself (DIY)
     "integrator_idx": np.int16,
-    "value": np.float32,         # retail value, USD
+    "value": np.float32,         # retail price (the customs value), USD
+    "sale_cents": np.int64,      # what the consumer paid: the retail price plus the duty and VAT passed on
     "weight": np.float32,        # kg
     "promised_days": np.int16,
     "price_cents": np.int64,     # what the merchant pays for logistics (4PL fee, or legs when DIY)

@@ -1,4 +1,4 @@
-"""Merchant choice among logistics offers: multinomial logit (MNL).
+"""Merchant choice among logistics offers: multinomial logit (MNL) and nested logit.
 
 Merchants (choosers) compare offers (alternatives: integrator offers, 3PLs
 bought directly, do-it-yourself) on landed cost, delivery days, reliability
@@ -6,6 +6,12 @@ and tracking visibility. Preferences are heterogeneous: each merchant has
 its own coefficients, drawn once with :func:`draw_preferences` (mixed logit
 by simulation). Everything is vectorised over a ``(choosers, alternatives)``
 array.
+
+The nested logit (:func:`nested_logit_probabilities`) groups alternatives that are close
+substitutes - e.g. the services of several 4PL integrators on one channel - into nests with a
+dissimilarity parameter ``lambda`` in (0, 1]: at 1 it is the MNL; towards 0 the alternatives of
+a nest act as one, so adding a copy of an alternative barely moves the nest's share (no
+independence-of-irrelevant-alternatives artefact).
 
 Sign convention: coefficients are *sensitivities* and are non-negative for
 a rational merchant; :func:`utilities` applies the signs (cost and days
@@ -26,6 +32,8 @@ __all__ = [
     "utilities",
     "apply_switching_cost",
     "mnl_probabilities",
+    "nested_logit_probabilities",
+    "nested_logsum",
     "logsum",
     "sample_choice",
 ]
@@ -193,6 +201,54 @@ def mnl_probabilities(U, available=None) -> np.ndarray:
     total = E.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, E / np.where(total > 0, total, 1.0), 0.0)
+
+
+def _nest_parts(U, nests, lambdas, available):
+    """Within-nest shares, nest inclusive values, the nests' lambdas and each alternative's
+    nest (index into the nests present) of a nested logit, vectorised over choosers."""
+    V = np.array(_masked(U, available), dtype=float, ndmin=2)
+    nests = np.asarray(nests, dtype=np.int64)
+    if nests.shape != (V.shape[1],):
+        raise ValueError(f"nests must give one nest id per alternative ({V.shape[1]}), got shape {nests.shape}")
+    ids, inv = np.unique(nests, return_inverse=True)
+    lam = np.broadcast_to(np.asarray(lambdas, dtype=float), (ids.size,)) if np.ndim(lambdas) == 0 \
+        else np.asarray(lambdas, dtype=float)[ids]
+    if lam.shape != (ids.size,) or np.any(lam <= 0) or np.any(lam > 1):
+        raise ValueError("each nest needs a dissimilarity parameter in (0, 1]")
+    scaled = V / lam[inv][None, :]
+    order = np.argsort(inv, kind="stable")
+    starts = np.flatnonzero(np.r_[True, inv[order][1:] != inv[order][:-1]])
+    top = np.maximum.reduceat(scaled[:, order], starts, axis=1)          # (n, K) per-nest maximum
+    top = np.where(np.isfinite(top), top, 0.0)
+    E = np.exp(scaled - top[:, inv])                                     # 0 where unavailable
+    total = np.add.reduceat(E[:, order], starts, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iv = np.where(total > 0, top + np.log(np.where(total > 0, total, 1.0)), -np.inf)
+        within = np.where(total[:, inv] > 0, E / np.where(total > 0, total, 1.0)[:, inv], 0.0)
+    return within, iv, lam, inv
+
+
+def nested_logit_probabilities(U, nests, lambdas, available=None) -> np.ndarray:
+    """Two-level nested logit choice probabilities over the last axis.
+
+    ``nests`` gives each alternative's nest id; ``lambdas`` each nest's dissimilarity parameter
+    in (0, 1] (a scalar for all nests, or an array indexed by nest id). With ``I_k`` the log of
+    the sum of ``exp(U_j / lambda_k)`` over the nest, ``P(j) = P(j | k) P(k)`` with
+    ``P(j | k) = exp(U_j / lambda_k - I_k)`` and ``P(k)`` the logit of ``lambda_k I_k`` over
+    nests. All lambdas 1 give the MNL. Unavailable alternatives (or utility ``-inf``) get 0;
+    a row with nothing available is all zeros.
+    """
+    within, iv, lam, inv = _nest_parts(U, nests, lambdas, available)
+    top = mnl_probabilities(lam[None, :] * iv)
+    out = within * top[:, inv]
+    return out if np.ndim(U) > 1 else out[0]
+
+
+def nested_logsum(U, nests, lambdas, available=None) -> np.ndarray:
+    """Expected maximum utility of a nested logit: ``log sum_k exp(lambda_k I_k)``."""
+    _, iv, lam, _ = _nest_parts(U, nests, lambdas, available)
+    out = logsum(lam[None, :] * iv)
+    return out if np.ndim(U) > 1 else out[0]
 
 
 def logsum(U, available=None) -> np.ndarray:

@@ -37,7 +37,7 @@ def integrator_flows(mm, demand_scale: float, integ_index: int) -> dict[int, flo
     ``demand.scale``."""
     flows: dict[int, float] = {}
     for row in np.flatnonzero((mm.integrator == integ_index) & (mm.route >= 0)):
-        q = mm.base[row] * demand_scale * mm.time_factor[row]
+        q = mm.base[row] * demand_scale * mm.demand_factor[row]
         flows[int(mm.route[row])] = flows.get(int(mm.route[row]), 0.0) + float(q)
     return flows
 

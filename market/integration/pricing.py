@@ -11,7 +11,9 @@ Every policy quotes a price per parcel from the integrator's composed cost
 * :class:`ValueBased` - captures a share of the merchant's saving over DIY.
 * :class:`AdaptiveMarkup` - learns the most profitable markup from
   acceptances and realised profit with a multi-armed bandit over a markup
-  grid (Thompson sampling, UCB1 or UCB1-Tuned).
+  grid (Thompson sampling, UCB1 or UCB1-Tuned), or with Thompson sampling on
+  a logistic acceptance curve fitted to all arms at once (``"logistic"``),
+  which needs far fewer answers when merchants quote rarely.
 
 :func:`make_pricing_policy` builds one by name for scenario files.
 """
@@ -109,11 +111,24 @@ class AdaptiveMarkup:
         UCB1 with the empirical-variance bonus; far less exploration when
         acceptance is nearly certain or hopeless.
 
+    ``"logistic"``
+        Thompson sampling on a parametric demand curve: acceptance is
+        ``sigmoid(a - b x markup)``; ``(a, b)`` has a Gaussian prior
+        (``LOGISTIC_PRIOR``) and a Laplace-approximated posterior fitted by
+        Newton's method to the (discounted) acceptances of every arm; a quote
+        samples ``(a, b)`` and takes the arm maximising
+        ``markup x sigmoid(a - b x markup)`` (expected margin per quote). Each
+        answer informs every arm, so it learns a competitor's undercutting
+        (a steeper curve) from few quotes.
+
     ``discount`` < 1 geometrically forgets old evidence at every
     :meth:`observe` call, for markets whose competitors move.
     """
 
-    METHODS: ClassVar[tuple[str, ...]] = ("thompson", "ucb1", "ucb1-tuned")
+    METHODS: ClassVar[tuple[str, ...]] = ("thompson", "ucb1", "ucb1-tuned", "logistic")
+    LOGISTIC_PRIOR: ClassVar[tuple[tuple[float, float], tuple[float, float]]] = ((0.0, 2.0), (5.0, 20.0))
+    """(mean, sd) of the intercept a and of the slope b of the logistic acceptance curve: weak,
+    centred on acceptance falling with the markup (an assumption)."""
     name: ClassVar[str] = "adaptive"
 
     def __init__(
@@ -130,7 +145,7 @@ class AdaptiveMarkup:
             raise ValueError("markups must be a non-empty 1-D grid of non-negative values")
         if method not in self.METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {self.METHODS}")
-        if method == "thompson" and rng is None:
+        if method in ("thompson", "logistic") and rng is None:
             raise ValueError("Thompson sampling needs a numpy Generator")
         if not 0.0 < discount <= 1.0:
             raise ValueError("discount must lie in (0, 1]")
@@ -144,6 +159,7 @@ class AdaptiveMarkup:
         self.reward_sum = np.zeros(k)  # sum of scaled rewards
         self.reward_sq = np.zeros(k)  # sum of squared scaled rewards
         self.margin_sum = np.zeros(k)  # realised margin on cost, accepted quotes only
+        self._posterior: tuple[np.ndarray, np.ndarray] | None = None   # logistic: (mode, covariance)
         self.last_arms: np.ndarray | None = None
         self.last_cost: np.ndarray | None = None
         self.last_price: np.ndarray | None = None
@@ -153,6 +169,11 @@ class AdaptiveMarkup:
     def choose_arms(self, n: int) -> np.ndarray:
         """Arm indices for ``n`` quotes, without pricing anything."""
         k = self.markups.size
+        if self.method == "logistic":
+            mode, cov = self.logistic_posterior()
+            ab = self.rng.multivariate_normal(mode, cov, size=n, method="cholesky")
+            accept = 1.0 / (1.0 + np.exp(-(ab[:, :1] - ab[:, 1:] * self.markups[None, :])))
+            return np.argmax(self.markups[None, :] * accept, axis=1)
         if self.method == "thompson":
             theta = self.rng.beta(1.0 + self.accepts, 1.0 + self.pulls - self.accepts, size=(n, k))
             # realised margin per accepted parcel, prior: the quoted markup
@@ -182,6 +203,44 @@ class AdaptiveMarkup:
         self.last_arms, self.last_cost, self.last_price = arms, flat, quotes
         return float(quotes[0]) if c.ndim == 0 else quotes.reshape(c.shape)
 
+    def logistic_posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mode and covariance of the Laplace approximation to the posterior of ``(a, b)`` in
+        ``P(accept | markup) = sigmoid(a - b x markup)``, from the discounted quotes and
+        acceptances of every arm (cached until the next :meth:`observe`)."""
+        if self._posterior is not None:
+            return self._posterior
+        (ma, sa), (mb, sb) = self.LOGISTIC_PRIOR
+        mu0 = np.array([ma, mb])
+        prec0 = np.diag([1.0 / sa ** 2, 1.0 / sb ** 2])
+        X = np.column_stack([np.ones(self.markups.size), -self.markups])
+        acc, rej = self.accepts, np.maximum(self.pulls - self.accepts, 0.0)
+
+        def log_post(theta):
+            z = X @ theta
+            return float(-(acc * np.logaddexp(0.0, -z)).sum() - (rej * np.logaddexp(0.0, z)).sum()
+                         - 0.5 * (theta - mu0) @ prec0 @ (theta - mu0))
+
+        theta = mu0.copy()
+        value = log_post(theta)
+        for _ in range(100):      # damped Newton on the (concave) log posterior
+            p = 1.0 / (1.0 + np.exp(-(X @ theta)))
+            grad = X.T @ (acc - self.pulls * p) - prec0 @ (theta - mu0)
+            hess = X.T @ (X * (self.pulls * p * (1.0 - p))[:, None]) + prec0
+            step = np.linalg.solve(hess, grad)
+            t = 1.0
+            while t > 1e-6:
+                new = log_post(theta + t * step)
+                if new >= value - 1e-12:
+                    break
+                t *= 0.5
+            theta, value = theta + t * step, new
+            if np.abs(t * step).max() < 1e-9:
+                break
+        p = 1.0 / (1.0 + np.exp(-(X @ theta)))
+        hess = X.T @ (X * (self.pulls * p * (1.0 - p))[:, None]) + prec0
+        self._posterior = (theta, np.linalg.inv(hess))
+        return self._posterior
+
     # -- learning ----------------------------------------------------------
 
     def observe(self, accepted, *, profit=None, cost=None, arms=None) -> None:
@@ -208,6 +267,7 @@ class AdaptiveMarkup:
             for stat in (self.pulls, self.accepts, self.reward_sum, self.reward_sq, self.margin_sum):
                 stat *= self.discount
         k = self.markups.size
+        self._posterior = None
         self.pulls += np.bincount(arms, minlength=k)
         self.accepts += np.bincount(arms, weights=acc.astype(float), minlength=k)
         self.reward_sum += np.bincount(arms, weights=reward, minlength=k)
@@ -223,7 +283,11 @@ class AdaptiveMarkup:
 
     @property
     def best_markup(self) -> float:
-        """Markup with the highest estimated margin per quote so far."""
+        """Markup with the highest estimated margin per quote so far (logistic: under the
+        posterior mode of the acceptance curve)."""
+        if self.method == "logistic":
+            a, b = self.logistic_posterior()[0]
+            return float(self.markups[np.argmax(self.markups / (1.0 + np.exp(-(a - b * self.markups))))])
         est = self.expected_margin()
         return float(self.markups[np.nanargmax(est)]) if np.any(np.isfinite(est)) else float(self.markups[0])
 

@@ -241,6 +241,7 @@ class Metrics:
             self.space_days += 1
         row["entries"] = model.evolution.entries_today
         row["exits"] = model.evolution.exits_today
+        row.update(model.orders.daily_figures())      # orders and sales by market, merchants' markets
         for name, h in zip(self.segments, self.segment_hhi(model)):
             row[f"hhi_{name}"] = h
         return row
@@ -350,5 +351,6 @@ class Metrics:
         out["evolution"] = {"entries": model.evolution.entries, "exits": model.evolution.exits,
                             "providers_in_market": sum(p.in_market for p in
                                                        model.carriers + model.operators + model.brokers)}
+        out.update(model.orders.summary_figures())    # orders and sales by market, merchants' markets
         out["agents"] = vars(model.agents_summary)
         return out

@@ -38,6 +38,7 @@ KINDS = (
     "transaction_cost", # a merchant's cost of running its own contracts
     "onboarding",       # one-off cost of switching provider or channel
     "dispute_cost",     # cost of handling a disputed claim
+    "market_cost",      # a merchant's fixed cost of serving a market (platform plan, listings, service)
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 

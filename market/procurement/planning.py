@@ -36,7 +36,7 @@ class VolumePlan:
         mm, cfg = model.mm, model.config
         volumes: dict[tuple[int, int], float] = {}
         routes: dict[tuple[int, int], float] = {}
-        orders = mm.base * cfg.demand.scale * mm.time_factor
+        orders = mm.base * cfg.demand.scale * mm.demand_factor
         for row in range(mm.n):
             if mm.route[row] < 0:
                 continue

@@ -219,19 +219,22 @@ class ExpectedDuties:
         self.category, self.origin_territory = category, origin_territory
         self._memo: dict[tuple, np.ndarray] = {}
 
-    def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date) -> np.ndarray:
-        """Duty plus VAT per unit; ``rep_route`` < 0 for direct channels (memoised per ``day``)."""
-        key = (day, products.tobytes(), route, rep_route)
+    def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date,
+                 price: np.ndarray | None = None) -> np.ndarray:
+        """Duty plus VAT per unit; ``rep_route`` < 0 for direct channels (memoised per ``day``).
+        ``price``: the parcels' sale prices, their customs value (default: the products' values)."""
+        key = (day, products.tobytes(), route, rep_route, None if price is None else price.tobytes())
         got = self._memo.get(key)
         if got is not None:
             return got
         if self._memo and next(iter(self._memo))[0] != day:
             self._memo.clear()
-        self._memo[key] = out = self._assess(products, route, rep_route, date)
+        self._memo[key] = out = self._assess(products, route, rep_route, date, price)
         return out
 
-    def _assess(self, products: np.ndarray, route: int, rep_route: int, date) -> np.ndarray:
+    def _assess(self, products: np.ndarray, route: int, rep_route: int, date, price=None) -> np.ndarray:
         out = np.zeros(products.size)
+        sale = self.value[products] if price is None else np.asarray(price, dtype=np.float64)
         for rt, bulk in ((route, False), (rep_route, True)):
             if rt < 0:
                 continue
@@ -240,7 +243,7 @@ class ExpectedDuties:
                 if res.kind != IMPORT:
                     continue
                 # bulk stock is declared at its purchase cost; a parcel at its sale value
-                value = self.value[products] * (self.cost_share[products] if bulk else 1.0)
+                value = self.value[products] * self.cost_share[products] if bulk else sale
                 duty, vat = self.duties.assess(res.territory, date, res.regime, value,
                                                self.weight[products], self.category[products],
                                                self.origin_territory[products])

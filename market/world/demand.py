@@ -1,5 +1,18 @@
-"""Consumer demand: the daily order rate's weekly pattern and seasonal peaks, per market, and
-how orders answer the delivery time consumers expect."""
+"""Consumer demand: the daily order rate's weekly pattern and seasonal peaks, per market; how
+orders answer the landed price, the delivery time and the reliability consumers expect; and
+how merchants set retail prices from their costs.
+
+A listing's orders a day are
+
+    base x share x calendar x time_factor(days) x reliability_factor(on time) x (1 + u V)
+        x price_factor(consumer price / reference consumer price)
+
+The merchant lists ``retail_price`` (its reference price moved by the pass-through of its unit
+logistics cost against a reference cost); the consumer pays that plus the duty and VAT passed on
+to it (``consumer_price``). The functions are plain arrays in, arrays out; the merchant's
+choice (``agents/merchant.py``) and the day's orders (``market/goods/orders.py``) both use them,
+so a merchant expects the orders a dearer option loses.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +81,45 @@ class DemandCalendar:
     def on(self, day: int, markets: np.ndarray) -> np.ndarray:
         """Multipliers on one day for each of these markets."""
         return self.table[day, markets]
+
+
+# ------------------------------------------------------------------------------------------
+# How consumers answer prices and service, and how merchants set prices
+# ------------------------------------------------------------------------------------------
+MIN_PRICE_SHARE = 0.05   # a retail price never falls below this share of the reference price
+
+
+def retail_price(reference_price, unit_cost, reference_cost, pass_through: float):
+    """The merchant's listed price (before the taxes the consumer pays on it).
+
+    The reference price holds when the unit's logistics cost is the reference one; the price
+    moves with the difference by the pass-through: ``p = p_ref + rho (c - c_ref)`` (never below
+    ``MIN_PRICE_SHARE`` of the reference price).
+    """
+    ref = np.asarray(reference_price, dtype=np.float64)
+    p = ref + pass_through * (np.asarray(unit_cost, dtype=np.float64) - np.asarray(reference_cost, dtype=np.float64))
+    return np.maximum(p, MIN_PRICE_SHARE * ref)
+
+
+def consumer_price(price, taxes, tax_pass_through: float):
+    """What the consumer pays for a unit: the listed price plus the share of the unit's duty
+    and VAT passed on to it (at checkout, or at the door: the same to the consumer)."""
+    return np.asarray(price, dtype=np.float64) + tax_pass_through * np.asarray(taxes, dtype=np.float64)
+
+
+def price_factor(price, reference_price, elasticity: float):
+    """Demand response to the landed price: ``(price / reference price) ** -elasticity``."""
+    return (np.asarray(price, dtype=np.float64) / np.asarray(reference_price, dtype=np.float64)) ** (-elasticity)
+
+
+def reliability_factor(on_time, late_churn: float):
+    """Demand response to reliability: each late parcel loses its buyer with probability
+    ``late_churn``, so orders are ``1 - late_churn x (1 - on-time share)`` of the base."""
+    return np.clip(1.0 - late_churn * (1.0 - np.asarray(on_time, dtype=np.float64)), 0.0, 1.0)
+
+
+def unit_margin(price, taxes, goods_cost, unit_cost, tax_pass_through: float):
+    """What the merchant keeps of a unit sold: the consumer's payment less goods, logistics
+    (and carrying) cost and the duty and VAT it remits."""
+    return consumer_price(price, taxes, tax_pass_through) - np.asarray(goods_cost, dtype=np.float64) \
+        - np.asarray(unit_cost, dtype=np.float64) - np.asarray(taxes, dtype=np.float64)

@@ -216,19 +216,23 @@ def test_cash_is_the_sum_of_the_ledger_lines(run):
 
 
 def test_sales_and_refunds_match_the_parcels(run):
-    """Consumers pay for each parcel ordered, that day, to its merchant; they are refunded the
-    value of each parcel lost or damaged."""
+    """Consumers pay for each parcel ordered (its retail price plus the duty and VAT passed on to
+    them, never less than the price), that day, to its merchant; they are refunded the value of
+    each parcel lost or damaged."""
     journal = read(run, "ledger")
     agents = read(run, "agents")
-    p = read(run, "parcels", ["merchant", "created_day", "status", "damaged", "value", "integrator", "price_usd"])
+    p = read(run, "parcels", ["merchant", "created_day", "status", "damaged", "value", "sale_usd", "integrator",
+                              "price_usd"])
     acct_of = dict(zip(agents["agent_id"], agents["account"]))
     assert set(agents.loc[agents["type"] == "merchant", "agent_id"]) >= set(p["merchant"])
     p["acct"] = p["merchant"].map(acct_of)
     p["cents"] = cents(p["value"])
+    p["paid"] = cents(p["sale_usd"])
+    assert (p["paid"] >= p["cents"] - 1).all()
     consumers = journal.loc[journal["kind"] == "sale", "payer"].unique()
     assert len(consumers) == 1 and journal.loc[journal["payer"] == consumers[0], "kind"].eq("sale").all()
     sales = journal[journal["kind"] == "sale"].groupby(["day", "payee"])[["amount_cents", "count"]].sum()
-    made = p.groupby(["created_day", "acct"])["cents"].agg(["sum", "size"])
+    made = p.groupby(["created_day", "acct"])["paid"].agg(["sum", "size"])
     made.index.names = ["day", "payee"]
     both = sales.join(made, how="outer").fillna(0)
     assert (both["count"] == both["size"]).all()          # one sale per parcel, on its order day

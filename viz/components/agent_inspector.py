@@ -27,7 +27,7 @@ LEDGER_LABELS = {
     "fixed_cost": "Fixed cost of capacity", "penalty": "Late penalties", "service_credit": "Service credits",
     "claim": "Claims", "premium": "Insurance premiums", "insurance_payout": "Insurance payouts",
     "shortfall_fee": "Shortfall fees", "transaction_cost": "Contracting cost", "onboarding": "Switching cost",
-    "dispute_cost": "Dispute cost",
+    "dispute_cost": "Dispute cost", "market_cost": "Market costs",
 }
 
 

@@ -1,0 +1,94 @@
+"""What consumers pay and where duty and VAT are paid, recounted from the output files and the
+world file's rules (not from the code that charged them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from market.world.spec import load_world_spec
+
+SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
+
+
+@pytest.fixture(scope="module")
+def priced(simulate):
+    return simulate("baseline", days=60, seed=6, **SMALL)
+
+
+def read_parcels(run):
+    p = pd.read_parquet(run.out / "parcels.parquet")
+    for c in ("channel", "market", "status", "category"):
+        p[c] = p[c].astype(str)
+    return p
+
+
+def test_consumers_pay_the_duty_and_vat_of_a_direct_parcel(priced):
+    """A parcel shipped direct: the consumer paid its retail price plus the duty and VAT the
+    parcel was assessed at its import (complete pass-through), and no more."""
+    p = read_parcels(priced)
+    direct = p[p["channel"].isin(["postal", "express", "dedicated_line"]) & (p["status"] == "delivered")
+               & (p["fallback"] == 0)]
+    assert len(direct) > 500
+    np.testing.assert_allclose(direct["sale_usd"] - direct["value"], direct["duty_usd"], atol=0.02)
+    # the rules of 2024 by market, from the world file, for parcels well under the thresholds:
+    # nothing into the US (under $800) or Russia (under EUR 200); VAT into the EU and the UK;
+    # China's cross-border retail tax
+    spec = load_world_spec("world")
+    rules = {t: rs[0] for t, rs in spec.duty_rules.items()}
+    rate = {"US": 0.0, "RU": 0.0, "EU": rules["EU"].vat, "UK": rules["UK"].vat, "CN": rules["CN"].retail_tax}
+    checked = 0
+    for market, r in rate.items():
+        d = direct[(direct["market"] == market) & (direct["value"] < 130)]
+        np.testing.assert_allclose(d["sale_usd"], d["value"] * (1 + r), atol=0.02, err_msg=market)
+        checked += len(d) > 20
+    assert checked >= 2
+
+
+def test_a_sale_from_stock_inside_the_market_pays_its_vat_net_of_the_import_vat(priced):
+    """Sold from the EU overseas warehouse: VAT at the EU rate on the retail price, less the
+    import VAT paid on the goods cost (with its duty) when the stock entered."""
+    m = priced.model
+    p = read_parcels(priced)
+    spec = load_world_spec("world")
+    eu = spec.duty_rules["EU"][0]
+    sold = p[(p["channel"] == "overseas_warehouse") & (p["market"] == "EU") & (p["fallback"] == 0)]
+    assert len(sold) > 500
+    cost = m.prod_value[sold["product"]] * m.prod_cost_share[sold["product"]]
+    duty_rate = np.array([eu.duty.get(c, 0.0) for c in sold["category"]])
+    input_vat = cost * (1 + duty_rate) * eu.vat
+    np.testing.assert_allclose(sold["duty_usd"], np.maximum(eu.vat * sold["value"] - input_vat, 0), atol=0.02)
+    assert (sold["duty_usd"] > 0).mean() > 0.9
+    # and the consumer paid it, with the duty and import VAT the unit bore at its bulk entry
+    np.testing.assert_allclose(sold["sale_usd"] - sold["value"], sold["duty_usd"] + sold["upstream_duty_usd"],
+                               atol=0.05)
+
+
+def test_no_pass_through_of_taxes_means_the_consumer_pays_the_price(simulate):
+    run = simulate("baseline", days=20, seed=6, **SMALL, **{"demand.tax_pass_through": 0.0})
+    p = read_parcels(run)
+    np.testing.assert_allclose(p["sale_usd"], p["value"], atol=0.01)
+
+
+def test_merchants_pay_the_fixed_cost_of_the_markets_they_serve(priced):
+    """merchants.market_cost every 30 days for each market served, recounted from the journal."""
+    m = priced.model
+    ledger = pd.read_parquet(priced.out / "ledger.parquet")
+    agents = pd.read_parquet(priced.out / "agents.parquet")
+    cost = m.config.merchants.market_cost
+    days = 60
+    for mer in m.merchants:
+        served = {int(r): True for r in mer.rows}
+        events = sorted(e for e in m.mm.events if e[1] == mer.index)
+        want = 0.0
+        for d in range(days):
+            for day, _, market, kind in events:
+                if day == d:
+                    row = next(int(r) for r in mer.rows if m.mm.market[r] == market)
+                    served[row] = kind == "entry"
+            if (d + mer.review_offset) % 30 == 0:
+                want += cost * sum(served.values())
+        acct = int(agents.loc[agents["agent_id"] == mer.unique_id, "account"].iloc[0])
+        paid = ledger[(ledger["payer"] == acct) & (ledger["kind"] == "market_cost")]["amount_usd"].sum()
+        assert paid == pytest.approx(want), mer.name

@@ -172,7 +172,8 @@ def build_merchants(model: Marketplace):
     def add_merchant(origin, markets, prefix, idx):
         merchant = Merchant(model, f"{prefix}-{idx + 1}", origin, len(model.merchants))
         model.merchants.append(merchant)
-        model.ledger.transfer(model.acct_capital, merchant.acct, int(to_cents(merchants_cfg.cash)), "capital")
+        if not cfg.credit.enabled:
+            model.ledger.transfer(model.acct_capital, merchant.acct, int(to_cents(merchants_cfg.cash)), "capital")
         n_products = int(rng.integers(merchants_cfg.products[0], merchants_cfg.products[1] + 1))
         category_weights = spec.origins[origin].categories
         names = list(category_weights)
@@ -228,6 +229,25 @@ def build_merchants(model: Marketplace):
     model.lst_mm = np.array(listing_row, dtype=np.int64)
     model.lst_product = np.array(listing_product, dtype=np.int64)
     price_listings(model)
+    if cfg.credit.enabled:
+        give_starting_cash(model, market_rows)
+
+
+def give_starting_cash(model: Marketplace, market_rows: list[tuple]):
+    """Merchants start with cash for a number of days of their expected sales (base orders a day
+    in each market times the mean value of a unit), the days drawn per merchant around
+    ``credit.cash_buffer_days``: some merchants are well funded, others live day to day."""
+    credit, n = model.config.credit, len(model.merchants)
+    model.merchant_buffer_cents = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return
+    unit_value = np.bincount(model.prod_merchant_idx, weights=model.prod_value * model.prod_share, minlength=n)
+    orders = np.bincount(np.array([r[0] for r in market_rows], dtype=np.int64),
+                         weights=np.array([r[2] for r in market_rows], dtype=np.float64), minlength=n)
+    days = credit.cash_buffer_days * model.rng.lognormal(0.0, credit.cash_buffer_sigma, n)
+    model.merchant_buffer_cents = to_cents(days * orders * unit_value)
+    for merchant, cents in zip(model.merchants, model.merchant_buffer_cents):
+        model.ledger.transfer(model.acct_capital, merchant.acct, int(cents), "capital")
 
 
 def price_listings(model: Marketplace):

@@ -34,6 +34,7 @@ from market.mechanisms.reputation import ReputationBook
 from market.metrics.recorder import Metrics
 from market.money.claims import ClaimBook
 from market.money.contracts import ACTIVE, ContractBook
+from market.money.credit import MerchantCash, TradeCredit
 from market.money.ledger import Ledger, to_cents
 from market.procurement.offers import OfferBook
 from market.procurement.planning import VolumePlan
@@ -156,6 +157,12 @@ class Marketplace(mesa.Model):
         self.claims = ClaimBook(cfg.claims, self.ledger, self.reputation, self.rng, self.acct_claims_handling)
         self.incumbents: dict[tuple[int, int], set[int]] = {}
         self.bidding = TenderBidding(cfg, self.offers, self.reputation)
+        # trade credit: merchants and integrators buy on terms from providers (and merchants from integrators)
+        self.credit = TradeCredit(cfg.credit, self.ledger, self.reputation,
+                                  {b.acct: b.unique_id for b in self.merchants + self.integrators},
+                                  [p.acct for p in self.carriers + self.operators + self.brokers + self.integrators])
+        self.merchant_cash = (MerchantCash(self.ledger, self.merchant_accts, self.acct_capital,
+                                           self.merchant_buffer_cents) if cfg.credit.enabled else None)
 
         # ---- engines ----
         self.parcels = ParcelTable(self.net.max_stages)
@@ -213,7 +220,7 @@ class Marketplace(mesa.Model):
         self.claims.settle(day)                # claims and disputes come due
         self.evolution.observe_day()
         self._measure_efficiency(day)          # integrators against the centralised optimum, weekly
-        self._record_payments()                # credit: who paid on time
+        self._settle_credit(day)               # credit: invoices issued, paid (late), defaulted
         self._close_day(day)                   # finished parcels out, the day's figures in
 
     def _refuse_if_finished(self):
@@ -283,12 +290,13 @@ class Marketplace(mesa.Model):
             if it.in_market:
                 self.efficiency[it.index] = measure_efficiency(self, it)
 
-    def _record_payments(self):
-        """A buyer in the red pays late (its payment record suffers); reputations forget slowly."""
-        buyers = self.merchants + self.integrators
-        uids = np.array([b.unique_id for b in buyers], dtype=np.int64)
-        accts = np.array([b.acct for b in buyers], dtype=np.int64)
-        self.reputation.record_payments(uids, self.ledger.balances[accts] >= 0)
+    def _settle_credit(self, day: int):
+        """The day's purchases become invoices on each buyer's terms; buyers pay what falls due
+        from the cash they have (oldest first), late or not at all; payment records follow
+        (:mod:`market.money.credit`). Reputations forget slowly."""
+        self.credit.day(day)
+        if self.merchant_cash is not None:
+            self.merchant_cash.day()
         self.reputation.decay(1.0)
 
     def _close_day(self, day: int):
@@ -347,6 +355,7 @@ class Marketplace(mesa.Model):
         if uid >= self.reputation.n_entities:
             self.reputation.add_entities(uid + 1 - self.reputation.n_entities)
         self.bidding.add_offers(provider.offer_ids)
+        self.credit.add_creditor(provider.acct)
         for it in self.integrators:
             if it.catalogue is not None:
                 it.catalogue.add_offers(provider.offer_ids)

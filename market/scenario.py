@@ -180,7 +180,7 @@ class Merchants(Section):
     importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
     markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
     products: tuple[int, int] = param((2, 4), description="range of products per merchant")
-    cash: Money = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant")
+    cash: Money = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant when credit is off (credit.enabled = false); with credit on, credit.cash_buffer_days sets it")
     review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")
     switching_cost: Money = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
     diy_transaction_cost: Money = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
@@ -329,6 +329,30 @@ class Evolution(Section):
     max_entrants: int = param(1, ge=0, le=20, description="most new providers per group per period")
 
 
+class Credit(Section):
+    """Trade credit: payment terms, credit limits, late payment, default, and merchants' cash."""
+
+    enabled: bool = param(True, description="sellers invoice logistics on terms (receivables, late payment, bad debt); off: buyers pay at the moment of service and merchants start with merchants.cash")
+    terms_days: int = param(30, ge=0, le=180, unit="days",
+        source="net 30 is the standard payment term across most freight contracts (routiqo.io/payment-terms; onupkeep.com: 'the most common net payment term for freight companies is net 30 days')",
+        description="days from invoice to due date")
+    grace_days: int = param(60, ge=1, le=365, unit="days",
+        source="EU Late Payment Directive 2011/7/EU: businesses pay within at most 60 days unless expressly agreed; assumption: an invoice still unpaid that long after its due date is written off",
+        description="days after its due date an unpaid invoice defaults (written off as bad debt)")
+    late_interest: float = param(0.125, ge=0, le=1, unit="1/year",
+        source="EU Late Payment Directive 2011/7/EU: statutory interest at least 8 points above the ECB reference rate (4.5% in the first half of 2024): 12.5% a year",
+        description="interest a buyer pays on an invoice paid late, a year, per day late")
+    limit: Money = param(50000.0, ge=0, unit="USD", description="most a buyer with a perfect payment score may owe in all (scaled by its score)")
+    prepay_below: float = param(0.35, ge=0, le=1, description="payment score below which sellers want prepayment (no invoices); buyers start at 0.5")
+    refuse_below: float = param(0.2, ge=0, le=1, description="payment score below which providers do not bid in the buyer's tenders (it buys at spot, prepaid)")
+    cash_buffer_days: float = param(27.0, ge=0, le=3650, unit="days",
+        source="JPMorgan Chase Institute (2016), 'Cash is King: Flows, Balances, and Buffer Days' (597,000 US small businesses): the median small business holds cash for 27 days of outflows",
+        description="median merchant's starting cash, in days of its expected sales")
+    cash_buffer_sigma: float = param(1.0, ge=0, le=3,
+        source="assumption: wide spread, as JPMorgan Chase Institute (2019, 25 metro areas) reports half of small businesses under 15 buffer days and only 40% above three weeks",
+        description="spread (lognormal sigma) of merchants' cash buffer days")
+
+
 class Network(Section):
     """The network's capacity, scaled as a whole."""
 
@@ -426,6 +450,7 @@ class Scenario(Section):
     customs_agents: CustomsAgents = Field(default_factory=CustomsAgents)
     integrators: Integrators = Field(default_factory=Integrators)
     market: MarketRules = Field(default_factory=MarketRules)
+    credit: Credit = Field(default_factory=Credit)
     claims: Claims = Field(default_factory=Claims)
     insurance: Insurance = Field(default_factory=Insurance)
     network: Network = Field(default_factory=Network)

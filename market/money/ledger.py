@@ -39,8 +39,20 @@ KINDS = (
     "onboarding",       # one-off cost of switching provider or channel
     "dispute_cost",     # cost of handling a disputed claim
     "market_cost",      # a merchant's fixed cost of serving a market (platform plan, listings, service)
+    # trade credit (market/money/credit.py): invoices on terms, their payment and write-off
+    "trade_credit",     # seller hands back, until the due date, what a buyer paid for a purchase on terms
+    "receivable",       # the invoice's claim: buyer's payables account -> seller's receivables account
+    "invoice_payment",  # buyer pays an invoice (or part of one) from its cash
+    "receivable_settled",  # the paid part leaves the seller's receivables (back to the buyer's payables)
+    "late_interest",    # statutory interest on an invoice paid after its due date
+    "bad_debt",         # a defaulted invoice written off: seller's receivables -> buyer's payables
+    "owner_draw",       # a merchant pays its owners the cash above its buffer
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
+# postings that move credit, not income: not counted in an account's ``received`` (revenue)
+NOT_INCOME = np.zeros(len(KINDS), dtype=bool)
+NOT_INCOME[[KIND[k] for k in ("trade_credit", "receivable", "invoice_payment", "receivable_settled",
+                              "bad_debt")]] = True
 
 EXTERNAL = "external"
 
@@ -104,7 +116,8 @@ class Ledger:
 
     @property
     def received(self) -> np.ndarray:
-        """Total paid into each account so far, in cents (revenue, for providers)."""
+        """Total paid into each account so far, in cents (revenue, for providers); credit movements
+        (invoices, their payment and write-off) are not income and not counted."""
         return self._received[: self.n_accounts]
 
     def balance(self, acct: int) -> int:
@@ -125,7 +138,8 @@ class Ledger:
         payer, payee = int(payer), int(payee)
         self._balance[payer] -= cents
         self._balance[payee] += cents
-        self._received[payee] += cents
+        if not NOT_INCOME[k]:
+            self._received[payee] += cents
         self.total_by_kind[k] += cents
         self._pending.append((np.array([payer], dtype=np.int64), np.array([payee], dtype=np.int64),
                               np.array([cents], dtype=np.int64), k))
@@ -146,9 +160,21 @@ class Ledger:
         k = KIND[kind]
         np.subtract.at(self._balance, payer, cents)
         np.add.at(self._balance, payee, cents)
-        np.add.at(self._received, payee, cents)
+        if not NOT_INCOME[k]:
+            np.add.at(self._received, payee, cents)
         self.total_by_kind[k] += int(cents.sum())
         self._pending.append((payer.copy(), payee.copy(), cents.copy(), k))
+
+    def pending(self, kinds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Today's postings of these kinds so far (payer, payee, cents arrays), before
+        :meth:`close_day` consolidates them: what trade credit turns into invoices."""
+        codes = {KIND[k] for k in kinds}
+        blocks = [p for p in self._pending if p[3] in codes]
+        if not blocks:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return (np.concatenate([p[0] for p in blocks]), np.concatenate([p[1] for p in blocks]),
+                np.concatenate([p[2] for p in blocks]))
 
     def close_day(self, day: int):
         """Consolidate the day's postings into journal lines (payer, payee, kind)."""

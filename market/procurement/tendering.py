@@ -154,12 +154,14 @@ class TenderRound:
                             np.concatenate(self.won_offers) if self.won_offers else np.zeros(0, dtype=np.int64))
 
     def requests(self) -> list[Request]:
-        """A request for every (buyer, resource) with planned volume and some offer, in order."""
+        """A request for every (buyer, resource) with planned volume and some offer, in order;
+        none from a buyer whose payment record makes providers refuse it credit (it buys at spot)."""
         model = self.model
         cover = self.cfg.contract_cover
+        refused = {acct for acct, owner in self.owners.items() if model.credit.refuses(owner.unique_id)}
         out = []
         for (acct, r), vol in sorted(model.plan.volumes.items()):
-            if vol > 0 and r in model.offers.by_resource:
+            if vol > 0 and r in model.offers.by_resource and acct not in refused:
                 out.append(Request(acct, r, vol, vol * cover, bool(model.net.res_bulk[r])))
         return out
 

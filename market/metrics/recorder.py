@@ -179,6 +179,14 @@ class Metrics:
             "tenders": model.tenders_today,
             "active_contracts": int(model.active_contracts.size),
             "ledger_imbalance_cents": model.ledger.imbalance(),
+            # trade credit: the day's invoices, payments, late payment and bad debt (market/money/credit.py)
+            "receivables_usd": model.credit.receivables_cents() / 100.0,
+            "invoices_issued": model.credit.today["issued"],
+            "invoices_gone_late": model.credit.today["went_late"],
+            "invoices_defaulted": model.credit.today["defaulted"],
+            "bad_debt_usd": model.credit.today["bad_debt_cents"] / 100.0,
+            "late_interest_usd": model.credit.today["interest_cents"] / 100.0,
+            "prepaid_usd": model.credit.today["prepaid_cents"] / 100.0,
             "shocks_in_force": model.shockboard.names_in_force(),
         }
         for i, ch in enumerate(self.channels):
@@ -297,6 +305,21 @@ class Metrics:
         totals = model.ledger.total_by_kind
         from market.money.ledger import KINDS
         out["money_usd"] = {k: totals[i] / 100.0 for i, k in enumerate(KINDS)}
+        c = model.credit.counters
+        book = model.credit.book
+        scores = model.credit.scores(model.merchant_accts) if model.merchants else np.zeros(0)
+        out["credit"] = {
+            "invoices_issued": c["issued"], "invoiced_usd": c["issued_cents"] / 100.0,
+            "prepaid_usd": c["prepaid_cents"] / 100.0, "paid_usd": c["paid_cents"] / 100.0,
+            "invoices_paid_on_time": c["paid_on_time"], "invoices_paid_late": c["paid_late"],
+            "invoices_gone_late": c["went_late"], "invoices_defaulted": c["defaulted"],
+            "bad_debt_usd": c["bad_debt_cents"] / 100.0, "late_interest_usd": c["interest_cents"] / 100.0,
+            "receivables_outstanding_usd": model.credit.receivables_cents() / 100.0,
+            "invoices_open": int((book["status"] == 0).sum()),
+            "merchant_score_min": float(scores.min()) if scores.size else None,
+            "merchant_score_median": float(np.median(scores)) if scores.size else None,
+            "merchant_score_max": float(scores.max()) if scores.size else None,
+        }
         out["contracts_signed"] = int(model.contracts.n)
         book = model.contracts
         from market.money.contracts import STATUS_NAMES

@@ -29,7 +29,7 @@ FOURPL = [str(Path(sys.executable).parent / "fourpl")]
 SMALL = ["--set", "merchants.exporters=3", "--set", "merchants.importers=1"]
 SMALL_TOML = '[overrides]\n"merchants.exporters" = 3\n"merchants.importers" = 1\n'
 RUN_FILES = {"summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet", "config.toml",
-             "ledger.parquet", "agents.parquet", "claims.parquet"}
+             "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet"}
 
 
 def fourpl(*args, cwd=None, umask=None, timeout=600, env=None):

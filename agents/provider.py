@@ -163,14 +163,16 @@ class Provider(mesa.Agent):
         """Move the capacity of its open offers part of the way to what would put their demand
         mid-band (``carriers.utilisation_target``).
 
-        Where parcels were left waiting (``queued``) and demand (utilisation plus the queue,
+        Where parcels were left waiting, or it sees more coming on a day than it can take
+        (``queued``), and demand (utilisation plus the queue, or the parcels it sees coming,
         ``demand_util``; NaN where it does not review) ran above the band, it adds
         ``evolution.capacity_step`` of the gap at once - unless a disruption has cut the
         resource's capacity (``growable`` false): a closed or congested crossing is not
-        reopened by adding trucks. Where even the recent peak of demand (``peak_util``, a share
-        of the capacity before shocks) stays more than a tenth below mid-band, it sheds half as
-        fast, so capacity kept for bursts (stock-out fallbacks, the peak season) is not shed the
-        week it stands idle. Never below the spare it sells from networks that serve other
+        reopened by adding trucks. Where even the recent peak of weekly demand (``peak_util``, a
+        share of the capacity before shocks) stays more than a tenth below mid-band, it sheds
+        half as fast towards the capacity that would run that peak at the top of the band, so
+        capacity kept for bursts (stock-out fallbacks, the peak season) is not shed the week it
+        stands idle. Never below the spare it sells from networks that serve other
         markets (``outside_capacity``); the fixed cost follows the capacity it keeps for this
         market. ``base_capacity`` (the capacity before shocks) is updated in place; returns
         whether anything changed."""
@@ -184,7 +186,7 @@ class Provider(mesa.Agent):
         if not (hot.any() or idle.any()):
             return False
         step = evolution.capacity_step
-        gap = np.where(hot, util / target - 1.0, np.where(idle, peak / target - 1.0, 0.0))
+        gap = np.where(hot, util / target - 1.0, np.where(idle, peak / hi - 1.0, 0.0))
         old = base_capacity[mine]
         new = np.maximum(old * (1.0 + np.where(hot, step, 0.5 * step) * gap), book.outside_capacity[mine])
         moved = np.abs(new - old) > 1e-9 * np.maximum(old, 1.0)

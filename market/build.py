@@ -158,16 +158,20 @@ def _unit_class(model: Marketplace, r: int) -> tuple:
 
 def outside_capacity(model: Marketplace, planned: np.ndarray, used: np.ndarray) -> np.ndarray:
     """Spare capacity each resource sells this market from networks serving other markets:
-    ``network.spare_share`` times the median planned capacity of the used resources most like
-    it (same unit, kind and mode; else same unit and kind; else same unit; else one unit a
-    day). It carries no fixed cost here and keeps a resource nobody plans to use open at a
-    small capacity (a bulk resource takes a consignment a day per provider whatever its
-    capacity, so even one unit keeps replenishment possible)."""
+    ``network.spare_share`` times its planned capacity, or, for a resource nobody plans to use,
+    times the median planned capacity of the used resources most like it (same unit, kind and
+    mode; else same unit and kind; else same unit; else one unit a day). It carries no fixed
+    cost here and keeps a resource nobody plans to use open at a small capacity (a bulk
+    resource takes a consignment a day per provider whatever its capacity, so even one unit
+    keeps replenishment possible)."""
     share = model.config.network.spare_share
     classes = [_unit_class(model, r) for r in range(planned.size)]
     out = np.zeros(planned.size)
     for r, (unit, kind, mode) in enumerate(classes):
         out[r] = share
+        if used[r]:
+            out[r] = share * float(planned[r])
+            continue
         for like in ((unit, kind, mode), (unit, kind), (unit,)):
             ref = [planned[j] for j in range(planned.size) if used[j] and classes[j][:len(like)] == like]
             if ref:

@@ -25,7 +25,10 @@ import numpy as np
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
 from agents.warehouse_operator import WarehouseOperator, add_space_where_stock_was_turned_away
+from market.goods.parcels import IN_STAGE, WAITING
 from market.money.contracts import ACTIVE, SIGNED, TERMINATED
+
+AHEAD_DAYS = 2      # how far ahead providers see parcels coming (pre-alerts, pre-arrival data)
 
 if TYPE_CHECKING:
     from market.model import Marketplace
@@ -93,6 +96,37 @@ class Evolution:
         """Each offer's mean demand over ``days`` as a share of its capacity: its utilisation
         plus its share (pro rata to capacity) of the parcels left waiting at its resource."""
         return util_sum / max(days, 1) + self._backlog(queue_sum, days)
+
+    def arrivals_ahead(self, day: int) -> np.ndarray:
+        """Parcels each resource will see arrive on its busiest day among the next
+        ``AHEAD_DAYS`` + 1 (today included), from the parcels now in flight: a parcel in a stage
+        reaches the next one when its stage ends, and each later one after the expected days of
+        the stages between; a parcel waiting for a stage reaches the next after that stage's
+        expected days. What carriers see in their own networks and pre-alerts, and customs in
+        pre-arrival data."""
+        model = self.model
+        parcels, net = model.parcels, model.net
+        n, R, H = parcels.n, len(model.world.resources), AHEAD_DAYS + 1
+        status = parcels["status"][:n]
+        live = np.flatnonzero((status == IN_STAGE) | (status == WAITING))
+        counts = np.zeros(R * H)
+        if live.size == 0:
+            return np.zeros(R)
+        route, stage = parcels["route"][live], parcels["stage"][live].astype(np.int64)
+        n_stages = parcels["n_stages"][live]
+        here = net.route_res[route, stage]
+        eta = np.where(status[live] == IN_STAGE, np.maximum(parcels["end_day"][live] - day, 0),
+                       net.res_expected_days[here]).astype(np.float64)
+        for k in range(1, net.max_stages):
+            nxt = stage + k
+            ok = (nxt < n_stages) & (eta < H)
+            if not ok.any():
+                break
+            r = net.route_res[route[ok], nxt[ok]]
+            counts += np.bincount(r * H + np.floor(eta[ok]).astype(np.int64), minlength=R * H)
+            eta[ok] += net.res_expected_days[r]
+            eta[~ok] = H
+        return counts.reshape(R, H).max(axis=1)
 
     def _remember_peak(self, demand_util: np.ndarray) -> np.ndarray:
         """Update each offer's recent peak of weekly demand (units a day): demand smoothed over
@@ -171,7 +205,15 @@ class Evolution:
             if weekly:
                 peak_util = self._remember_peak(demand_c)
                 queued = self._backlog(self._queue_c, self._days_c) > 0
-                demand, peak = np.where(bulk, nan, demand_c), np.where(bulk, nan, peak_util)
+                # parcels seen coming: a resource's busiest day ahead, over its open capacity
+                open_cap = np.bincount(offers.resource, weights=np.where(offers.active, offers.capacity, 0.0),
+                                       minlength=len(model.world.resources))
+                ahead = np.divide(self.arrivals_ahead(day), open_cap, out=np.zeros(open_cap.size),
+                                  where=open_cap > 0)[offers.resource]
+                coming = ahead > 1.0                   # more coming on a day than it can take
+                queued = queued | coming
+                demand = np.where(bulk, nan, np.where(coming, np.fmax(demand_c, ahead), demand_c))
+                peak = np.where(bulk, nan, peak_util)
             else:
                 demand, peak, queued = nan.copy(), nan.copy(), np.zeros(offers.n, dtype=bool)
             if period:

@@ -292,7 +292,7 @@ class Network(Section):
         "demand", description="providers' day-0 capacity: sized from the volume merchants' first choices imply (their expected orders over the run's season, stock-out fallbacks, replenishment) at the middle of carriers.utilisation_target, so it follows any scenario's scale; or the fixed capacities of the world file")
     capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity (after sizing)")
     fallback_share: float = param(0.05, ge=0, le=1, description="share of a warehouse channel's orders for which capacity is planned on its stock-out fallback route (shipped direct by express when the shelf is empty); about 2.6% of warehouse orders stocked out in the 2024 baseline")
-    spare_share: float = param(0.1, gt=0, le=2, description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of the median planned capacity of resources of its kind; it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
+    spare_share: float = param(0.1, gt=0, le=2, description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of its planned capacity (for a resource nobody plans to use, of the median planned capacity of resources of its kind); it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
 
 
 class Output(Section):

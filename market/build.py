@@ -290,7 +290,7 @@ def size_capacity(model: Marketplace):
     offers.outside_capacity[:] = outside[offers.resource] * scale * share
     # a broker files at least one bulk entry a day (consignments come one at a time)
     bulk_customs = model.net.res_bulk[offers.resource] & (offers.kind != TRANSPORT)
-    offers.outside_capacity[:] = np.where(bulk_customs, np.maximum(offers.outside_capacity, 1.0),
+    offers.outside_capacity[:] = np.where(bulk_customs, np.maximum(offers.outside_capacity, scale),
                                           offers.outside_capacity)
     offers.capacity[:] = planned[offers.resource] * scale * share + offers.outside_capacity
     offers.base_capacity[:] = offers.capacity

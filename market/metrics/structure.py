@@ -8,7 +8,8 @@ post-processing:
 - utilisation per mode: the mean over days of the day's capacity-weighted utilisation of the
   mode's parcel lanes (the daily series' ``utilisation_<mode>`` columns);
 - parcel lanes: over the run, each lane's parcels carried over its capacity; how many lanes
-  carried anything, their median utilisation and the share of them in the 50-90% band;
+  carried anything, their median utilisation, the share of them in the 50-90% band and the
+  share of the parcels carried on lanes in that band;
 - operating margins by role: each provider's revenue (what it was paid for its services) less
   its costs (variable, fixed, penalties, claims, service credits, dispute costs, legs it bought
   from others, premiums), over its revenue, from the ledger's journal; the median over the
@@ -95,9 +96,11 @@ def lane_utilisation(used: np.ndarray, capacity: np.ndarray, lanes: np.ndarray) 
     carried = u > 0
     util = np.divide(u, c, out=np.zeros(lanes.size), where=c > 0)[carried]
     lo, hi = BAND
+    in_band = (util >= lo) & (util <= hi)
     return {"lanes": int(lanes.size), "lanes_used": int(carried.sum()),
             "median_utilisation_of_used": float(np.median(util)) if util.size else None,
-            "share_of_used_in_band": float(((util >= lo) & (util <= hi)).mean()) if util.size else None,
+            "share_of_used_in_band": float(in_band.mean()) if util.size else None,
+            "share_of_parcels_on_lanes_in_band": float(u[carried][in_band].sum() / u[carried].sum()) if util.size else None,
             "band_low": lo, "band_high": hi}
 
 

@@ -10,14 +10,18 @@ capacity on resources, its own unit costs and a markup. Its decisions live here:
 - **prices** (:meth:`Provider.review_prices`): markups up where its capacity ran hot, down
   where it stood idle;
 - **capacity** (:meth:`Provider.review_capacity`): part of the way towards what would put its
-  demand in the middle of the utilisation band, never below a floor;
-- **exit** (:meth:`Provider.close_period`): after ``evolution.exit_after`` loss-making periods;
+  demand in the middle of the utilisation band, never below the spare it sells from networks
+  that serve other markets;
+- **exit** (:meth:`Provider.close_period`): when its losses over its last few periods (its
+  own draw from ``evolution.exit_window``) exceed what it bears, its own share (drawn from
+  ``evolution.loss_tolerance``) of its fixed cost over them;
 - **the contract net** (:class:`RouteBidder`): bidding for a whole route as lead contractor
   (subcontracting legs it does not serve) or for single legs as a subcontractor.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 import mesa
@@ -110,7 +114,12 @@ class Provider(mesa.Agent):
         self.acct = model.ledger.open(f"{self.role}:{name}", self.role, self.unique_id)
         self.offer_ids = np.zeros(0, dtype=np.int64)
         self.in_market = True
-        self.loss_periods = 0      # review periods in a row with a loss (evolution)
+        # how many periods it sums before deciding to leave, and the loss it bears over them as
+        # a share of its fixed cost (its own draws: patience and deep pockets differ)
+        evolution = model.config.evolution
+        self.exit_window = int(model.rng.integers(evolution.exit_window[0], evolution.exit_window[1] + 1))
+        self.loss_tolerance = float(model.rng.uniform(*evolution.loss_tolerance))
+        self.periods: deque[tuple[float, float]] = deque(maxlen=self.exit_window)
 
     # ---- prices ----
     def review_prices(self):
@@ -137,32 +146,55 @@ class Provider(mesa.Agent):
             self.review_prices()
 
     # ---- capacity and exit (once an evolution period) ----
-    def close_period(self, profit_cents: float, exit_after: int) -> bool:
-        """Count loss-making periods in a row; True when it has had enough and wants to leave."""
-        self.loss_periods = self.loss_periods + 1 if profit_cents < 0 else 0
-        return self.loss_periods >= exit_after
+    def close_period(self, profit_cents: float, fixed_cents: float) -> bool:
+        """Note a period's profit and the fixed cost it paid; True when it wants to leave: a
+        whole exit window has passed and its losses over it exceed its tolerance times the
+        fixed cost it paid over it (a provider that covers its variable costs but not its fixed
+        ones goes when the shortfall is more than it will bear; an idle one loses about all of
+        its fixed cost, so it goes at its first chance unless its tolerance is near 1)."""
+        self.periods.append((float(profit_cents), float(fixed_cents)))
+        if len(self.periods) < self.periods.maxlen:
+            return False
+        loss = -sum(p for p, _ in self.periods)
+        return loss > 0 and loss > self.loss_tolerance * sum(f for _, f in self.periods)
 
-    def review_capacity(self, demand_util: np.ndarray, base_capacity: np.ndarray, evolution) -> bool:
+    def review_capacity(self, demand_util: np.ndarray, queued: np.ndarray, peak_util: np.ndarray,
+                        base_capacity: np.ndarray, growable: np.ndarray, evolution) -> bool:
         """Move the capacity of its open offers part of the way to what would put their demand
-        (utilisation plus queues) mid-band: fast when parcels queue, half as fast when shedding
-        idle capacity, never below ``evolution.capacity_floor`` of its initial capacity. The
-        fixed cost of capacity follows it. ``base_capacity`` (the capacity before shocks) is
-        updated in place; returns whether anything changed."""
+        mid-band (``carriers.utilisation_target``).
+
+        Where parcels were left waiting, or it sees more coming on a day than it can take
+        (``queued``), and demand (utilisation plus the queue, or the parcels it sees coming,
+        ``demand_util``; NaN where it does not review) ran above the band, it adds
+        ``evolution.capacity_step`` of the gap at once - unless a disruption has cut the
+        resource's capacity (``growable`` false): a closed or congested crossing is not
+        reopened by adding trucks. Where even the recent peak of weekly demand (``peak_util``, a
+        share of the capacity before shocks) stays more than a tenth below mid-band, it sheds
+        half as fast towards the capacity that would run that peak at the top of the band, so
+        capacity kept for bursts (stock-out fallbacks, the peak season) is not shed the week it
+        stands idle. Never below the spare it sells from networks that serve other
+        markets (``outside_capacity``); the fixed cost follows the capacity it keeps for this
+        market. ``base_capacity`` (the capacity before shocks) is updated in place; returns
+        whether anything changed."""
         book = self.model.offers
         lo, hi = self.model.config.carriers.utilisation_target
-        mine = self.offer_ids[book.active[self.offer_ids]]
-        util = demand_util[mine]
-        off_band = (util > hi) | (util < lo)
-        if not off_band.any():
-            return False
         target = 0.5 * (lo + hi)
-        step = np.where(util > hi, evolution.capacity_step, 0.5 * evolution.capacity_step)
-        factor = np.where(off_band, (1.0 - step) + step * util / target, 1.0)
-        floor = evolution.capacity_floor * book.base_capacity[mine]
-        new = np.maximum(base_capacity[mine] * factor, floor)
-        factor = np.divide(new, base_capacity[mine], out=np.ones(mine.size), where=base_capacity[mine] > 0)
-        base_capacity[mine] = new
-        book.fixed_cost_day[mine] *= factor
+        mine = self.offer_ids[book.active[self.offer_ids]]
+        util, peak = demand_util[mine], peak_util[mine]
+        hot = (util > hi) & queued[mine] & growable[mine]
+        idle = ~hot & (peak < 0.9 * target)
+        if not (hot.any() or idle.any()):
+            return False
+        step = evolution.capacity_step
+        gap = np.where(hot, util / target - 1.0, np.where(idle, peak / hi - 1.0, 0.0))
+        old = base_capacity[mine]
+        new = np.maximum(old * (1.0 + np.where(hot, step, 0.5 * step) * gap), book.outside_capacity[mine])
+        moved = np.abs(new - old) > 1e-9 * np.maximum(old, 1.0)
+        if not moved.any():
+            return False
+        mine = mine[moved]
+        base_capacity[mine] = new[moved]
+        book.set_fixed_cost(mine, base_capacity[mine])
         return True
 
     # ---- reporting ----

@@ -38,14 +38,15 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
                       contract_resource: np.ndarray, contract_buyer: np.ndarray,
                       contract_remaining: np.ndarray, contract_offer: np.ndarray,
                       offer_resource: np.ndarray, offer_spare: np.ndarray,
-                      offer_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      offer_price: np.ndarray, contracts_use_spare: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Allocate today's capacity to units waiting to start a stage.
 
     Units are given in priority order (first come, first served). A unit first uses the
     remaining capacity of its buyer's contracts on its resource (in contract order); units
     without contract capacity buy spot from the resource's offers, cheapest first, up to each
-    offer's spare capacity (capacity not used and not held for contracts today). Units that
-    get neither wait.
+    offer's spare capacity (capacity not used and not held for contracts today; with
+    ``contracts_use_spare``, capacity not used, less what these units took under contract:
+    contract capacity nobody claims is sold spot). Units that get neither wait.
 
     Returns (contract index or -1, offer index or -1) per unit.
     """
@@ -72,6 +73,8 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
     free = np.flatnonzero(contract_of < 0)
     if free.size and offer_resource.size:
         oorder = np.lexsort((offer_price, offer_resource))
+        if contracts_use_spare and free.size < n:
+            offer_spare = offer_spare - np.bincount(offer_of[offer_of >= 0], minlength=offer_resource.size)
         spare = np.floor(np.maximum(offer_spare[oorder], 0) + 1e-9).astype(np.int64)
         slot = _fill(resource[free], offer_resource[oorder].astype(np.int64), spare)
         has = slot >= 0

@@ -108,16 +108,21 @@ class ParcelFlow:
         buyer = parcels["buyer_acct"][rows]
 
         active = model.active_contracts
-        held_by_contracts = np.bincount(book.offer[active], weights=book.remaining_today[active], minlength=offers.n)
-        spare = np.where(offers.active, offers.capacity - offers.used_today - held_by_contracts, 0.0)
+        # contract capacity its holders do not claim is sold spot (an allotment released), so
+        # contracts take what is physically free, pro rata where they promised more
+        room = np.where(offers.active, np.maximum(offers.capacity - offers.used_today, 0.0), 0.0)
+        promised = np.bincount(book.offer[active], weights=book.remaining_today[active], minlength=offers.n)
+        share = np.minimum(np.divide(room, promised, out=np.ones(offers.n), where=promised > 0), 1.0)
+        remaining = book.remaining_today[active] * share[book.offer[active]]
         auction = model.config.market.spot == "double_auction"
         sp_parcel, sp_kg, _ = offers.spot_rates(np.arange(offers.n))
         c_local, o_idx = allocate_capacity(
-            res, buyer, book.resource[active], book.buyer_acct[active],
-            book.remaining_today[active], book.offer[active],
-            offers.resource, np.zeros(offers.n) if auction else spare, sp_parcel + sp_kg * model.reference_weight)
+            res, buyer, book.resource[active], book.buyer_acct[active], remaining, book.offer[active],
+            offers.resource, np.zeros(offers.n) if auction else room, sp_parcel + sp_kg * model.reference_weight,
+            contracts_use_spare=True)
         clearing = np.full(rows.size, np.nan)
         if auction:
+            spare = room - np.bincount(o_idx[c_local >= 0], minlength=offers.n)
             o_idx, clearing = self._spot_auction(rows, res, c_local, o_idx, spare)
         got = o_idx >= 0
         if not got.any():

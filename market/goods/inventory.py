@@ -422,9 +422,9 @@ class Inventory:
             markup = np.array([it.markup for it in model.integrators])[integ[via]]
             paid[via] = np.rint(cents[via] * (1.0 + markup)).astype(np.int64)
             model.ledger.post(mer_acct[via], it_acct[via], paid[via], "service_fee")
-        # the operator's own variable cost of the space
-        var = np.rint(model.offers.cost_storage[offer[ok]] * units[ok] * 100.0
-                      * (1.0 - model.config.carriers.fixed_cost_share)).astype(np.int64)
+        # the operator's cost of the space: rented by the unit-day, all of it variable (storage
+        # space carries no fixed cost in the offer book)
+        var = np.rint(model.offers.cost_storage[offer[ok]] * units[ok] * 100.0).astype(np.int64)
         model.ledger.post(model.offers.acct[offer[ok]], model.acct_inputs, var, "operating_cost")
         self.storage_cents_today = int(cents.sum())
         per_unit = np.where(units > 0, paid / 100.0 / units, 0.0)

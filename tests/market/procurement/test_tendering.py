@@ -103,8 +103,8 @@ def test_adaptive_bidders_learn():
         tendered = np.isin(m.offers.resource[:n], book.resource[signed]) & eligible
         lost = tendered & ~won
         assert won.sum() > 10 and lost.sum() > 10
-        assert ((after[won] > before[won]) | (after[won] == hi)).all()
-        assert ((after[lost] < before[lost]) | (after[lost] == lo)).all()
+        assert ((after[won] > before[won]) | np.isclose(after[won], hi)).all()
+        assert ((after[lost] < before[lost]) | np.isclose(after[lost], lo)).all()
         np.testing.assert_array_equal(after[~tendered & ~won], before[~tendered & ~won])
         assert ((after >= lo) & (after <= hi)).all()
         rounds += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from market.mechanisms.spot import posted_spot_price
+
 FLOAT_COLS = ("capacity", "storage_capacity", "cost_parcel", "cost_kg", "cost_shipment",
               "cost_storage", "fixed_cost_day", "speed", "delay_mult", "loss_mult", "accuracy",
               "markup", "used_today", "used_prev", "util_sum", "reserved", "stock_units",
@@ -68,7 +70,7 @@ class OfferBook:
     def update_spot(self, slope: float, convexity: float, spot_markup: float):
         """Spot premium for today from yesterday's utilisation (rises with it)."""
         util = np.divide(self.used_prev, self.capacity, out=np.ones(self.n), where=self.capacity > 0)
-        self.spot_factor = (1.0 + spot_markup) * (1.0 + slope * np.clip(util, 0, 1.5) ** convexity)
+        self.spot_factor = posted_spot_price(1.0 + spot_markup, np.clip(util, 0, 1.5), slope, convexity)
 
     def spot_rates(self, offers):
         """(per parcel, per kg, per shipment) spot rates of these offers."""

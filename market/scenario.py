@@ -244,7 +244,7 @@ class MarketRules(Section):
     sla_target: float = param(0.9, ge=0, le=1, description="on-time share of legs below which a contract counts as breached")
     late_penalty_share: float = param(0.2, ge=0, le=2, description="penalty for a late leg under contract, as a share of its rate")
     clock_decrement: float = param(0.01, gt=0, le=0.5, description="clock auction price step, as a share of the start price")
-    backhaul_share: float = param(0.2, ge=0, le=0.9, source="Convoy via FreightWaves (2019): empty miles around 20% of truck miles",
+    backhaul_share: float = param(0.2, ge=0, le=0.9, source="Convoy, What you need to know about empty miles in trucking (Aug 2019): recent estimates put empty miles around 20% of truck miles (ATRI 2018: 20.7% in 2017)",
                                   description="package bids: share of a lane's unit cost that repositions the empty vehicle; a carrier serving lanes both ways between two territories (same mode) saves it on the volume matched each way")
     spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, description="spot premium at full utilisation (posted price x (1 + slope u^convexity))")
     spot_convexity: float = param(2.0, ge=1, le=8, description="how sharply the spot premium rises with utilisation")

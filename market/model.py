@@ -156,7 +156,7 @@ class Marketplace(mesa.Model):
         self.reputation = ReputationBook(max(uids) + 1, half_life=90.0)
         self.claims = ClaimBook(cfg.claims, self.ledger, self.reputation, self.rng, self.acct_claims_handling)
         self.incumbents: dict[tuple[int, int], set[int]] = {}
-        self.bidding = TenderBidding(cfg, self.offers, self.reputation)
+        self.bidding = TenderBidding(cfg, self.offers, self.reputation, rng=self.rng)
 
         # ---- engines ----
         self.parcels = ParcelTable(self.net.max_stages)

@@ -272,10 +272,11 @@ class MarketRules(Section):
     auction: Literal["first_price", "vickrey", "clock", "package"] = param(
         "first_price", ui=True,
         description="tender format: first-price sealed bid, second-price (Vickrey/VCG), descending clock, or package (combinatorial) bids over all of a buyer's lanes")
-    bidding: Literal["cost_plus", "truthful", "adaptive"] = param(
-        "cost_plus", description="providers' bidding strategy in tenders: cost plus their markup, truthful (ask = cost), or a markup learned from wins, losses and utilisation")
-    spot: Literal["posted", "double_auction"] = param(
-        "posted", description="spot market: posted prices rising with utilisation, or a daily call auction (uniform-price double auction) per resource")
+    bidding: Literal["equilibrium", "learning", "truthful", "cost_plus", "adaptive"] = param(
+        "equilibrium", ui=True,
+        description="providers' bidding in tenders. Where winners are paid their bids (first price, package, contract net): 'equilibrium' shades cost by the first-price equilibrium for the number of bidders, rivals' costs believed uniform within carriers.cost_spread of the lane's cost and the buyer's reserve; 'learning' shades by a share of the room up to the highest winning ask learned from past tenders' profits (a bandit); under Vickrey and the clock both bid cost (truthful is dominant). 'truthful' always asks cost; 'cost_plus' (the provider's list markup) and 'adaptive' (a markup raised after wins, cut after losses) ignore the format")
+    spot: Literal["posted", "double_auction", "zi_double_auction"] = param(
+        "posted", description="spot market: posted prices rising with utilisation, a daily call auction (uniform-price double auction) per resource, or a continuous double auction per resource with zero-intelligence traders (Gode & Sunder 1993)")
     tender_interval_days: int = param(90, ge=7, le=730, unit="days", description="days between tender rounds")
     contract_days: int = param(90, ge=7, le=730, unit="days", description="contract duration")
     contract_cover: float = param(1.15, ge=0.1, le=5, description="capacity a buyer contracts as a multiple of its forecast volume")
@@ -284,13 +285,17 @@ class MarketRules(Section):
     w_reliability: float = param(1.0, ge=0, le=20, description="weight of unreliability in a bid's score: price x (1 + w (1 - reliability) + ...)")
     w_reputation: float = param(0.5, ge=0, le=20, description="weight of a poor reputation in a bid's score")
     incumbent_discount: float = param(0.03, ge=0, le=0.5, description="score advantage of the provider that held the contract before (switching is costly)")
+    reserve_premium: float = param(0.15, ge=0, le=2, source="DAT Truckload Volume Index, Dec 2024 (Logistics Management): contract van $2.42/mile against spot $2.11, 15% above spot",
+                                   description="the most a buyer pays over today's best spot price for assured contract capacity: its reserve in tenders is spot x (1 + this)")
+    learning_epsilon: float = param(0.1, ge=0, le=1, description="learning bidders: chance a bid tries a random shading instead of the best so far")
     credit_premium: float = param(0.1, ge=0, le=2, description="surcharge providers ask from a buyer with no credit standing (scaled by 1 - its credit score)")
     commitment_share: float = param(0.6, ge=0, le=1, description="share of contracted capacity the buyer commits to use over the contract")
     shortfall_fee_share: float = param(0.3, ge=0, le=2, description="fee on committed volume not shipped, as a share of the rate")
     sla_target: float = param(0.9, ge=0, le=1, description="on-time share of legs below which a contract counts as breached")
     late_penalty_share: float = param(0.2, ge=0, le=2, description="penalty for a late leg under contract, as a share of its rate")
     clock_decrement: float = param(0.01, gt=0, le=0.5, description="clock auction price step, as a share of the start price")
-    package_discount: float = param(0.05, ge=0, le=0.5, description="discount a provider offers for winning all the lanes it bids on together (economies of scope)")
+    backhaul_share: float = param(0.2, ge=0, le=0.9, source="Convoy, What you need to know about empty miles in trucking (Aug 2019): recent estimates put empty miles around 20% of truck miles (ATRI 2018: 20.7% in 2017)",
+                                  description="package bids: share of a lane's unit cost that repositions the empty vehicle; a carrier serving lanes both ways between two territories (same mode) saves it on the volume matched each way")
     spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, source="spot 30-60% above contract in tight markets (Scott, Parker & Craighead 2017, Transportation Science): -15% + 60% = +45%", description="rise of the posted spot price, as a share of the list (contract) price, from a slack market (utilisation at or below the low end of carriers.utilisation_target) to a full one: spot = list x (1 + spot_markup + slope x x^convexity), x = (u - low) / (1 - low) in [0, 1]")
     spot_convexity: float = param(1.0, ge=1, le=8, description="how sharply the posted spot price rises with tightness between slack and full (1: linearly)")
     spot_markup: float = param(-0.15, ge=-0.9, le=3, source="DAT, Oct 2024: spot about 15% below contract in a soft market", description="posted spot price against the list (contract) price in a slack market (negative: below)")

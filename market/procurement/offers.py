@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from market.mechanisms.spot import posted_spot_price
+
 FLOAT_COLS = ("capacity", "storage_capacity", "cost_parcel", "cost_kg", "cost_shipment",
               "cost_storage", "fixed_cost_day", "speed", "delay_mult", "loss_mult", "accuracy",
               "markup", "used_today", "used_prev", "util_sum", "reserved", "stock_units",
@@ -100,7 +102,8 @@ class OfferBook:
         alpha = 1.0 - np.exp(-1.0 / smoothing_days)
         self.tightness += alpha * (np.minimum(demand, 2.0) - self.tightness)
         x = np.clip((self.tightness - slack) / max(1.0 - slack, 1e-9), 0.0, 1.0)
-        self.spot_factor = 1.0 + spot_markup + slope * x ** convexity
+        # 1 + spot_markup + slope * x ** convexity, as the posted-price rule over base 1 + spot_markup
+        self.spot_factor = posted_spot_price(1.0 + spot_markup, x, slope / (1.0 + spot_markup), convexity)
 
     def spot_rates(self, offers):
         """(per parcel, per kg, per shipment) spot rates of these offers."""

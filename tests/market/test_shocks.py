@@ -16,8 +16,11 @@ import pytest
 
 from market.world import IMPORT, MODES, REGIMES
 
+# cost-plus bidding: contract rates are cost x density x markup, so a cost shock shows in them
+# exactly (equilibrium bids also move with rivals and the buyer's spot-based reserve)
 SMALL = {"merchants.exporters": 8, "merchants.importers": 3,
-         "merchants.allowed_channels": ["postal", "express"], "evolution.enabled": False}
+         "merchants.allowed_channels": ["postal", "express"], "evolution.enabled": False,
+         "market.bidding": "cost_plus"}
 DAYS = 60
 ON, FOR = 10, 20            # clearance and inspection shocks: days 10 to 29
 LAST_START = DAYS - 23      # stages started before this have ended by the last day, however slow

@@ -19,7 +19,7 @@ RISKY_SEA = {"integrators.count": 1, "carriers.liability_per_kg": 2.0,
 
 def _risky_run(tmp_path, risk_aversion):
     over = dict(SMALL, **RISKY_SEA, **{"insurance.risk_aversion": risk_aversion})
-    r = run_scenario("baseline", days=120, seed=4, out=tmp_path / "o", overrides=over, progress=False)
+    r = run_scenario("baseline", days=120, seed=5, out=tmp_path / "o", overrides=over, progress=False)
     claims = pd.read_parquet(tmp_path / "o" / "claims.parquet")
     ledger = pd.read_parquet(tmp_path / "o" / "ledger.parquet")
     parcels = pd.read_parquet(tmp_path / "o" / "parcels.parquet")

@@ -1,5 +1,5 @@
 """Building the market on day 0: the outside accounts, the providers, the integrators, the
-merchants with their products and listings.
+merchants with their products and listings, and the providers' capacity sized to the market.
 
 Builders take the model because Mesa agents are created on a model and every actor opens its
 ledger account and draws its traits from the model's random stream; the order of the draws
@@ -18,7 +18,7 @@ from agents.integrator import Integrator
 from agents.merchant import MAX_INTEGRATORS, Merchant, MerchantMarkets
 from agents.warehouse_operator import WarehouseOperator
 from market.money.ledger import to_cents
-from market.world import EXPORT, HANDLING, IMPORT, REGIMES, TRANSPORT
+from market.world import EXPORT, HANDLING, IMPORT, MODES, REGIMES, TRANSPORT
 
 if TYPE_CHECKING:
     from market.model import Marketplace
@@ -41,11 +41,18 @@ def open_outside_accounts(model: Marketplace):
 
 def build_providers(model: Marketplace):
     """Carriers per carrier group (capacity split by a Dirichlet draw), warehouse operators per
-    warehouse, customs brokers per customs point; each gets its offers in the offer book."""
+    warehouse, customs brokers per customs point; each gets its offers in the offer book.
+
+    Capacities here are the world file's (times ``network.capacity_scale``); with
+    ``network.capacity_from = "demand"`` they are provisional: :func:`size_storage` sizes the
+    storage space before merchants choose, :func:`size_capacity` the rest once they have. Every offer's fixed cost is ``carriers.fixed_cost_share`` of its unit cost at the
+    middle of the utilisation band, per unit of the capacity it keeps for this market.
+    """
     cfg, world, rng = model.config, model.world, model.rng
     carriers = cfg.carriers
     scale = cfg.network.capacity_scale
     u_mid = float(np.mean(carriers.utilisation_target))
+    fixed = carriers.fixed_cost_share * u_mid     # fixed cost a day per unit of capacity, per unit cost
     spread = carriers.cost_spread
     for group, group_spec in world.spec.carrier_groups.items():
         lanes = [lane for lane in world.lanes if lane.spec.group == group]
@@ -70,7 +77,7 @@ def build_providers(model: Marketplace):
                     kind=TRANSPORT, capacity=cap, cost_parcel=ls.cost_per_parcel * carrier.cost_factor,
                     cost_kg=ls.cost_per_kg * carrier.cost_factor,
                     cost_shipment=ls.cost_per_shipment * carrier.cost_factor,
-                    fixed_cost_day=carriers.fixed_cost_share * u_mid * cap * unit, speed=carrier.speed,
+                    fixed_rate=fixed * unit, speed=carrier.speed,
                     delay_mult=carrier.reliability, loss_mult=carrier.reliability, accuracy=1.0,
                     markup=carriers.markup))
             carrier.offer_ids = np.array(ids, dtype=np.int64)
@@ -85,7 +92,7 @@ def build_providers(model: Marketplace):
                 storage_capacity=wh.storage_units * scale * cfg.warehouses.space_scale / wh.operators,
                 cost_parcel=wh.handling_cost * operator.cost_factor,
                 cost_storage=wh.storage_cost_per_unit_day * operator.cost_factor,
-                fixed_cost_day=carriers.fixed_cost_share * u_mid * cap * wh.handling_cost * operator.cost_factor,
+                fixed_rate=fixed * wh.handling_cost * operator.cost_factor,
                 speed=1.0, delay_mult=1.0, loss_mult=1.0, accuracy=1.0,
                 markup=cfg.warehouses.markup)])
     # brokers: a few per customs point, each filing for every regime handled there
@@ -115,12 +122,183 @@ def build_providers(model: Marketplace):
                     capacity=clearance.broker_capacity[t] * cfg.network.capacity_scale / n,
                     cost_parcel=0.0 if res.bulk else fee * broker.cost_factor,
                     cost_shipment=per_shipment * broker.cost_factor if res.bulk else 0.0,
-                    fixed_cost_day=0.0, speed=1.0, delay_mult=1.0, loss_mult=1.0,
+                    fixed_rate=fixed * (per_shipment if res.bulk else fee) * broker.cost_factor,
+                    speed=1.0, delay_mult=1.0, loss_mult=1.0,
                     accuracy=broker.accuracy, markup=cfg.customs_agents.markup))
             broker.offer_ids = np.array(ids, dtype=np.int64)
     for i, provider in enumerate(model.carriers + model.operators + model.brokers):
         provider.provider_index = i
-    model.offers.freeze(len(world.resources))
+    offers = model.offers
+    offers.freeze(len(world.resources))
+    # the spare every resource sells from networks that serve others: a share of the median
+    # capacity of resources of its kind (here the world file's)
+    capacity = np.bincount(offers.resource, weights=offers.capacity, minlength=len(world.resources))
+    outside = np.minimum(outside_capacity(model, capacity, capacity > 0), capacity)
+    offers.outside_capacity[:] = outside[offers.resource] * _share_of_resource(offers)
+    offers.set_fixed_cost(np.arange(offers.n), offers.capacity)
+    offers.tightness[:] = u_mid       # providers expect a market at the middle of their band
+
+
+def _share_of_resource(offers) -> np.ndarray:
+    """Each offer's share of its resource's capacity (its provider's share of the resource)."""
+    total = np.bincount(offers.resource, weights=offers.capacity)
+    return np.divide(offers.capacity, total[offers.resource], out=np.zeros(offers.n),
+                     where=total[offers.resource] > 0)
+
+
+def _unit_class(model: Marketplace, r: int) -> tuple:
+    """What a resource's capacity is counted in and what it is like: (unit, kind, mode).
+    Units: parcels a day (parcel lanes, warehouses' handling, parcel customs), kg a day (bulk
+    lanes) or consignments a day (bulk customs)."""
+    net = model.net
+    kind, bulk = int(net.res_kind[r]), bool(net.res_bulk[r])
+    unit = ("kg" if kind == TRANSPORT else "entries") if bulk else "parcels"
+    return unit, kind if kind in (TRANSPORT, HANDLING) else EXPORT, int(net.res_mode[r])
+
+
+def outside_capacity(model: Marketplace, planned: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Spare capacity each resource sells this market from networks serving other markets:
+    ``network.spare_share`` times its planned capacity, or, for a resource nobody plans to use,
+    times the median planned capacity of the used resources most like it (same unit, kind and
+    mode; else same unit and kind; else same unit; else one unit a day). It carries no fixed
+    cost here and keeps a resource nobody plans to use open at a small capacity (a bulk
+    resource takes a consignment a day per provider whatever its capacity, so even one unit
+    keeps replenishment possible)."""
+    share = model.config.network.spare_share
+    classes = [_unit_class(model, r) for r in range(planned.size)]
+    out = np.zeros(planned.size)
+    for r, (unit, kind, mode) in enumerate(classes):
+        out[r] = share
+        if used[r]:
+            out[r] = share * float(planned[r])
+            continue
+        for like in ((unit, kind, mode), (unit, kind), (unit,)):
+            ref = [planned[j] for j in range(planned.size) if used[j] and classes[j][:len(like)] == like]
+            if ref:
+                out[r] = share * float(np.median(ref))
+                break
+    return out
+
+
+def expected_volumes(model: Marketplace) -> np.ndarray:
+    """Volume a day each resource should expect from merchants' current choices: their
+    expected orders (base rate x demand scale x the delivery-time factor x the mean seasonal
+    multiplier of their market over the run), on the chosen route; on a warehouse channel also
+    the replenishment (kg a day on bulk lanes, consignments a day at bulk customs) and
+    ``network.fallback_share`` of its orders on the stock-out fallback route (the route it
+    shipped before while the warehouse fills, else express from its origin)."""
+    cfg, world, mm, net = model.config, model.world, model.mm, model.net
+    days = max(min(cfg.simulation.days, 366), 1)
+    season = model.demand_calendar.table[:days].mean(axis=0)
+    orders = mm.base * cfg.demand.scale * mm.time_factor * season[mm.market]
+    volume = np.zeros(len(world.resources))
+    fallback = cfg.network.fallback_share if cfg.merchants.stockout_policy == "direct" else 0.0
+    for row in range(mm.n):
+        route = int(mm.route[row])
+        if route < 0:
+            continue
+        q = float(orders[row])
+        volume[world.routes[route].resources] += q
+        rep = int(mm.rep_route[row])
+        if rep < 0:
+            continue
+        merchant = model.merchants[mm.merchant[row]]
+        prods = merchant.products
+        kg = q * float((model.prod_share[prods] * model.prod_weight[prods]).sum())
+        per_consignment = max(q * cfg.merchants.order_cycle_days, 1.0)
+        for r in world.routes[rep].resources:
+            volume[r] += kg if net.res_kind[r] == TRANSPORT else q / per_consignment
+        if fallback > 0:
+            back = int(mm.fallback_route[row])
+            if back < 0:
+                back = world.direct_route.get((merchant.origin, world.markets[mm.market[row]], "express"), -1)
+            if back >= 0:
+                volume[world.routes[back].resources] += fallback * q
+    return volume
+
+
+def peak_stock(model: Marketplace) -> np.ndarray:
+    """Units per warehouse that merchants could hold there at their seasonal peak (in stock or
+    on its way), if every merchant selling into a market the warehouse serves stocked it: each
+    (merchant, market) row's expected orders over its replenishment window (lead time of the
+    replenishment route from its origin, review period and order cycle) at the window's
+    seasonal peak over the run (merchants stock up ahead of the peaks: see
+    ``Merchant.replenish``), plus safety stock (``merchants.service_level_z``)."""
+    cfg, mm, world = model.config, model.mm, model.world
+    merchants = cfg.merchants
+    days = max(cfg.simulation.days, 1)
+    orders = mm.base * cfg.demand.scale * mm.time_factor
+    out = np.zeros(len(model.warehouse_nodes))
+    for (market, _channel), route in world.order_route.items():
+        node = world.routes[route].warehouse
+        w = model.warehouse_nodes.index(node)
+        m = world.markets.index(market)
+        for row in np.flatnonzero(mm.market == m):
+            merchant = model.merchants[mm.merchant[row]]
+            rep = world.replenish_route.get((merchant.origin, node))
+            if rep is None:
+                continue
+            lead = model.net.route_expected_days[rep] + merchants.replenish_review_days
+            window = int(np.ceil(lead + merchants.order_cycle_days))
+            cal = model.demand_calendar.ahead(m, 0, days + window)
+            sums = np.convolve(cal, np.ones(window), mode="valid")[:days]
+            q = float(orders[row])
+            out[w] += q * float(sums.max()) + merchants.service_level_z * np.sqrt(q * lead)
+    return out
+
+
+def size_storage(model: Marketplace):
+    """Size every warehouse's storage space before merchants choose and open their stock (with
+    ``network.capacity_from = "demand"``; otherwise nothing changes): the peak stock merchants
+    could keep there (:func:`peak_stock`) at the middle of ``carriers.utilisation_target``,
+    times ``warehouses.space_scale`` and ``network.capacity_scale``, shared equally by the
+    warehouse's operators. Space is rented by the unit-day (it carries no fixed cost), so
+    operators keep room for every merchant of the markets they serve."""
+    cfg, offers = model.config, model.offers
+    if cfg.network.capacity_from != "demand":
+        return
+    lo, hi = cfg.carriers.utilisation_target
+    space = peak_stock(model) / (0.5 * (lo + hi)) * cfg.network.capacity_scale * cfg.warehouses.space_scale
+    for w, node in enumerate(model.warehouse_nodes):
+        offs = offers.by_resource.get(model.handling_resource[node])
+        if offs is not None and offs.size:
+            offers.storage_capacity[offs] = space[w] / offs.size
+
+
+def size_capacity(model: Marketplace):
+    """Size every provider's capacity to the market merchants have just chosen (with
+    ``network.capacity_from = "demand"``; otherwise nothing changes).
+
+    Each resource gets its expected volume (:func:`expected_volumes`) at the middle of
+    ``carriers.utilisation_target``, plus the outside spare (:func:`outside_capacity`), times
+    ``network.capacity_scale``, shared among its providers as the world's capacity was (the
+    carriers' Dirichlet shares, operators and brokers equally). Fixed costs follow the capacity
+    kept for the market; a broker's bulk-entry capacity is at least one entry a day (storage
+    space was sized before, :func:`size_storage`). The shock board then reapplies shocks in
+    force to the new capacities."""
+    cfg = model.config
+    if cfg.network.capacity_from != "demand":
+        return
+    offers, world = model.offers, model.world
+    lo, hi = cfg.carriers.utilisation_target
+    scale = cfg.network.capacity_scale
+    volume = expected_volumes(model)
+    planned = volume / (0.5 * (lo + hi))
+    used = volume > 0
+    outside = outside_capacity(model, planned, used)
+    share = _share_of_resource(offers)
+    offers.outside_capacity[:] = outside[offers.resource] * scale * share
+    # a broker files at least one bulk entry a day (consignments come one at a time)
+    bulk_customs = model.net.res_bulk[offers.resource] & (offers.kind != TRANSPORT)
+    offers.outside_capacity[:] = np.where(bulk_customs, np.maximum(offers.outside_capacity, scale),
+                                          offers.outside_capacity)
+    offers.capacity[:] = planned[offers.resource] * scale * share + offers.outside_capacity
+    offers.base_capacity[:] = offers.capacity
+    offers.set_fixed_cost(np.arange(offers.n), offers.capacity)
+    model.shockboard.base["capacity"] = offers.capacity.copy()
+    model.shockboard.reapply()
+    model.quoter.invalidate()
+    model.market_version += 1
 
 
 def build_integrators(model: Marketplace):

@@ -23,7 +23,8 @@ from agents.integrator import Integrator
 from agents.merchant import Merchant
 from agents.provider import TenderBidding
 from agents.warehouse_operator import WarehouseOperator
-from market.build import build_integrators, build_merchants, build_providers, open_outside_accounts
+from market.build import (build_integrators, build_merchants, build_providers, open_outside_accounts,
+                          size_capacity, size_storage)
 from market.evolution import Evolution
 from market.goods.flows import ParcelFlow
 from market.goods.inventory import Inventory
@@ -156,7 +157,7 @@ class Marketplace(mesa.Model):
         self.reputation = ReputationBook(max(uids) + 1, half_life=90.0)
         self.claims = ClaimBook(cfg.claims, self.ledger, self.reputation, self.rng, self.acct_claims_handling)
         self.incumbents: dict[tuple[int, int], set[int]] = {}
-        self.bidding = TenderBidding(cfg, self.offers, self.reputation)
+        self.bidding = TenderBidding(cfg, self.offers, self.reputation, rng=self.rng)
         # trade credit: merchants and integrators buy on terms from providers (and merchants from integrators)
         self.credit = TradeCredit(cfg.credit, self.ledger, self.reputation,
                                   {b.acct: b.unique_id for b in self.merchants + self.integrators},
@@ -188,9 +189,11 @@ class Marketplace(mesa.Model):
         self.shockboard = ShockBoard(self)
         self.shockboard.update(0)
         # merchants pick their first channels on list prices; stock is warm-started
+        size_storage(self)               # operators keep room for the stock merchants may hold
         for mer in self.merchants:
             for row in mer.rows:
                 mer.choose(int(row), initial=True)
+        size_capacity(self)              # providers size their capacity to what merchants chose
         self.plan.refresh(self)
         self._ready = True
 
@@ -253,8 +256,10 @@ class Marketplace(mesa.Model):
         return day
 
     def _post_spot_prices(self):
-        rules = self.config.market
-        self.offers.update_spot(rules.spot_slope, rules.spot_convexity, rules.spot_markup)
+        rules, carriers = self.config.market, self.config.carriers
+        self.offers.update_spot(rules.spot_slope, rules.spot_convexity, rules.spot_markup,
+                                carriers.utilisation_target[0], carriers.spot_smoothing_days,
+                                getattr(self.flow, "queue_today", None))
 
     def _run_tenders(self, day: int):
         if day % self.config.market.tender_interval_days:

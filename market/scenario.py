@@ -210,12 +210,13 @@ class Merchants(Section):
 class Carriers(Section):
     """Carriers, and the price and cost rules every provider follows: markups, costs, liability."""
 
-    markup: float = param(0.15, ge=0, le=3, ui=True, step=0.01, description="initial cost-plus markup of carriers")
+    markup: float = param(0.075, ge=0, le=3, ui=True, step=0.01, source="EBIT margin 7.0%, DHL Group 2024 (Kuehne+Nagel 6.7%): m / (1 + m) = 7% at mid-band utilisation", description="initial cost-plus markup of carriers on their full unit cost (variable plus fixed at mid-band utilisation)")
     markup_bounds: tuple[float, float] = param((0.02, 0.8), description="range the adaptive markup stays in")
     markup_step: float = param(0.01, ge=0, le=0.5, description="markup change per review when utilisation is off target")
     utilisation_target: tuple[float, float] = param((0.55, 0.85), description="utilisation band: below it markups fall, above it they rise")
     cost_spread: float = param(0.08, ge=0, le=0.5, description="spread of carriers' cost factors around the lane cost (uniform +/-)")
-    fixed_cost_share: float = param(0.2, ge=0, le=0.9, description="share of a lane's unit cost that is a fixed daily cost of capacity")
+    fixed_cost_share: float = param(0.2, ge=0, le=0.9, source="motor carriers: 70-90% of costs variable (ATRI 2021, via ecampusontario.pressbooks.pub logistics001oerfc ch. 3)", description="share of a resource's unit cost (at mid-band utilisation) that is a fixed daily cost of the capacity a provider keeps for this market; the rest is paid per unit served")
+    spot_smoothing_days: float = param(7.0, ge=1, le=90, unit="days", description="days over which the tightness behind posted spot prices is averaged (exponential smoothing of utilisation); it starts at the middle of the utilisation band")
     density_discount: float = param(0.25, ge=0, le=0.6, source="sheffi-2004 (economies of density), size assumed", description="largest unit-cost saving from committed volume")
     density_half_volume: Volume = param(400.0, gt=0, unit="parcels/day", description="committed volume at which half the density saving is reached")
     liability_per_kg: Money = param(29.0, ge=0, unit="USD/kg", source="Montreal Convention 22 SDR/kg", description="carrier liability limit for loss or damage")
@@ -225,14 +226,14 @@ class Carriers(Section):
 class Warehouses(Section):
     """Warehouse operators: markup and storage space."""
 
-    markup: float = param(0.15, ge=0, le=3, description="initial cost-plus markup of warehouse operators")
-    space_scale: float = param(1.0, gt=0, le=100, ui=True, step=0.1, description="multiplies every warehouse's storage space (world.toml storage_units, on top of network.capacity_scale); stock plus stock on its way never exceeds it")
+    markup: float = param(0.075, ge=0, le=3, source="EBIT margin 7.0%, DHL Group 2024: m / (1 + m) = 7% at mid-band utilisation", description="initial cost-plus markup of warehouse operators")
+    space_scale: float = param(1.0, gt=0, le=100, ui=True, step=0.1, description="multiplies every warehouse's storage space (sized from the stock merchants open with, or world.toml storage_units; on top of network.capacity_scale); stock plus stock on its way never exceeds it")
 
 
 class CustomsAgents(Section):
     """Customs brokers: markup and filing accuracy."""
 
-    markup: float = param(0.2, ge=0, le=3, description="initial cost-plus markup of customs brokers")
+    markup: float = param(0.075, ge=0, le=3, source="EBIT margin 6.7%, Kuehne+Nagel 2024 (DHL Group 7.0%): m / (1 + m) = 7% at mid-band utilisation", description="initial cost-plus markup of customs brokers")
     accuracy: tuple[float, float] = param((0.96, 0.995), description="range of brokers' filing accuracy; an error puts a parcel on hold")
 
 
@@ -271,10 +272,11 @@ class MarketRules(Section):
     auction: Literal["first_price", "vickrey", "clock", "package"] = param(
         "first_price", ui=True,
         description="tender format: first-price sealed bid, second-price (Vickrey/VCG), descending clock, or package (combinatorial) bids over all of a buyer's lanes")
-    bidding: Literal["cost_plus", "truthful", "adaptive"] = param(
-        "cost_plus", description="providers' bidding strategy in tenders: cost plus their markup, truthful (ask = cost), or a markup learned from wins, losses and utilisation")
-    spot: Literal["posted", "double_auction"] = param(
-        "posted", description="spot market: posted prices rising with utilisation, or a daily call auction (uniform-price double auction) per resource")
+    bidding: Literal["equilibrium", "learning", "truthful", "cost_plus", "adaptive"] = param(
+        "equilibrium", ui=True,
+        description="providers' bidding in tenders. Where winners are paid their bids (first price, package, contract net): 'equilibrium' shades cost by the first-price equilibrium for the number of bidders, rivals' costs believed uniform within carriers.cost_spread of the lane's cost and the buyer's reserve; 'learning' shades by a share of the room up to the highest winning ask learned from past tenders' profits (a bandit); under Vickrey and the clock both bid cost (truthful is dominant). 'truthful' always asks cost; 'cost_plus' (the provider's list markup) and 'adaptive' (a markup raised after wins, cut after losses) ignore the format")
+    spot: Literal["posted", "double_auction", "zi_double_auction"] = param(
+        "posted", description="spot market: posted prices rising with utilisation, a daily call auction (uniform-price double auction) per resource, or a continuous double auction per resource with zero-intelligence traders (Gode & Sunder 1993)")
     tender_interval_days: int = param(90, ge=7, le=730, unit="days", description="days between tender rounds")
     contract_days: int = param(90, ge=7, le=730, unit="days", description="contract duration")
     contract_cover: float = param(1.15, ge=0.1, le=5, description="capacity a buyer contracts as a multiple of its forecast volume")
@@ -283,16 +285,20 @@ class MarketRules(Section):
     w_reliability: float = param(1.0, ge=0, le=20, description="weight of unreliability in a bid's score: price x (1 + w (1 - reliability) + ...)")
     w_reputation: float = param(0.5, ge=0, le=20, description="weight of a poor reputation in a bid's score")
     incumbent_discount: float = param(0.03, ge=0, le=0.5, description="score advantage of the provider that held the contract before (switching is costly)")
+    reserve_premium: float = param(0.15, ge=0, le=2, source="DAT Truckload Volume Index, Dec 2024 (Logistics Management): contract van $2.42/mile against spot $2.11, 15% above spot",
+                                   description="the most a buyer pays over today's best spot price for assured contract capacity: its reserve in tenders is spot x (1 + this)")
+    learning_epsilon: float = param(0.1, ge=0, le=1, description="learning bidders: chance a bid tries a random shading instead of the best so far")
     credit_premium: float = param(0.1, ge=0, le=2, description="surcharge providers ask from a buyer with no credit standing (scaled by 1 - its credit score)")
     commitment_share: float = param(0.6, ge=0, le=1, description="share of contracted capacity the buyer commits to use over the contract")
     shortfall_fee_share: float = param(0.3, ge=0, le=2, description="fee on committed volume not shipped, as a share of the rate")
     sla_target: float = param(0.9, ge=0, le=1, description="on-time share of legs below which a contract counts as breached")
     late_penalty_share: float = param(0.2, ge=0, le=2, description="penalty for a late leg under contract, as a share of its rate")
     clock_decrement: float = param(0.01, gt=0, le=0.5, description="clock auction price step, as a share of the start price")
-    package_discount: float = param(0.05, ge=0, le=0.5, description="discount a provider offers for winning all the lanes it bids on together (economies of scope)")
-    spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, description="spot premium at full utilisation (posted price x (1 + slope u^convexity))")
-    spot_convexity: float = param(2.0, ge=1, le=8, description="how sharply the spot premium rises with utilisation")
-    spot_markup: float = param(0.1, ge=0, le=3, description="spot list premium over the provider's contract markup")
+    backhaul_share: float = param(0.2, ge=0, le=0.9, source="Convoy, What you need to know about empty miles in trucking (Aug 2019): recent estimates put empty miles around 20% of truck miles (ATRI 2018: 20.7% in 2017)",
+                                  description="package bids: share of a lane's unit cost that repositions the empty vehicle; a carrier serving lanes both ways between two territories (same mode) saves it on the volume matched each way")
+    spot_slope: float = param(0.6, ge=0, le=10, ui=True, step=0.05, source="spot 30-60% above contract in tight markets (Scott, Parker & Craighead 2017, Transportation Science): -15% + 60% = +45%", description="rise of the posted spot price, as a share of the list (contract) price, from a slack market (utilisation at or below the low end of carriers.utilisation_target) to a full one: spot = list x (1 + spot_markup + slope x x^convexity), x = (u - low) / (1 - low) in [0, 1]")
+    spot_convexity: float = param(1.0, ge=1, le=8, description="how sharply the posted spot price rises with tightness between slack and full (1: linearly)")
+    spot_markup: float = param(-0.15, ge=-0.9, le=3, source="DAT, Oct 2024: spot about 15% below contract in a soft market", description="posted spot price against the list (contract) price in a slack market (negative: below)")
     spot_urgency: float = param(0.15, ge=0, le=5, description="double-auction spot: how much more a waiting parcel's buyer bids per day waited")
 
 
@@ -318,14 +324,18 @@ class Insurance(Section):
 
 
 class Evolution(Section):
-    """Market evolution: exit after losses, entry where margins are high, capacity after demand."""
+    """Market evolution: exit after sustained losses, entry where expected margins beat a hurdle,
+    capacity after demand."""
 
     enabled: bool = param(True, description="providers and integrators exit, enter and adjust capacity over time")
-    period_days: int = param(30, ge=7, le=365, unit="days", description="how often profits are reviewed for exit, entry and capacity")
-    exit_after: int = param(6, ge=1, le=60, description="periods of losses in a row after which a provider or integrator exits")
-    entry_margin: float = param(0.12, ge=0, le=5, description="operating margin of incumbents above which a new provider enters their group")
-    capacity_step: float = param(0.5, ge=0, le=1, description="share of the gap to mid-band utilisation a provider's capacity closes per period when it runs hot or idle")
-    capacity_floor: float = param(0.5, ge=0, le=1, description="share of its initial capacity a provider keeps however idle it stands: carriers sell this market capacity from networks that serve others too, so they do not shed it to nothing")
+    period_days: int = param(30, ge=7, le=365, unit="days", description="how often profits are reviewed for exit and entry")
+    exit_after: int = param(6, ge=1, le=60, description="periods of losses in a row after which an integrator exits (providers: exit_window and loss_tolerance)")
+    exit_window: tuple[int, int] = param((2, 6), description="range of the number of review periods over which a provider sums its profit to decide whether to leave (one draw per provider: none leaves before its window has passed, and exits spread over time)")
+    loss_tolerance: tuple[float, float] = param((0.25, 1.0), description="range of the loss a provider bears over its exit window before it leaves, as a share of its fixed cost of capacity over the window (one draw per provider; an idle provider loses about all of it)")
+    entry_hurdle: tuple[float, float] = param((0.07, 0.14), source="EBIT margins 2024: DHL Group 7.0%, Kuehne+Nagel 6.7%, express 11-14% (annual reports)", description="range of the operating margin a newcomer must expect before entering a group: the group's margin over the last period once the newcomer's fixed cost is added (one draw per group and period)")
+    capacity_review_days: int = param(1, ge=1, le=365, unit="days", description="how often providers move their capacity towards their demand (utilisation plus queues): they add capacity where parcels queue (not on a resource a disruption has cut) and shed it where even the recent peak of demand stays below the band")
+    capacity_step: float = param(0.5, ge=0, le=1, description="share of the gap to mid-band utilisation a provider's capacity closes at a capacity review when parcels queued and demand ran above the band (half as much when even its recent peak stayed below; never below the spare capacity it sells from networks that serve others)")
+    capacity_memory_days: float = param(21.0, gt=0, le=730, unit="days", description="half-life of the recent peak of demand providers keep capacity for (bursts such as stock-out fallbacks and the peak season are not shed the week they end)")
     max_entrants: int = param(1, ge=0, le=20, description="most new providers per group per period")
 
 
@@ -354,9 +364,13 @@ class Credit(Section):
 
 
 class Network(Section):
-    """The network's capacity, scaled as a whole."""
+    """The network's capacity: sized to the market on day 0, and scaled as a whole."""
 
-    capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity")
+    capacity_from: Literal["demand", "world"] = param(
+        "demand", description="providers' day-0 capacity: sized from the volume merchants' first choices imply (their expected orders over the run's season, stock-out fallbacks, replenishment) at the middle of carriers.utilisation_target, so it follows any scenario's scale; or the fixed capacities of the world file")
+    capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity (after sizing)")
+    fallback_share: float = param(0.05, ge=0, le=1, description="share of a warehouse channel's orders for which capacity is planned on its stock-out fallback route (shipped direct by express when the shelf is empty); about 2.6% of warehouse orders stocked out in the 2024 baseline")
+    spare_share: float = param(0.1, gt=0, le=2, description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of its planned capacity (for a resource nobody plans to use, of the median planned capacity of resources of its kind); it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
 
 
 class Output(Section):
@@ -476,6 +490,13 @@ class Scenario(Section):
         lo, hi = self.carriers.utilisation_target
         if not 0 <= lo < hi <= 1:
             raise ValueError("carriers.utilisation_target must be [low, high] with 0 <= low < high <= 1")
+        for key in ("loss_tolerance", "entry_hurdle"):
+            lo, hi = getattr(self.evolution, key)
+            if not 0 <= lo <= hi <= 5:
+                raise ValueError(f"evolution.{key} must be [low, high] with 0 <= low <= high <= 5")
+        lo, hi = self.evolution.exit_window
+        if not 1 <= lo <= hi <= 60:
+            raise ValueError("evolution.exit_window must be [low, high] periods with 1 <= low <= high <= 60")
         lo, hi = self.customs_agents.accuracy
         if not 0 < lo <= hi <= 1:
             raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")

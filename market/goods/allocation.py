@@ -1,12 +1,17 @@
-"""Daily capacity allocation: contract capacity first, then spot, cheapest first.
+"""Daily capacity allocation: contract capacity first, then spot, cheapest first (or in a
+double auction per resource).
 
-A plain function over arrays, vectorized over every resource and buyer at once (no Python
-loop over resources, buyers or contracts), so it can be tested without a model.
+Plain functions over arrays, so they can be tested without a model. The daily allocation is
+vectorized over every resource and buyer at once (no Python loop over resources, buyers or
+contracts); the double auctions clear each resource's market with the mechanisms of
+:mod:`market.mechanisms.double_auction`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from market.mechanisms.double_auction import call_market_clear, zi_continuous_double_auction
 
 
 def _rank_within(keys_sorted: np.ndarray) -> np.ndarray:
@@ -38,14 +43,15 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
                       contract_resource: np.ndarray, contract_buyer: np.ndarray,
                       contract_remaining: np.ndarray, contract_offer: np.ndarray,
                       offer_resource: np.ndarray, offer_spare: np.ndarray,
-                      offer_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      offer_price: np.ndarray, contracts_use_spare: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Allocate today's capacity to units waiting to start a stage.
 
     Units are given in priority order (first come, first served). A unit first uses the
     remaining capacity of its buyer's contracts on its resource (in contract order); units
     without contract capacity buy spot from the resource's offers, cheapest first, up to each
-    offer's spare capacity (capacity not used and not held for contracts today). Units that
-    get neither wait.
+    offer's spare capacity (capacity not used and not held for contracts today; with
+    ``contracts_use_spare``, capacity not used, less what these units took under contract:
+    contract capacity nobody claims is sold spot). Units that get neither wait.
 
     Returns (contract index or -1, offer index or -1) per unit.
     """
@@ -72,6 +78,8 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
     free = np.flatnonzero(contract_of < 0)
     if free.size and offer_resource.size:
         oorder = np.lexsort((offer_price, offer_resource))
+        if contracts_use_spare and free.size < n:
+            offer_spare = offer_spare - np.bincount(offer_of[offer_of >= 0], minlength=offer_resource.size)
         spare = np.floor(np.maximum(offer_spare[oorder], 0) + 1e-9).astype(np.int64)
         slot = _fill(resource[free], offer_resource[oorder].astype(np.int64), spare)
         has = slot >= 0
@@ -79,50 +87,73 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
     return contract_of, offer_of
 
 
+def _double_auction_sides(resource: np.ndarray, offer_resource: np.ndarray, offer_spare: np.ndarray):
+    """Per resource with units waiting: its units and its offers with a whole spare slot."""
+    slots = np.floor(np.maximum(offer_spare, 0) + 1e-9).astype(np.int64)
+    for r in np.unique(resource).tolist():
+        offs = np.flatnonzero((offer_resource == r) & (slots > 0))
+        if offs.size:
+            yield np.flatnonzero(resource == r), offs, slots[offs]
+
+
 def call_auction_allocate(resource: np.ndarray, bid: np.ndarray, offer_resource: np.ndarray,
                           offer_spare: np.ndarray, offer_ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A uniform-price call auction (sealed double auction) per resource, all resources at once.
+    """A uniform-price call auction (sealed double auction) per resource.
 
     Units bid ``bid`` (their buyer's willingness to pay for a slot today); offers ask
-    ``offer_ask`` per slot for up to ``offer_spare`` slots. In each resource the highest bids
-    meet the lowest asks while bid >= ask; every trade there clears at one price, the midpoint
-    of the last accepted bid and the last accepted ask. Ties in bids keep the units' order.
+    ``offer_ask`` per slot for up to ``offer_spare`` slots. Each resource's market is cleared
+    by :func:`market.mechanisms.double_auction.call_market_clear`: the most slots that can
+    trade, the highest bids meeting the lowest asks (ties keep the units' and the offers'
+    order), all at one price, the middle of the prices that clear that volume. The units that
+    trade take the traded slots in order, highest bid on the cheapest offer.
 
     Returns (offer index or -1, clearing price or nan) per unit.
     """
     resource = np.asarray(resource, dtype=np.int64)
+    bid = np.asarray(bid, dtype=np.float64)
     n = resource.size
     offer_of = np.full(n, -1, dtype=np.int64)
     price = np.full(n, np.nan)
     if n == 0 or offer_resource.size == 0:
         return offer_of, price
-    # units by resource, highest bid first (stable: earlier units first among equal bids)
-    order = np.lexsort((-np.asarray(bid, dtype=np.float64), resource))
-    oorder = np.lexsort((offer_ask, offer_resource))
-    spare = np.floor(np.maximum(offer_spare[oorder], 0) + 1e-9).astype(np.int64)
-    slot = np.full(n, -1, dtype=np.int64)
-    slot[order] = _fill_sorted(resource[order], offer_resource[oorder].astype(np.int64), spare)
-    has = slot >= 0
-    ask = np.full(n, np.inf)
-    ask[has] = offer_ask[oorder][slot[has]]
-    trade = has & (np.asarray(bid) >= ask)
-    # trades form a prefix of each resource's ranking; keep only that prefix
-    rs = resource[order]
-    t_sorted = trade[order]
-    first = np.ones(n, dtype=bool)
-    first[1:] = rs[1:] != rs[:-1]
-    broken = np.cumsum(~t_sorted) - np.maximum.accumulate(np.where(first, np.cumsum(~t_sorted) - (~t_sorted), 0))
-    prefix = t_sorted & (broken == 0)
-    trade[order] = prefix
-    if trade.any():
-        # the marginal (last) accepted bid and ask of each resource set its price
-        tr = order[prefix]
-        r_tr = resource[tr]
-        last = np.ones(tr.size, dtype=bool)
-        last[:-1] = r_tr[1:] != r_tr[:-1]
-        p_res = dict(zip(r_tr[last].tolist(), ((np.asarray(bid)[tr[last]] + ask[tr[last]]) / 2).tolist()))
-        price[trade] = [p_res[r] for r in resource[trade].tolist()]
-        offer_of[trade] = oorder[slot[trade]]
+    for units, offs, slots in _double_auction_sides(resource, offer_resource, offer_spare):
+        cleared = call_market_clear(bid[units], np.ones(units.size), offer_ask[offs], slots.astype(float))
+        if cleared.volume <= 0:
+            continue
+        traded = units[np.lexsort((units, -bid[units]))]
+        traded = traded[cleared.bid_fill[np.searchsorted(units, traded)] > 0.5]
+        o = np.lexsort((offs, offer_ask[offs]))
+        sold = np.rint(cleared.ask_fill[o]).astype(np.int64)
+        offer_of[traded] = np.repeat(offs[o], sold)[: traded.size]
+        price[traded] = cleared.price
+    return offer_of, price
+
+
+def zi_auction_allocate(resource: np.ndarray, bid: np.ndarray, offer_resource: np.ndarray,
+                        offer_spare: np.ndarray, offer_ask: np.ndarray,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A continuous double auction per resource with zero-intelligence traders (Gode & Sunder
+    1993): :func:`market.mechanisms.double_auction.zi_continuous_double_auction`, budget
+    constrained (a unit never bids above ``bid``, an offer never asks below ``offer_ask``).
+    Every spare slot is a trader selling one unit, so sellers take part as often as buyers;
+    each trade is a unit buying a slot at its own price.
+
+    Returns (offer index or -1, trade price or nan) per unit.
+    """
+    resource = np.asarray(resource, dtype=np.int64)
+    bid = np.asarray(bid, dtype=np.float64)
+    n = resource.size
+    offer_of = np.full(n, -1, dtype=np.int64)
+    price = np.full(n, np.nan)
+    if n == 0 or offer_resource.size == 0:
+        return offer_of, price
+    for units, offs, slots in _double_auction_sides(resource, offer_resource, offer_spare):
+        # every slot is a seller of one unit (an offer's spare space, sold slot by slot)
+        slots = np.minimum(slots, units.size)          # no offer can sell more slots than units want
+        slot_offer = np.repeat(offs, slots)
+        res = zi_continuous_double_auction(bid[units], offer_ask[slot_offer], rng, budget_constrained=True)
+        offer_of[units[res.buyer]] = slot_offer[res.seller]
+        price[units[res.buyer]] = res.price
     return offer_of, price
 
 

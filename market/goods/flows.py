@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.goods.allocation import allocate_capacity, call_auction_allocate
+from market.goods.allocation import allocate_capacity, call_auction_allocate, zi_auction_allocate
+from market.mechanisms.insurance import settle_claims
 from market.world.customs import triangular, whole_days
 from market.money.claims import DAMAGE, INSURANCE, LOSS
 from market.money.ledger import to_cents
@@ -31,7 +32,7 @@ class ParcelFlow:
 
     Takes the model because a day's flow touches most of the market: it reads and writes the
     parcel table, takes capacity from the offer book and the active contracts (contract
-    first, then spot, or the spot call auction), posts freight, handling, brokerage, duty,
+    first, then spot, or a spot double auction), posts freight, handling, brokerage, duty,
     penalty, refund and service-credit payments to the ledger, files loss and damage claims,
     records providers' deliveries in their reputations, and draws durations and mishaps from
     the run's random stream. The network and clearance tables it reads are the model's own
@@ -108,16 +109,21 @@ class ParcelFlow:
         buyer = parcels["buyer_acct"][rows]
 
         active = model.active_contracts
-        held_by_contracts = np.bincount(book.offer[active], weights=book.remaining_today[active], minlength=offers.n)
-        spare = np.where(offers.active, offers.capacity - offers.used_today - held_by_contracts, 0.0)
-        auction = model.config.market.spot == "double_auction"
+        # contract capacity its holders do not claim is sold spot (an allotment released), so
+        # contracts take what is physically free, pro rata where they promised more
+        room = np.where(offers.active, np.maximum(offers.capacity - offers.used_today, 0.0), 0.0)
+        promised = np.bincount(book.offer[active], weights=book.remaining_today[active], minlength=offers.n)
+        share = np.minimum(np.divide(room, promised, out=np.ones(offers.n), where=promised > 0), 1.0)
+        remaining = book.remaining_today[active] * share[book.offer[active]]
+        auction = model.config.market.spot in ("double_auction", "zi_double_auction")
         sp_parcel, sp_kg, _ = offers.spot_rates(np.arange(offers.n))
         c_local, o_idx = allocate_capacity(
-            res, buyer, book.resource[active], book.buyer_acct[active],
-            book.remaining_today[active], book.offer[active],
-            offers.resource, np.zeros(offers.n) if auction else spare, sp_parcel + sp_kg * model.reference_weight)
+            res, buyer, book.resource[active], book.buyer_acct[active], remaining, book.offer[active],
+            offers.resource, np.zeros(offers.n) if auction else room, sp_parcel + sp_kg * model.reference_weight,
+            contracts_use_spare=True)
         clearing = np.full(rows.size, np.nan)
         if auction:
+            spare = room - np.bincount(o_idx[c_local >= 0], minlength=offers.n)
             o_idx, clearing = self._spot_auction(rows, res, c_local, o_idx, spare)
         got = o_idx >= 0
         if not got.any():
@@ -236,7 +242,9 @@ class ParcelFlow:
         return n
 
     def _spot_auction(self, rows, res, c_local, o_idx, spare):
-        """Units without contract capacity bid in today's call auction of their resource."""
+        """Units without contract capacity bid in today's double auction of their resource: a
+        call market (``double_auction``) or a continuous double auction with zero-intelligence
+        traders (``zi_double_auction``)."""
         model, parcels, offers, rules = self.model, self.model.parcels, self.model.offers, self.model.config.market
         free = np.flatnonzero(c_local < 0)
         clearing = np.full(rows.size, np.nan)
@@ -249,7 +257,10 @@ class ParcelFlow:
         bid = list_ref * (1.0 + rules.spot_slope) * (1.0 + rules.spot_urgency * waited)
         ask = (offers.cost_parcel + offers.cost_kg * model.reference_weight) * (1.0 + offers.markup)
         ask = np.where(offers.active, ask, np.inf)
-        off, price = call_auction_allocate(res[free], bid, offers.resource, spare, ask)
+        if rules.spot == "zi_double_auction":
+            off, price = zi_auction_allocate(res[free], bid, offers.resource, spare, ask, model.rng)
+        else:
+            off, price = call_auction_allocate(res[free], bid, offers.resource, spare, ask)
         o_idx = o_idx.copy()
         o_idx[free] = off
         clearing[free] = price
@@ -323,7 +334,10 @@ class ParcelFlow:
             resp_uid[under_contract] = book.provider[hit_contract[under_contract]]     # the contract party answers for it
             resp_acct[under_contract] = book.provider_acct[hit_contract[under_contract]]
             val = value[hit]
-            liability = np.minimum(val, cfg.carriers.liability_per_kg * weight[hit])
+            # the carrier answers up to its liability; the insurer, for insured parcels, the rest
+            insured = parcels["insured"][hit_rows] > 0
+            shares = settle_claims(val, cfg.carriers.liability_per_kg * weight[hit], insured,
+                                   cfg.insurance.deductible)
             full = to_cents(val)
             model.ledger.post(parcels["merchant_acct"][hit_rows], model.acct_consumers, full, "refund")
             via_4pl = parcels["integrator"][hit_rows] >= 0
@@ -331,11 +345,10 @@ class ParcelFlow:
                 model.ledger.post(parcels["buyer_acct"][hit_rows[via_4pl]], parcels["merchant_acct"][hit_rows[via_4pl]],
                                   full[via_4pl], "claim")
             kind = np.where(lost[hit], LOSS, DAMAGE)
-            carrier_claim = to_cents(liability)
+            carrier_claim = to_cents(shares.carrier)
             model.claims.file(day, kind, parcels["buyer_acct"][hit_rows], resp_acct, resp_uid, carrier_claim,
                               parcels["parcel_id"][hit_rows], via_4pl)
-            insured = parcels["insured"][hit_rows] > 0
-            rest = to_cents(np.maximum(val - liability - cfg.insurance.deductible, 0.0)) * insured
+            rest = to_cents(shares.insurer)
             model.claims.file(day, INSURANCE, parcels["buyer_acct"][hit_rows], model.acct_insurer, -1, rest,
                               parcels["parcel_id"][hit_rows], via_4pl)
             parcels["claim_cents"][hit_rows] += carrier_claim + rest

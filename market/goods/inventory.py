@@ -19,6 +19,7 @@ from market.world.customs import triangular
 from market.money.claims import INSURANCE, LOSS
 from market.money.ledger import to_cents
 from market.mechanisms.insurance import premium as insurance_premium
+from market.mechanisms.insurance import settle_claims
 from market.goods.parcels import WAITING, WAITING_STOCK
 from market.world import EXPORT, IMPORT, REGIMES, TRANSPORT
 
@@ -335,8 +336,8 @@ class Inventory:
                               np.array([uid]), np.array([int(liability)]), np.array([-1 - consignment.id]),
                               np.array([consignment.integrator_idx >= 0]))
             if consignment.insured:   # the insurer pays the goods' value above the carrier's liability
-                rest = to_cents(max(consignment.goods_value - liability / 100.0 - model.config.insurance.deductible,
-                                    0.0))
+                rest = to_cents(settle_claims(consignment.goods_value, liability / 100.0, True,
+                                              model.config.insurance.deductible).insurer)
                 model.claims.file(day, np.array([INSURANCE]), np.array([consignment.buyer_acct]),
                                   np.array([model.acct_insurer]), np.array([-1]), np.array([int(rest)]),
                                   np.array([-1 - consignment.id]), np.array([consignment.integrator_idx >= 0]))
@@ -422,9 +423,9 @@ class Inventory:
             markup = np.array([it.markup for it in model.integrators])[integ[via]]
             paid[via] = np.rint(cents[via] * (1.0 + markup)).astype(np.int64)
             model.ledger.post(mer_acct[via], it_acct[via], paid[via], "service_fee")
-        # the operator's own variable cost of the space
-        var = np.rint(model.offers.cost_storage[offer[ok]] * units[ok] * 100.0
-                      * (1.0 - model.config.carriers.fixed_cost_share)).astype(np.int64)
+        # the operator's cost of the space: rented by the unit-day, all of it variable (storage
+        # space carries no fixed cost in the offer book)
+        var = np.rint(model.offers.cost_storage[offer[ok]] * units[ok] * 100.0).astype(np.int64)
         model.ledger.post(model.offers.acct[offer[ok]], model.acct_inputs, var, "operating_cost")
         self.storage_cents_today = int(cents.sum())
         per_unit = np.where(units > 0, paid / 100.0 / units, 0.0)

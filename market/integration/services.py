@@ -154,7 +154,11 @@ class ServiceCatalogue:
         risk = np.where(kind == TRANSPORT,
                         (net.res_loss[res] + net.res_damage[res]) * offer_book.loss_mult[offers] + delay,
                         np.where((kind == EXPORT) | (kind == IMPORT), insp + hold, 0.0))
-        cap = np.where(offer_book.active[offers], offer_book.capacity[offers], 0.0)
+        # room on the leg: the open capacity of its resource (a buyer's volume may be split
+        # among the resource's providers), nothing where this provider is closed
+        open_cap = np.bincount(offer_book.resource, weights=np.where(offer_book.active, offer_book.capacity, 0.0),
+                               minlength=int(res.max(initial=0)) + 1)
+        cap = np.where(offer_book.active[offers] & (offer_book.capacity[offers] > 0), open_cap[res], 0.0)
         return cp, ck, time, np.clip(risk, 0.0, 0.999), cap
 
     def refresh(self):

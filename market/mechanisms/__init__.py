@@ -6,27 +6,32 @@ Random functions take a ``numpy.random.Generator``.
 
 Modules
 -------
-auctions        scoring tenders (MILP winner determination, VCG), reverse and
-                clock auctions, first-price equilibrium bids
-package         combinatorial (package) reverse auctions over several lanes
+auctions        scoring tenders (MILP winner determination, VCG), the clock
+                auction, first-price equilibrium bids (with a reserve)
+package         combinatorial (package) reverse auctions over several lanes,
+                backhaul economies of scope
 double_auction  zero-intelligence continuous double auction, call market
-strategies      provider bidding strategies (truthful, cost-plus, adaptive, bandit)
-spot            posted spot prices and cheapest-first spot allocation
+strategies      provider bidding strategies (truthful, cost-plus, adaptive,
+                bandit markups; equilibrium and learned shading)
+spot            posted spot prices rising with utilisation
 contract_net    the contract net protocol with recursive subcontracting
 reputation      Beta reputation with forgetting
 insurance       cargo-insurance premiums and claim settlement
+
+Every mechanism here is called by the model: the tender formats and bidding
+rules from ``market.auction`` and ``market.bidding``, the spot double
+auctions from ``market.spot``, the contract net from
+``integrators.procurement``, the rest on every run.
 """
 
 from .auctions import (
     ClockAuctionResult,
-    ReverseAuctionResult,
     ScoreRule,
     TenderAward,
     TenderBids,
     award_tender,
     descending_clock_auction,
     first_price_equilibrium_bid,
-    reverse_auction,
 )
 from .contract_net import (
     Award,
@@ -47,44 +52,35 @@ from .double_auction import (
 )
 from .insurance import (
     ClaimSettlement,
-    draw_losses,
     insurer_layer,
     premium,
     settle_claims,
-    weight_based_liability_limit,
 )
 from .package import (
     PackageAward,
     PackageBids,
-    brute_force_package_auction,
+    backhaul_bundles,
     solve_package_auction,
 )
 from .reputation import DIMENSIONS, ReputationBook
-from .spot import (
-    OrderSplit,
-    SpotAllocation,
-    allocate_cheapest_first,
-    posted_spot_price,
-    split_orders_cheapest_first,
-)
+from .spot import posted_spot_price
 from .strategies import (
     AdaptiveMarkup,
     BanditMarkup,
+    BanditShading,
     BiddingStrategy,
     CostPlus,
+    EquilibriumShading,
     Truthful,
 )
 
 __all__ = [
-    "AdaptiveMarkup", "Award", "BanditMarkup", "BiddingStrategy", "CallMarketResult",
+    "AdaptiveMarkup", "Award", "BanditMarkup", "BanditShading", "BiddingStrategy", "CallMarketResult",
     "ClaimSettlement", "ClockAuctionResult", "ContractNode", "Contractor", "CostPlus",
-    "DIMENSIONS", "OrderSplit", "PackageAward", "PackageBids", "Proposal",
-    "ReputationBook", "ReverseAuctionResult", "ScoreRule", "SimpleContractor",
-    "SpotAllocation", "Task", "TenderAward", "TenderBids", "Truthful", "ZIResult",
-    "allocate_cheapest_first", "award_tender", "brute_force_package_auction",
-    "call_market_clear", "descending_clock_auction", "draw_losses",
-    "first_price_equilibrium_bid", "insurer_layer", "max_surplus", "posted_spot_price",
-    "premium", "reverse_auction", "run_contract_net", "settle_claims",
-    "solve_package_auction", "split_orders_cheapest_first", "tender_award_fn",
-    "weight_based_liability_limit", "zi_continuous_double_auction",
+    "DIMENSIONS", "EquilibriumShading", "PackageAward", "PackageBids", "Proposal",
+    "ReputationBook", "ScoreRule", "SimpleContractor", "Task", "TenderAward", "TenderBids",
+    "Truthful", "ZIResult", "award_tender", "backhaul_bundles", "call_market_clear",
+    "descending_clock_auction", "first_price_equilibrium_bid", "insurer_layer", "max_surplus",
+    "posted_spot_price", "premium", "run_contract_net", "settle_claims", "solve_package_auction",
+    "tender_award_fn", "zi_continuous_double_auction",
 ]

@@ -11,11 +11,10 @@ Contents
 * :class:`TenderBids`, :class:`ScoreRule`, :func:`award_tender` -- multi-unit
   scoring tender with winner-count limits, solved exactly with
   ``scipy.optimize.milp`` (HiGHS), first-price or VCG payments.
-* :func:`reverse_auction` -- single-item sealed-bid reverse auction
-  (first-price or Vickrey), vectorised over many auctions.
 * :func:`descending_clock_auction` -- an English (descending) clock.
 * :func:`first_price_equilibrium_bid` -- symmetric Bayes-Nash equilibrium
-  bid of a first-price reverse auction with independent private costs.
+  bid of a first-price reverse auction with independent private costs and a
+  reserve price (how providers shade their asks in pay-as-bid tenders).
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ __all__ = [
     "ScoreRule",
     "TenderAward",
     "award_tender",
-    "ReverseAuctionResult",
-    "reverse_auction",
     "ClockAuctionResult",
     "descending_clock_auction",
     "first_price_equilibrium_bid",
@@ -459,59 +456,6 @@ def award_tender(
 
 
 # ---------------------------------------------------------------------------
-# Single-item reverse auction
-# ---------------------------------------------------------------------------
-@dataclass
-class ReverseAuctionResult:
-    """Winner index (``-1`` if nobody met the reserve) and price paid.
-
-    Scalars for a single auction, arrays for a batch."""
-
-    winner: np.ndarray | int
-    price: np.ndarray | float
-
-
-def reverse_auction(
-    asks: np.ndarray,
-    fmt: Literal["first_price", "vickrey"] = "first_price",
-    reserve: float = np.inf,
-) -> ReverseAuctionResult:
-    """Single-item sealed-bid reverse (procurement) auction.
-
-    The lowest ask wins (ties: lowest index).  ``"first_price"`` pays the
-    winning ask, ``"vickrey"`` pays the second-lowest ask (or ``reserve`` if
-    lower / if there is no second ask).  Asks above ``reserve`` are rejected.
-
-    ``asks`` may be 1-D (one auction) or 2-D ``(n_auctions, n_bidders)``; the
-    batch version is fully vectorised.
-    """
-    if fmt not in ("first_price", "vickrey"):
-        raise ValueError(f"unknown format {fmt!r}")
-    a = np.asarray(asks, dtype=float)
-    single = a.ndim == 1
-    a2 = np.atleast_2d(a)
-    if a2.shape[-1] == 0:
-        raise ValueError("need at least one ask")
-    masked = np.where(a2 <= reserve, a2, np.inf)
-    winner = np.argmin(masked, axis=1)
-    best = masked[np.arange(a2.shape[0]), winner]
-    if fmt == "first_price":
-        price = best.copy()
-    else:
-        if a2.shape[1] >= 2:
-            second = np.partition(masked, 1, axis=1)[:, 1]
-        else:
-            second = np.full(a2.shape[0], np.inf)
-        price = np.minimum(second, reserve)
-    ok = np.isfinite(best)
-    winner = np.where(ok, winner, -1)
-    price = np.where(ok, price, np.nan)
-    if single:
-        return ReverseAuctionResult(winner=int(winner[0]), price=float(price[0]))
-    return ReverseAuctionResult(winner=winner, price=price)
-
-
-# ---------------------------------------------------------------------------
 # Descending clock auction
 # ---------------------------------------------------------------------------
 @dataclass
@@ -615,57 +559,89 @@ def first_price_equilibrium_bid(
     n_bidders: int,
     cost_cdf_or_uniform_bounds: tuple[float, float] | Callable[[np.ndarray], np.ndarray],
     upper: float | None = None,
+    reserve: float | np.ndarray | None = None,
 ) -> np.ndarray | float:
     """Symmetric Bayes-Nash equilibrium ask in a first-price reverse auction.
 
     With ``n`` bidders whose costs are i.i.d. with CDF ``F`` on
-    ``[c_lo, c_hi]`` the equilibrium ask of a bidder with cost ``c`` is::
+    ``[c_lo, c_hi]`` and no reserve, the equilibrium ask of a bidder with cost
+    ``c`` is::
 
         b(c) = c + int_c^{c_hi} (1 - F(t))^(n-1) dt / (1 - F(c))^(n-1)
 
     i.e. the expected lowest rival cost given that all rivals' costs exceed
-    ``c``.  For uniform costs this is ``c + (c_hi - c) / n``.
+    ``c``.  For uniform costs this is ``c + (c_hi - c) / n``; a lone bidder
+    (``n == 1``) asks ``c_hi``.
+
+    With a reserve ``r`` (the buyer accepts no ask above it) let
+    ``u = min(r, c_hi)``; with rivals a bidder with ``c < u`` asks::
+
+        b(c) = c + int_c^u (1 - F(t))^(n-1) dt / (1 - F(c))^(n-1)
+
+    (Krishna, *Auction Theory*, 2nd ed., section 2.5, for a procurement
+    auction: the boundary term ``(1 - F(u))^(n-1) (r - u)`` vanishes with
+    rivals, as ``F(u) = 1`` or ``u = r``), so ``b(u) = u``; a lone bidder asks
+    the reserve.  A bidder that cannot win at a profit (``c >= u`` with
+    rivals, or ``c >= r``) asks its cost.  Asks are never below cost.
 
     Parameters
     ----------
     cost: cost(s), vectorised.
-    n_bidders: number of bidders ``n >= 1`` (``n == 1``: ask ``c_hi``).
+    n_bidders: number of bidders ``n >= 1``.
     cost_cdf_or_uniform_bounds: either ``(c_lo, c_hi)`` for uniform costs
         (closed form) or the CDF ``F`` as a vectorised callable, or a frozen
         ``scipy.stats`` distribution (``.cdf`` and ``.support()``).  The
         general case is integrated numerically with
         ``scipy.integrate.quad_vec``.
     upper: upper end ``c_hi`` of the cost support (needed for a bare callable).
+    reserve: the buyer's reserve price (``None`` or infinite: no reserve); one
+        per cost where bidders face different reserves (e.g. in score units).
     """
     if n_bidders < 1:
         raise ValueError("n_bidders must be >= 1")
     c = np.asarray(cost, dtype=float)
     scalar = c.ndim == 0
     c = np.atleast_1d(c)
+    r = np.broadcast_to(np.inf if reserve is None else np.asarray(reserve, dtype=float), c.shape)
+    r = np.where(np.isnan(r), np.inf, r)
     spec = cost_cdf_or_uniform_bounds
+    k = n_bidders - 1
 
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and not callable(spec):
         lo, hi = map(float, spec)
         if hi < lo:
             raise ValueError("uniform bounds must satisfy lo <= hi")
-        cc = np.clip(c, lo, hi)
-        out = cc + (hi - cc) / n_bidders
+        cdf = None
     else:
         if hasattr(spec, "cdf") and hasattr(spec, "support"):
             cdf = spec.cdf
+            lo = float(spec.support()[0])
             hi = float(spec.support()[1]) if upper is None else float(upper)
         elif callable(spec):
             cdf = spec
             if upper is None:
                 raise ValueError("upper (the top of the cost support) is required")
-            hi = float(upper)
+            lo, hi = -np.inf, float(upper)
         else:
             raise TypeError("pass (lo, hi) bounds, a CDF callable or a frozen distribution")
         if not np.isfinite(hi):
             raise ValueError("cost support must be bounded above")
-        cc = np.minimum(c, hi)
+
+    u = np.minimum(r, hi)
+    if k == 0:           # a lone bidder: the reserve, or the top of the support without one
+        out = np.maximum(c, np.where(np.isfinite(r), r, hi))
+        return float(out[0]) if scalar else out
+
+    # below the support every cost asks what the lowest cost asks (F(c) = 0 there)
+    cc = np.minimum(np.maximum(c, lo), u) if np.isfinite(lo) else np.minimum(c, u)
+    if cdf is None:
+        # uniform on [lo, hi]: int_c^u ((hi - t) / (hi - c))^(n-1) dt in closed form
         width = hi - cc
-        k = n_bidders - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(width > 0, (hi - u) / np.where(width > 0, width, 1.0), 0.0)
+        markup = np.where(width > 0, width / n_bidders * (1.0 - ratio ** n_bidders), 0.0)
+    else:
+        width = u - cc
 
         def integrand(s: float) -> np.ndarray:
             t = cc + s * width
@@ -676,5 +652,7 @@ def first_price_equilibrium_bid(
         denom = (1.0 - np.asarray(cdf(cc), dtype=float)) ** k
         with np.errstate(divide="ignore", invalid="ignore"):
             markup = np.where(denom > 1e-300, integral / denom, 0.0)
-        out = cc + markup
+    out = cc + markup
+    # a bidder that cannot win at a profit asks its cost; nobody asks below cost
+    out = np.where(c >= u, c, np.maximum(out, c))
     return float(out[0]) if scalar else out

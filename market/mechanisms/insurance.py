@@ -3,15 +3,16 @@
 When a shipment is lost or damaged the loss is shared in layers:
 
 1. the **carrier** is liable up to its liability limit (by contract or by the
-   applicable convention, typically a weight-based SDR limit -- see
-   :func:`weight_based_liability_limit`);
+   applicable convention, typically a weight-based limit such as the Montreal
+   Convention's SDR per kg: ``carriers.liability_per_kg``);
 2. if the owner bought cargo insurance, the **insurer** pays the remaining
    loss up to the sum insured, minus the deductible;
 3. the rest stays with the cargo **owner**.
 
-:func:`settle_claims` returns the three shares, which always sum to the loss.
-:func:`premium` prices the insurer's layer consistently: expected insurer
-payout times ``(1 + loading)`` plus a fixed expense.
+:func:`settle_claims` returns the three shares, which always sum to the loss
+(the model files a lost or damaged parcel's or consignment's claims with
+them); :func:`premium` prices the insurer's layer consistently: expected
+insurer payout times ``(1 + loading)`` plus a fixed expense.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ __all__ = [
     "insurer_layer",
     "premium",
     "settle_claims",
-    "draw_losses",
-    "weight_based_liability_limit",
 ]
 
 
@@ -104,23 +103,3 @@ def settle_claims(value, carrier_liability_limit, insured, deductible=0.0,
                        insurer_layer(loss, carrier_liability_limit, deductible, si), 0.0)
     owner = loss - carrier - insurer
     return ClaimSettlement(loss=loss, carrier=carrier, insurer=insurer, owner=owner)
-
-
-def draw_losses(channel_risk, rng: np.random.Generator, size=None) -> np.ndarray:
-    """Bernoulli loss events with probability ``channel_risk`` (bool array)."""
-    p = _arr(channel_risk)
-    return rng.random(p.shape if size is None else size) < p
-
-
-def weight_based_liability_limit(weight_kg, sdr_per_kg, usd_per_sdr, packages=0,
-                                 sdr_per_package=0.0) -> np.ndarray:
-    """Carrier liability limit in USD under a weight/package-based convention.
-
-    ``usd_per_sdr * max(weight_kg * sdr_per_kg, packages * sdr_per_package)``.
-    Examples of regimes (check the current text before relying on them):
-    CMR road 8.33 SDR/kg; Montreal Convention air cargo 26 SDR/kg (22 before
-    the 2024 revision); Hague-Visby sea 2 SDR/kg or 666.67 SDR per package,
-    whichever is higher.  ``usd_per_sdr`` is the IMF exchange rate of the day.
-    """
-    return _arr(usd_per_sdr) * np.maximum(_arr(weight_kg) * _arr(sdr_per_kg),
-                                          _arr(packages) * _arr(sdr_per_package))

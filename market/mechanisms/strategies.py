@@ -1,17 +1,28 @@
 """Provider bidding strategies, vectorised over many providers.
 
-One strategy object holds state arrays for ``n_providers`` providers, so a
-single object can price for every carrier in the model at once.  The
-interface is
+One strategy object holds state arrays for ``n_providers`` providers (in the
+model: one row per offer), so a single object can price for every carrier in
+the model at once.  The interface is
 
 * ``ask(costs, providers=None, context=None) -> prices``: asks for the
   providers ``providers`` (indices, default all) whose unit costs are
-  ``costs`` (shape ``(k,)`` or ``(k, n_lanes)``);
+  ``costs`` (shape ``(k,)`` or ``(k, n_lanes)``); ``context`` describes the
+  tender where a strategy needs it (the number of bidders, the believed range
+  of rivals' costs, the buyer's reserve);
 * ``observe(won, utilisation=None, providers=None, profit=None)``: feedback
   after the tender/spot round (whether each provider won, its capacity
   utilisation and realised profit).
 
-Prices are ``cost * (1 + markup)``.
+Markup strategies ask ``cost * (1 + markup)``: :class:`Truthful` (no markup,
+dominant under Vickrey/VCG and in a clock auction), :class:`CostPlus` (a
+list markup), :class:`AdaptiveMarkup` (raised after wins, cut after losses)
+and :class:`BanditMarkup` (learned by an epsilon-greedy bandit).  Shading
+strategies ask ``cost + s * (top - cost)``, a share ``s`` of the room between
+cost and the highest ask that can still win: :class:`EquilibriumShading`
+(the symmetric Bayes-Nash equilibrium of a first-price reverse auction,
+:func:`market.mechanisms.auctions.first_price_equilibrium_bid`) and
+:class:`BanditShading` (``s`` learned from the profits of past tenders,
+which moves it towards the equilibrium's ``1 / n``).
 """
 
 from __future__ import annotations
@@ -20,12 +31,16 @@ from typing import Any
 
 import numpy as np
 
+from .auctions import first_price_equilibrium_bid
+
 __all__ = [
     "BiddingStrategy",
     "Truthful",
     "CostPlus",
     "AdaptiveMarkup",
     "BanditMarkup",
+    "EquilibriumShading",
+    "BanditShading",
 ]
 
 
@@ -86,6 +101,14 @@ class CostPlus(BiddingStrategy):
     def markup(self, providers: np.ndarray | None = None) -> np.ndarray:
         """The fixed markup of each of ``providers``."""
         return self._markup[_idx(providers, self.n_providers)].copy()
+
+    def update(self, markup: float | np.ndarray) -> None:
+        """Load new list markups (one per provider, or one for all), e.g. after price reviews;
+        the number of providers follows the array's length."""
+        m = np.atleast_1d(np.asarray(markup, dtype=float))
+        n = m.size if m.size > 1 else self.n_providers
+        self._markup = np.broadcast_to(m, (n,)).copy()
+        self.n_providers = n
 
 
 class AdaptiveMarkup(BiddingStrategy):
@@ -161,6 +184,7 @@ class BanditMarkup(BiddingStrategy):
         self.grid = np.asarray(grid, dtype=float)
         self.epsilon = float(epsilon)
         self.step_size = step_size
+        self.initial_value = float(initial_value)
         self.values = np.full((n_providers, self.grid.size), float(initial_value))
         self.counts = np.zeros((n_providers, self.grid.size), dtype=np.int64)
         self.last_arm = np.argmax(self.values, axis=1)
@@ -169,16 +193,27 @@ class BanditMarkup(BiddingStrategy):
         """The markup of the arm each of ``providers`` played last."""
         return self.grid[self.last_arm[_idx(providers, self.n_providers)]]
 
-    def ask(self, costs, providers=None, context=None):
-        """Pick an arm per provider (explore with probability ``epsilon``) and ask cost times
-        one plus its markup."""
-        c = np.asarray(costs, dtype=float)
+    def choose(self, providers=None) -> np.ndarray:
+        """Pick an arm per provider (a uniformly random one with probability ``epsilon``, else
+        the best so far, ties to the lowest) and return its grid value."""
         idx = _idx(providers, self.n_providers)
         explore = self.rng.random(idx.size) < self.epsilon
         random_arm = self.rng.integers(0, self.grid.size, idx.size)
         greedy = np.argmax(self.values[idx], axis=1)
         self.last_arm[idx] = np.where(explore, random_arm, greedy)
-        return _apply(c, self.grid[self.last_arm[idx]])
+        return self.grid[self.last_arm[idx]]
+
+    def ask(self, costs, providers=None, context=None):
+        """Pick an arm per provider (explore with probability ``epsilon``) and ask cost times
+        one plus its markup."""
+        return _apply(np.asarray(costs, dtype=float), self.choose(providers))
+
+    def add_providers(self, k: int) -> None:
+        """Room for ``k`` more providers (e.g. offers of a provider entering), with fresh values."""
+        self.values = np.vstack([self.values, np.full((k, self.grid.size), self.initial_value)])
+        self.counts = np.vstack([self.counts, np.zeros((k, self.grid.size), dtype=np.int64)])
+        self.last_arm = np.concatenate([self.last_arm, np.argmax(self.values[-k:], axis=1)]) if k else self.last_arm
+        self.n_providers += k
 
     def observe(self, won, utilisation=None, providers=None, profit=None):
         """Update the value of each provider's last arm with its reward (see the class)."""
@@ -191,3 +226,60 @@ class BanditMarkup(BiddingStrategy):
         alpha = (1.0 / self.counts[idx, arm] if self.step_size is None
                  else float(self.step_size))
         self.values[idx, arm] += alpha * (reward - self.values[idx, arm])
+
+
+def _shade(costs: np.ndarray, share: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """``cost + share * (top - cost)``, never below cost."""
+    return costs + share * np.maximum(top - costs, 0.0)
+
+
+class EquilibriumShading(BiddingStrategy):
+    """The symmetric Bayes-Nash equilibrium ask of a first-price reverse auction.
+
+    A provider believes its rivals' costs are independent draws, uniform on
+    ``context["cost_bounds"] = (lo, hi)``, that ``context["n_bidders"]``
+    bidders (itself included) take part and that the buyer accepts no ask
+    above ``context["reserve"]`` (``None``: no reserve).  It asks
+    :func:`~market.mechanisms.auctions.first_price_equilibrium_bid` of its
+    cost: ``c + (hi - c) / n`` with rivals and no binding reserve, the reserve
+    when it bids alone, never less than its cost.  Stateless.
+    """
+
+    def ask(self, costs, providers=None, context=None):
+        """Equilibrium asks given the tender's ``context`` (see the class)."""
+        if context is None:
+            raise ValueError("EquilibriumShading needs the tender's context: n_bidders, cost_bounds, reserve")
+        c = np.asarray(costs, dtype=float)
+        return np.asarray(first_price_equilibrium_bid(c, int(context["n_bidders"]), tuple(context["cost_bounds"]),
+                                                      reserve=context.get("reserve")), dtype=float)
+
+
+class BanditShading(BanditMarkup):
+    """Shading learned by an epsilon-greedy bandit, one per provider.
+
+    The arms are shares ``s`` of the room between cost and the highest ask
+    that can still win (``context["top"]``: the reserve when the provider
+    bids alone, else the least of the top of rivals' believed costs and the
+    reserve); the ask is ``cost + s * (top - cost)``.  Rewarded with the
+    realised margin on cost (0 when it loses), each provider's best arm moves
+    towards the share that maximises its expected profit against the others:
+    ``1 / n`` among ``n`` symmetric bidders with uniform costs (the
+    equilibrium of :class:`EquilibriumShading`), 1 when it bids alone.
+    """
+
+    def __init__(self, n_providers: int, rng: np.random.Generator,
+                 grid: np.ndarray = np.linspace(0.0, 1.0, 21), epsilon: float = 0.1,
+                 step_size: float | None = None, initial_value: float = 0.0) -> None:
+        super().__init__(n_providers, rng, grid=grid, epsilon=epsilon, step_size=step_size,
+                         initial_value=initial_value)
+
+    def markup(self, providers=None):
+        """The share of the room each of ``providers`` played last (not a markup on cost)."""
+        return super().markup(providers)
+
+    def ask(self, costs, providers=None, context=None):
+        """``cost + s * (top - cost)`` with ``s`` each provider's arm for this tender."""
+        if context is None or "top" not in context:
+            raise ValueError("BanditShading needs the tender's context: top (the highest ask that can win)")
+        c = np.asarray(costs, dtype=float)
+        return _shade(c, self.choose(providers), np.broadcast_to(np.asarray(context["top"], float), c.shape))

@@ -58,8 +58,14 @@ class Metrics:
         self.space_used_sum = np.zeros(W)                # for the mean share of space holding stock
         self.space_days = 0
         n_modes = len(MODES)
+        self.price_modes = MODES
         self.price_sums = np.zeros((2, n_modes))     # [contract, spot] reference-parcel prices by mode
         self.price_kg = np.zeros((2, n_modes))       # ... and legs priced
+        # market structure (summary.json): daily utilisation per mode, parcels and capacity per lane
+        self.util_modes = [mode for mode in MODES if mode not in ("sea", "rail")]
+        self.util_sum = np.zeros(len(self.util_modes))
+        self.util_days = np.zeros(len(self.util_modes), dtype=np.int64)
+        self.res_used = self.res_capacity = self.parcel_lanes = None
         self._money_prev = None
         self.insured_parcels = 0
         self.n_integrators = n_integrators
@@ -219,6 +225,10 @@ class Metrics:
             if mode in ("sea", "rail"):
                 continue
             row[f"utilisation_{mode}"] = float(used_by_mode[i] / cap_by_mode[i]) if cap_by_mode[i] else float("nan")
+            if model.steps and cap_by_mode[i]:
+                j = self.util_modes.index(mode)
+                self.util_sum[j] += row[f"utilisation_{mode}"]
+                self.util_days[j] += 1
             n_c, n_s = flow.contract_rate_n[i], flow.spot_rate_n[i]
             row[f"contract_price_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
             row[f"spot_price_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
@@ -247,12 +257,25 @@ class Metrics:
             self.space_peak = np.fmax(self.space_peak, committed)
             self.space_used_sum += np.nan_to_num(used)
             self.space_days += 1
+        if model.steps:
+            self._count_lanes(model)
         row["entries"] = model.evolution.entries_today
         row["exits"] = model.evolution.exits_today
         row.update(model.orders.daily_figures())      # orders and sales by market, merchants' markets
         for name, h in zip(self.segments, self.segment_hhi(model)):
             row[f"hhi_{name}"] = h
         return row
+
+    def _count_lanes(self, model: Marketplace):
+        """Add today's parcels carried and open capacity of every parcel lane to the run's totals."""
+        offers, net = model.offers, model.net
+        R = net.res_kind.size
+        if self.res_used is None:
+            self.res_used, self.res_capacity = np.zeros(R), np.zeros(R)
+            self.parcel_lanes = np.flatnonzero((net.res_mode >= 0) & ~net.res_bulk)
+        self.res_used += np.bincount(offers.resource, weights=offers.used_today, minlength=R)
+        self.res_capacity += np.bincount(offers.resource, weights=np.where(offers.active, offers.capacity, 0.0),
+                                         minlength=R)
 
     def segment_hhi(self, model: Marketplace) -> np.ndarray:
         """HHI (0-10,000) of today's volume among the providers of each segment."""
@@ -375,5 +398,11 @@ class Metrics:
                             "providers_in_market": sum(p.in_market for p in
                                                        model.carriers + model.operators + model.brokers)}
         out.update(model.orders.summary_figures())    # orders and sales by market, merchants' markets
+        if self.res_used is None:           # no day has run
+            R = model.net.res_kind.size
+            self.res_used, self.res_capacity = np.zeros(R), np.zeros(R)
+            self.parcel_lanes = np.flatnonzero((model.net.res_mode >= 0) & ~model.net.res_bulk)
+        from market.metrics.structure import market_structure
+        out["market_structure"] = market_structure(model, self)
         out["agents"] = vars(model.agents_summary)
         return out

@@ -1,17 +1,22 @@
 """Tender rounds: buyers put their planned volumes out to tender and sign contracts.
 
 Each buyer (a 4PL for its pooled volume, or a merchant doing it itself) issues a request for
-quote per resource it will use. The providers with offers there bid their rates for that
-volume (cost, less the economies of density the volume gives, plus their strategy's markup
-and a surcharge for a buyer with poor credit). Winner determination and payment follow the
-scenario's format (``market.auction``):
+quote per resource it will use. The providers with offers there bid for that volume: their
+cost (less the economies of density the volume gives, plus a surcharge for a buyer with poor
+credit) shaded by their bidding rule for the tender's format (``market.bidding``;
+:class:`agents.provider.TenderBidding`). The buyer accepts no ask above its reserve, its
+outside option: today's best spot price plus ``market.reserve_premium`` for assured capacity.
+Winner determination and payment follow the scenario's format (``market.auction``):
 
 * ``first_price`` - sealed bids scored on price, reliability, reputation and incumbency,
   awarded by an exact MILP with side constraints (min / max winners, capacities); pay as bid;
 * ``vickrey`` - the same winner determination with VCG payments;
-* ``clock`` - a descending clock auction; every winner is paid the clearing price;
-* ``package`` - a buyer tenders all its lanes at once; providers bid on single lanes and on
-  the bundle of lanes they serve (with a scope discount); winners by an exact MILP.
+* ``clock`` - a descending clock auction from the reserve; bidders drop out at their asks;
+  every winner is paid the clearing price;
+* ``package`` - a buyer tenders all its daily resources at once; providers bid on single
+  resources (divisible) and, where their lanes complement each other, on all-or-nothing
+  bundles priced from the cost they save by serving them together (backhaul: lanes both ways
+  between two territories); the exact MILP's award is what is signed, bundles whole.
 
 Integrators may instead procure each route by the contract net protocol
 (``integrators.procurement = "contract_net"``): a lead provider bids for the whole route and
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,7 +37,7 @@ from market.money.contracts import SIGNED
 from market.money.ledger import to_cents
 from market.mechanisms.auctions import ScoreRule, TenderBids, award_tender, descending_clock_auction
 from market.mechanisms.contract_net import Task, run_contract_net, tender_award_fn
-from market.mechanisms.package import PackageBids, solve_package_auction
+from market.mechanisms.package import PackageBids, backhaul_bundles, solve_package_auction
 from market.world import EXPORT, HANDLING, IMPORT, TRANSPORT
 
 if TYPE_CHECKING:
@@ -94,36 +100,84 @@ class TenderRound:
         self.won_offers: list[np.ndarray] = []
         self.contracts_signed = 0
         self.tenders = 0
+        self._context: dict[int, dict] = {}
+        self._quality: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        model.bidding.start_round()
 
     # ---- what providers ask ----
-    def asks(self, offs: np.ndarray, volume: float, bulk: bool, buyer_acct: int) -> dict[str, np.ndarray]:
-        """Rates each offer asks for ``volume`` a day from this buyer (the providers' bidding,
-        :class:`agents.provider.TenderBidding`), and its reference price."""
-        out = self.model.bidding.asks(offs, volume, bulk, self.owners[buyer_acct].unique_id)
-        out["ref"] = self.reference_price(out, bulk)
-        return out
-
-    def reference_price(self, rates: dict, bulk: bool) -> np.ndarray:
-        """Price of a reference unit at these rates (USD): a 1 kg parcel, or a one-tonne
+    def ref_weight(self, bulk: bool) -> float:
+        """Weight of the reference unit prices are compared on: a 1 kg parcel, or a one-tonne
         shipment on bulk resources."""
-        w = BULK_REFERENCE_KG if bulk else self.model.reference_weight
-        return rates["rate_parcel"] + rates["rate_kg"] * w + rates["rate_shipment"]
+        return BULK_REFERENCE_KG if bulk else self.model.reference_weight
+
+    def context(self, r: int) -> dict:
+        """What bidders on resource ``r`` know about its tender this round: how many providers
+        are eligible, the lane's cost of a reference unit (each eligible offer's cost over its
+        provider's cost factor, averaged: the published lane cost every provider's own cost is
+        a draw around) and the buyer's reserve."""
+        if r not in self._context:
+            offers = self.model.offers
+            offs = self._eligible(r)
+            bulk = bool(self.model.net.res_bulk[r])
+            w = self.ref_weight(bulk)
+            raw = offers.cost_parcel[offs] + offers.cost_kg[offs] * w + offers.cost_shipment[offs]
+            factor = np.array([getattr(self.providers.get(int(p)), "cost_factor", 1.0)
+                               for p in offers.provider[offs]], dtype=float)
+            self._context[r] = {
+                "n_bidders": int(np.unique(offers.provider[offs]).size),
+                "lane_cost": float(np.mean(raw / factor)) if offs.size else 0.0,
+                "reserve": self.reservation(offs, bulk) if offs.size else None,
+            }
+        return self._context[r]
+
+    def asks(self, offs: np.ndarray, volume: float, bulk: bool, buyer_acct: int,
+             fmt: str = "first_price") -> dict[str, np.ndarray]:
+        """What each offer asks for ``volume`` a day from this buyer in a tender of format
+        ``fmt`` (the providers' bidding, :class:`agents.provider.TenderBidding`): rates, the
+        price of a reference unit (``ref``) and its cost (``cost_ref``). In a first-price tender
+        bidders also know each bid's quality factor in the buyer's score (their track records
+        and who held the contract before): they shade in score units."""
+        r = int(self.model.offers.resource[offs[0]])
+        context = self.context(r)
+        if fmt == "first_price":
+            context = dict(context, score_factor=self.score_factor(offs, buyer_acct, r))
+        return self.model.bidding.asks(offs, volume, bulk, self.owners[buyer_acct].unique_id,
+                                       ref_weight=self.ref_weight(bulk), fmt=fmt, context=context)
+
+    def score_factor(self, offs: np.ndarray, buyer_acct: int, r: int) -> np.ndarray:
+        """Each offer's quality factor in this buyer's score (price x factor = score)."""
+        rel, rep = self.quality(offs)
+        prev = self.model.incumbents.get((buyer_acct, r), set())
+        incumbent = np.isin(self.model.offers.provider[offs], list(prev)) if prev else np.zeros(offs.size, dtype=bool)
+        return self.rule.factor(SimpleNamespace(reliability=rel, reputation=rep, incumbent=incumbent))
 
     def quality(self, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(reliability, reputation) of each offer's provider, for scoring."""
+        """(reliability, reputation) of each offer's provider, for scoring (they do not change
+        during a round: kept per set of offers)."""
+        key = offs.tobytes()
+        if key not in self._quality:
+            self._quality[key] = self._measure_quality(offs)
+        return self._quality[key]
+
+    def _measure_quality(self, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         model, offers, net = self.model, self.model.offers, self.model.net
         kind = net.res_kind[offers.resource[offs]]
         delay = net.res_delay[offers.resource[offs]] * offers.delay_mult[offs]
         reliability = np.where(kind == TRANSPORT, 1.0 - delay, np.where(kind == HANDLING, 1.0, offers.accuracy[offs]))
         return np.clip(reliability, 0.0, 1.0), model.reputation.score(offers.provider[offs])
 
-    def reservation(self, offs: np.ndarray, bulk: bool) -> float:
-        """The most a buyer pays per reference unit: a quarter over today's best spot price."""
+    def spot_price(self, offs: np.ndarray, bulk: bool) -> float:
+        """The buyer's outside option: today's best posted spot price of a reference unit."""
         offers = self.model.offers
-        w = BULK_REFERENCE_KG if bulk else self.model.reference_weight
+        w = self.ref_weight(bulk)
         spot = (offers.cost_parcel[offs] + offers.cost_kg[offs] * w + offers.cost_shipment[offs]) \
             * (1.0 + offers.markup[offs]) * offers.spot_factor[offs]
-        return float(spot.min()) * 1.25
+        return float(spot.min())
+
+    def reservation(self, offs: np.ndarray, bulk: bool) -> float:
+        """The most a buyer pays per reference unit under contract: its outside option (spot)
+        plus what assured capacity is worth to it (``market.reserve_premium``)."""
+        return self.spot_price(offs, bulk) * (1.0 + self.cfg.reserve_premium)
 
     # ---- the round ----
     def run(self):
@@ -176,138 +230,199 @@ class TenderRound:
             return np.full(offs.size, need)
         return np.maximum(offers.capacity[offs] - self.reserved[offs], 0.0)
 
-    def _worth_contracting(self, request: Request, asks: dict, offs: np.ndarray) -> bool:
+    def expected_price(self, asks: dict, r: int, fmt: str) -> float:
+        """What the buyer expects to pay per reference unit: the best ask within its reserve
+        where winners are paid their bids; under Vickrey and the clock the second best (what
+        beating the runner-up costs), or the reserve when only one ask is within it."""
+        reserve = self.context(r)["reserve"]
+        ok = np.sort(asks["ref"][asks["ref"] <= reserve * (1.0 + 1e-12)])
+        if ok.size == 0:
+            return float("inf")
+        if fmt in ("vickrey", "clock"):
+            return float(ok[1]) if ok.size > 1 else float(reserve)
+        return float(ok[0])
+
+    def _worth_contracting(self, request: Request, asks: dict, offs: np.ndarray, fmt: str) -> bool:
         """A merchant contracts only where the saving on spot pays for running the contract."""
         if self.owners[request.buyer_acct].role != "merchant":
             return True
-        spot = self.reservation(offs, request.bulk) / 1.25
+        spot = self.spot_price(offs, request.bulk)
         # reference prices are per parcel, per one-tonne shipment (bulk lanes) or per entry
         per_ref = BULK_REFERENCE_KG if request.bulk and self.model.net.res_kind[request.resource] == TRANSPORT \
             else 1.0
-        saving = (spot - asks["ref"].min()) * request.volume / per_ref * self.cfg.contract_days
+        saving = (spot - self.expected_price(asks, request.resource, fmt)) * request.volume / per_ref \
+            * self.cfg.contract_days
         return saving >= self.model.config.merchants.diy_transaction_cost
+
+    def _within_reserve(self, asks: dict, r: int) -> np.ndarray:
+        """Asks the buyer accepts: none above its reserve."""
+        reserve = self.context(r)["reserve"]
+        return asks["ref"] <= reserve * (1.0 + 1e-12)
 
     def single(self, request: Request):
         """A tender for one resource, in the scenario's format (package falls back to first price)."""
         offs = self._eligible(request.resource)
         if offs.size == 0:
             return
-        asks = self.asks(offs, request.need, request.bulk, request.buyer_acct)
-        if not self._worth_contracting(request, asks, offs):
-            return
-        spare = self._spare(offs, request.bulk, request.need)
-        rel, rep = self.quality(offs)
-        prev = self.model.incumbents.get((request.buyer_acct, request.resource), set())
-        incumbent = np.isin(self.model.offers.provider[offs], list(prev))
         auction = self.cfg.auction if self.cfg.auction != "package" else "first_price"
-        reserve = self.reservation(offs, request.bulk)
+        asks = self.asks(offs, request.need, request.bulk, request.buyer_acct, fmt=auction)
+        if not self._worth_contracting(request, asks, offs, auction):
+            return
         self.bid_offers.append(offs)
         self.tenders += 1
+        n_bids = offs.size
+        won_all = np.zeros(n_bids, dtype=bool)
+        ok = self._within_reserve(asks, request.resource)
+        if not ok.any():
+            self.model.bidding.observe(offs, won_all, asks, auction)
+            return
+        bidders, kept = offs[ok], {k: v[ok] for k, v in asks.items()}
+        spare = self._spare(bidders, request.bulk, request.need)
+        rel, rep = self.quality(bidders)
+        prev = self.model.incumbents.get((request.buyer_acct, request.resource), set())
+        incumbent = np.isin(self.model.offers.provider[bidders], list(prev))
+        reserve = self.context(request.resource)["reserve"]
         if auction == "clock":
-            result = descending_clock_auction(asks["ref"], request.need, start_price=reserve,
-                                              decrement=self.cfg.clock_decrement * reserve, capacity=spare)
+            # bidders stay in while the clock is at or above their asks, offering at most the need
+            result = descending_clock_auction(kept["ref"], request.need, start_price=reserve,
+                                              decrement=self.cfg.clock_decrement * reserve,
+                                              capacity=np.minimum(spare, request.need))
             qty = np.asarray(result.quantity, dtype=float)
             pay = np.where(qty > 0, result.price, 0.0)
-            order = np.argsort(asks["ref"], kind="stable")
-            second = float(asks["ref"][order[1]]) if offs.size > 1 else float("nan")
-            score = asks["ref"]
+            order = np.argsort(kept["ref"], kind="stable")
+            second = float(kept["ref"][order[1]]) if bidders.size > 1 else float("nan")
+            score = kept["ref"]
         else:
-            bids = TenderBids(bidder=self.model.offers.provider[offs], price=asks["ref"], capacity=spare,
+            bids = TenderBids(bidder=self.model.offers.provider[bidders], price=kept["ref"], capacity=spare,
                               reliability=rel, reputation=rep, incumbent=incumbent)
-            # the buyer's reservation price, in score units at the least favourable quality
-            # factor: no bid is excluded unless its price itself exceeds the reservation
+            # every bid is within the reserve; the reserve in score units (at the least favourable
+            # quality factor) is what VCG values the volume no other bidder could carry at
             reserve_score = reserve * float(self.rule.factor(bids).max())
             result = award_tender(bids, request.need, rule=self.rule,
-                                  min_winners=min(self.cfg.min_winners, offs.size),
+                                  min_winners=min(self.cfg.min_winners, bidders.size),
                                   max_winners=self.cfg.max_winners, payment=auction,
                                   reserve_price=reserve_score if auction == "vickrey" else None)
             qty, pay, second, score = result.quantity, result.unit_payment, result.second_price, result.score
         won = np.flatnonzero(qty > 1e-9)
         for j in won:
-            self.sign(request, int(offs[j]), float(qty[j]),
-                      {k: asks[k][j] * pay[j] / asks["ref"][j] for k in RATE_KEYS}, float(asks["cost_factor"][j]),
-                      n_bids=offs.size, winning=float(pay[j]), second=second, score=float(score[j]),
+            self.sign(request, int(bidders[j]), float(qty[j]),
+                      {k: kept[k][j] * pay[j] / kept["ref"][j] for k in RATE_KEYS}, float(kept["cost_factor"][j]),
+                      n_bids=n_bids, winning=float(pay[j]), second=second, score=float(score[j]),
                       mechanism=auction)
-        self.won_offers.append(offs[won])
+        won_all[np.flatnonzero(ok)[won]] = True
+        self.model.bidding.observe(offs, won_all, asks, auction)
+        self.won_offers.append(bidders[won])
         self.model.incumbents[(request.buyer_acct, request.resource)] = \
-            set(self.model.offers.provider[offs[won]].tolist())
+            set(self.model.offers.provider[bidders[won]].tolist())
+
+    def lane_directions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mode, origin territory, destination territory) of every resource; -1 where it is not
+        a lane."""
+        if not hasattr(self, "_directions"):
+            world, net = self.model.world, self.model.net
+            territories = world.territories
+            origin = np.full(len(world.resources), -1, dtype=np.int64)
+            dest = np.full(len(world.resources), -1, dtype=np.int64)
+            for res in world.resources:
+                if res.lane is not None:
+                    origin[res.index] = territories.index(world.graph.nodes[res.lane.u]["territory"])
+                    dest[res.index] = territories.index(world.graph.nodes[res.lane.v]["territory"])
+            self._directions = (net.res_mode, origin, dest)
+        return self._directions
 
     def package(self, buyer_acct: int, requests: list[Request]):
-        """A combinatorial tender over all of a buyer's daily resources."""
+        """A combinatorial tender over all of a buyer's daily resources.
+
+        Every eligible offer bids on its resource alone, for up to the need within its spare
+        capacity, divisibly (the buyer may take part of it) at its ask. A provider that serves
+        lanes both ways between two territories also bids on them as an all-or-nothing bundle:
+        the same quantities, priced from its cost of serving them together (its lanes' costs
+        less the repositioning it saves, :func:`~market.mechanisms.package.backhaul_bundles`)
+        with the same ratio of ask to cost as its lane asks. The buyer's exact MILP covers each
+        lane's need at least total price, a provider never winning a lane twice (alone and in a
+        bundle); each accepted bid is signed for what the MILP gave it, bundles whole."""
         model, offers = self.model, self.model.offers
-        lanes = [request.resource for request in requests]
+        n_lanes = len(requests)
         need = np.array([request.need for request in requests])
-        n_lanes = len(lanes)
-        rows_q, rows_p, rows_b, rows_kind = [], [], [], []
-        by_provider: dict[int, list[tuple[int, int, float, dict]]] = {}
+        rows_q, rows_p, rows_b, rows_div, rows_items, rows_kind = [], [], [], [], [], []
+        by_provider: dict[int, list[tuple]] = {}
+        bid_on: list[tuple[np.ndarray, dict]] = []
         for li, request in enumerate(requests):
             offs = self._eligible(request.resource)
             if offs.size == 0:
                 continue
-            asks = self.asks(offs, request.need, False, buyer_acct)
-            if not self._worth_contracting(request, asks, offs):
+            asks = self.asks(offs, request.need, False, buyer_acct, fmt="package")
+            if not self._worth_contracting(request, asks, offs, "package"):
                 continue
-            spare = np.minimum(self._spare(offs, False, request.need), request.need)
             self.bid_offers.append(offs)
+            bid_on.append((offs, asks))
+            ok = self._within_reserve(asks, request.resource)
+            spare = np.minimum(self._spare(offs, False, request.need), request.need)
             for j, off in enumerate(offs):
-                if spare[j] < 1:
+                if spare[j] < min(1.0, request.need) or not ok[j]:     # a whole slot, or all of a smaller need
                     continue
                 q = np.zeros(n_lanes)
                 q[li] = spare[j]
-                asks_j = {k: asks[k][j] for k in (*RATE_KEYS, "ref", "cost_factor")}
+                asks_j = {k: float(asks[k][j]) for k in (*RATE_KEYS, "ref", "cost_ref", "cost_factor")}
+                item = (li, int(off), float(spare[j]), asks_j)
                 rows_q.append(q)
-                rows_p.append(asks["ref"][j] * spare[j])
+                rows_p.append(asks_j["ref"] * spare[j])
                 rows_b.append(int(offers.provider[off]))
-                rows_kind.append(("single", [(li, int(off), float(spare[j]), asks_j)]))
-                by_provider.setdefault(int(offers.provider[off]), []).append((li, int(off), float(spare[j]), asks_j))
-        bundle_factor = 1.0 - self.cfg.package_discount
+                rows_div.append(True)
+                rows_items.append([(item, 1.0)])
+                rows_kind.append("single")
+                by_provider.setdefault(int(offers.provider[off]), []).append(item)
+        mode, origin, dest = self.lane_directions()
         for prov, items in by_provider.items():
-            lanes_of = {li for li, *_ in items}
-            if len(lanes_of) < 2:
+            if len(items) < 2:
                 continue
-            # the provider's bundle: its cheapest offer on each lane it serves, at a scope discount
-            best = {}
-            for li, off, q, asks_j in items:
-                if li not in best or asks_j["ref"] < best[li][3]["ref"]:
-                    best[li] = (li, off, q, asks_j)
-            q = np.zeros(n_lanes)
-            price = 0.0
-            for li, off, qq, asks_j in best.values():
-                q[li] = qq
-                price += asks_j["ref"] * qq * bundle_factor
-            rows_q.append(q)
-            rows_p.append(price)
-            rows_b.append(prov)
-            rows_kind.append(("bundle", list(best.values())))
-        if not rows_q:
-            return
+            res = np.array([requests[li].resource for li, *_ in items])
+            qty = np.array([q for _, _, q, _ in items])
+            cost = np.array([a["cost_ref"] for *_, a in items])
+            ask = np.array([a["ref"] for *_, a in items])
+            for members, saving in backhaul_bundles(mode[res], origin[res], dest[res], qty, cost,
+                                                    self.cfg.backhaul_share):
+                c_total = float(qty[members] @ cost[members])
+                factor = 1.0 - saving / c_total          # the bundle's cost as a share of its lanes'
+                q = np.zeros(n_lanes)
+                for m in members:
+                    q[items[m][0]] = items[m][2]
+                rows_q.append(q)
+                rows_p.append(float(qty[members] @ ask[members]) * factor)
+                rows_b.append(prov)
+                rows_div.append(False)
+                rows_items.append([(items[m], factor) for m in members])
+                rows_kind.append("bundle")
+        won = self._award_package(buyer_acct, requests, rows_q, rows_p, rows_b, rows_div, rows_items, rows_kind,
+                                  need) if rows_q else set()
+        for offs, asks in bid_on:      # learning bidders score every lane bid they made
+            model.bidding.observe(offs, np.isin(offs, list(won)), asks, "package")
+
+    def _award_package(self, buyer_acct, requests, rows_q, rows_p, rows_b, rows_div, rows_items, rows_kind,
+                       need) -> set[int]:
+        """Winner determination of a package tender and the contracts it signs; returns the
+        offers that won something."""
+        model, offers = self.model, self.model.offers
         self.tenders += 1
         quantities = np.vstack(rows_q)
-        demand = np.minimum(need, quantities.sum(axis=0))
+        demand = np.minimum(need, quantities[np.array(rows_div)].sum(axis=0))
         award = solve_package_auction(PackageBids(bidder=np.array(rows_b), quantity=quantities,
                                                   price=np.array(rows_p)),
-                                      demand, xor=True, cover="at_least")
+                                      demand, xor="lane", cover="exact", divisible=np.array(rows_div))
+        won: set[int] = set()
         if not award.feasible:
-            return
-        # give each lane's need to the selected bids, cheapest per unit first
-        left = demand.copy()
-        chosen = []
+            return won
         for i in np.flatnonzero(award.selected):
-            kind, items = rows_kind[i]
-            factor = bundle_factor if kind == "bundle" else 1.0
-            for li, off, qq, asks_j in items:
-                chosen.append((asks_j["ref"] * factor, li, off, qq, asks_j, factor, kind))
-        chosen.sort(key=lambda t: (t[1], t[0]))
-        for unit, li, off, qq, asks_j, factor, kind in chosen:
-            q = min(qq, left[li])
-            if q < 1e-9:
-                continue
-            left[li] -= q
-            self.sign(requests[li], off, q, {k: asks_j[k] * factor for k in RATE_KEYS}, asks_j["cost_factor"],
-                      n_bids=len(rows_q), winning=unit, second=float("nan"), score=unit,
-                      mechanism=f"package/{kind}")
-            self.won_offers.append(np.array([off]))
-            model.incumbents.setdefault((buyer_acct, requests[li].resource), set()).add(int(offers.provider[off]))
+            share = float(award.fraction[i])
+            for (li, off, qq, asks_j), factor in rows_items[i]:
+                unit = asks_j["ref"] * factor
+                self.sign(requests[li], off, qq * share, {k: asks_j[k] * factor for k in RATE_KEYS},
+                          asks_j["cost_factor"], n_bids=len(rows_q), winning=unit, second=float("nan"),
+                          score=unit, mechanism=f"package/{rows_kind[i]}")
+                self.won_offers.append(np.array([off]))
+                won.add(off)
+                model.incumbents.setdefault((buyer_acct, requests[li].resource), set()).add(int(offers.provider[off]))
+        return won
 
     # ---- contract net (integrators, per route) ----
     def contract_net(self, integrator) -> set[int]:

@@ -53,12 +53,22 @@ class NetworkTables:
         self.route_n = np.array([rt.n_stages for rt in world.routes], dtype=np.int64)
         self.route_channel = np.array([world.channels.index(rt.channel) for rt in world.routes], dtype=np.int64)
         self.route_bulk = np.array([rt.bulk for rt in world.routes], dtype=bool)
+        # carrier groups that clear their own parcels: no hand-off between their lanes and the
+        # customs stages next to them
+        in_house = {f"group:{g}" for g, spec in world.spec.carrier_groups.items() if spec.customs_in_house}
+        customs = [k in (EXPORT, IMPORT) for k in self.res_kind]
         for rt in world.routes:
             self.route_res[rt.index, : rt.n_stages] = rt.resources
             for s, g in enumerate(rt.regimes):
                 self.route_regime[rt.index, s] = REGIMES.index(g) if g else 0
+            pools = [self.res_pool[r] for r in rt.resources]
+            for s, r in enumerate(rt.resources):
+                if customs[r]:
+                    near = [pools[j] for j in (s - 1, s + 1) if 0 <= j < rt.n_stages and not customs[rt.resources[j]]]
+                    if near and all(p == near[0] for p in near) and near[0] in in_house:
+                        pools[s] = near[0]
             for s in range(1, rt.n_stages):
-                self.route_handoff[rt.index, s] = self.res_pool[rt.resources[s]] != self.res_pool[rt.resources[s - 1]]
+                self.route_handoff[rt.index, s] = pools[s] != pools[s - 1]
 
         self.clearance = clearance
         self.refresh_expected_days()

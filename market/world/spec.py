@@ -96,10 +96,13 @@ class OriginSpec(_Spec):
 
 
 class CarrierGroupSpec(_Spec):
-    """A group of carriers serving the same lanes: how many companies share them."""
+    """A group of carriers serving the same lanes: how many companies share them, and whether
+    they clear their own parcels through customs (an express integrator is its own broker, so
+    its parcels change hands at no customs point along its lanes)."""
 
     label: str
     count: int = Field(ge=1, le=50)
+    customs_in_house: bool = False
 
 
 class LaneSpec(_Spec):

@@ -91,7 +91,7 @@ def test_the_end_of_the_us_de_minimis_lowers_us_orders_while_other_markets_hold(
     start = {"simulation.start_date": dt.date(2025, 4, 15)}
     keep = {"shocks": [{"name": "de minimis kept", "kind": "duty_rule", "start": dt.date(2025, 5, 2),
                         "territories": ["US"],
-                        "rule": {"de_minimis": 800.0, "de_minimis_excluded_origins": [], "postal_per_item": []}}]}
+                        "rule": {"de_minimis": 800.0, "de_minimis_excluded_origins": [], "postal": None}}]}
     us, rest = [], []
     for seed in SEEDS:
         kept = run(seed, 100, "us-de-minimis-2025", **start, **keep)

@@ -43,11 +43,14 @@ def test_composed_services_are_valid_paths():
                     assert m.offers.resource[off] == route.resources[stage]          # a leg of that stage
                     assert m.offers.active[off]
                     assert m.offers.capacity[off] > 0                                 # an open leg
-            # services with room for the volume come first: if any fits, all offered fit
+            # services with room for the volume come first: if any fits, all offered fit (the
+            # room on a leg is its resource's open capacity: a buyer may use all its providers)
             front = it.catalogue.cache.get(("src", family), ("dst", family),
                                            edge_ok=lambda u, v, k, d: d["capacity"] > 0, filter_key="open")
+            room = np.bincount(m.offers.resource, weights=np.where(m.offers.active, m.offers.capacity, 0.0),
+                               minlength=len(m.world.resources))
             if any(s.capacity >= volume for s in front):
-                assert all(min(m.offers.capacity[o] for o in svc.offers) >= volume for svc in offers.values())
+                assert all(min(room[m.offers.resource[o]] for o in svc.offers) >= volume for svc in offers.values())
                 assert svc.cost_parcel > 0 and svc.days > 0 and 0 <= svc.risk < 1
                 checked += 1
     assert checked > 20
@@ -70,7 +73,8 @@ def test_composition_equals_brute_force_on_the_service_graph():
 def test_diy_friction_raises_the_4pl_share():
     low = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
     high = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
-    assert (high > low).all() and high.mean() > low.mean() + 0.1
+    diff = high - low                       # paired by seed: the effect beyond seed noise
+    assert (diff > 0).all() and diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size)
 
 
 def test_a_higher_markup_lowers_the_4pl_share():
@@ -167,22 +171,31 @@ def test_several_integrators_compete():
 
 
 def test_losses_drive_exit_and_margins_drive_entry(tmp_path, conserved):
+    """Providers that lose more than they bear leave (offers closed, contracts terminated, no
+    parcel lost or counted twice); where capacity runs short and margins are rich, newcomers
+    enter (the rules themselves are tested in tests/market/test_market_structure.py)."""
     from experiments.run import write_results
-    m = Marketplace("baseline", rng=8, parcels_path=tmp_path / "parcels.parquet", **{**SMALL, "evolution.period_days": 14, "evolution.exit_after": 2,
-                                          "carriers.fixed_cost_share": 0.85, "evolution.entry_margin": 0.0})
-    n0 = len(m.carriers) + len(m.operators) + len(m.brokers)
+    m = Marketplace("baseline", rng=8, parcels_path=tmp_path / "parcels.parquet",
+                    **{**SMALL, "evolution.period_days": 14, "evolution.exit_window": [1, 1],
+                       "evolution.loss_tolerance": [0.0, 0.2], "carriers.fixed_cost_share": 0.85})
     m.run_for(100)
-    assert m.evolution.exits > 0 and m.evolution.entries > 0
+    assert m.evolution.exits > 0
     gone = [p for p in m.carriers + m.operators + m.brokers if not p.in_market]
     assert gone and not m.offers.active[np.concatenate([p.offer_ids for p in gone])].any()
     book = m.contracts
     for p in gone:
         mine = (book.provider == p.unique_id) & np.isin(book.status, [0, 1])
         assert not mine.any()                      # its contracts were terminated
-    assert len(m.carriers) + len(m.operators) + len(m.brokers) > n0
     # parcels on the legs of providers that left are neither lost nor counted twice
     write_results(m, m.finish(), tmp_path, 8, 100)
     conserved(tmp_path)
+    rich = Marketplace("baseline", rng=8, **{**SMALL, "evolution.period_days": 14, "carriers.markup": 0.6,
+                                             "warehouses.markup": 0.6, "customs_agents.markup": 0.6,
+                                             "evolution.entry_hurdle": [0.0, 0.0]})
+    n0 = len(rich.carriers) + len(rich.operators) + len(rich.brokers)
+    rich.run_for(100)
+    assert rich.evolution.entries > 0
+    assert len(rich.carriers) + len(rich.operators) + len(rich.brokers) > n0
 
 
 def test_integration_series_match_the_parcels(simulate):

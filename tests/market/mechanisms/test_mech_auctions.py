@@ -12,7 +12,6 @@ from market.mechanisms.auctions import (
     award_tender,
     descending_clock_auction,
     first_price_equilibrium_bid,
-    reverse_auction,
 )
 
 
@@ -86,46 +85,17 @@ def test_score_rule_formula():
 # Single-item Vickrey / first price
 # ---------------------------------------------------------------------------
 def test_vickrey_pays_second_lowest_cost():
+    """One unit, every bid able to carry it: the lowest ask wins and is paid the second-lowest."""
     rng = np.random.default_rng(1)
-    costs = rng.uniform(10, 20, size=(500, 6))
-    res = reverse_auction(costs, fmt="vickrey")
-    srt = np.sort(costs, axis=1)
-    np.testing.assert_array_equal(res.price, srt[:, 1])
-    np.testing.assert_array_equal(res.winner, np.argmin(costs, axis=1))
-    # single auction and the tender with one unit agree
-    for row in costs[:20]:
-        single = reverse_auction(row, fmt="vickrey")
+    costs = rng.uniform(10, 20, size=(40, 6))
+    for row in costs:
         bids = TenderBids(bidder=np.arange(6), price=row, capacity=np.ones(6))
         award = award_tender(bids, 1.0, payment="vickrey")
-        assert award.winners.tolist() == [single.winner]
-        assert award.unit_payment[single.winner] == pytest.approx(np.sort(row)[1], abs=1e-9)
+        assert award.winners.tolist() == [int(np.argmin(row))]
+        assert award.unit_payment[award.winners[0]] == pytest.approx(np.sort(row)[1], abs=1e-9)
         assert award.second_price == pytest.approx(np.sort(row)[1])
-
-
-def test_vickrey_no_bidder_gains_by_shading():
-    rng = np.random.default_rng(2)
-    n_inst, n = 400, 5
-    costs = rng.uniform(0, 1, size=(n_inst, n))
-    factors = np.array([0.5, 0.7, 0.9, 0.95, 0.99, 1.01, 1.05, 1.1, 1.3, 1.6, 2.0])
-    truthful = reverse_auction(costs, fmt="vickrey")
-    u_truth = np.zeros((n_inst, n))
-    u_truth[np.arange(n_inst), truthful.winner] = truthful.price - costs[
-        np.arange(n_inst), truthful.winner]
-    # asks[inst, i, f, :] = truthful asks except bidder i who asks cost_i * f
-    asks = np.broadcast_to(costs[:, None, None, :], (n_inst, n, factors.size, n)).copy()
-    ii = np.arange(n)
-    asks[:, ii, :, ii] = costs[:, ii, None].transpose(1, 0, 2) * factors
-    res = reverse_auction(asks.reshape(-1, n), fmt="vickrey")
-    winner = res.winner.reshape(n_inst, n, factors.size)
-    price = res.price.reshape(n_inst, n, factors.size)
-    deviator_wins = winner == ii[None, :, None]
-    u_dev = np.where(deviator_wins, price - costs[:, :, None], 0.0)
-    assert np.all(u_dev <= u_truth[:, :, None] + 1e-12)
-    # the same deviation grid *is* profitable under first price (test has power)
-    fp = reverse_auction(asks.reshape(-1, n), fmt="first_price")
-    fp_win = fp.winner.reshape(n_inst, n, factors.size) == ii[None, :, None]
-    u_fp = np.where(fp_win, fp.price.reshape(n_inst, n, factors.size) - costs[:, :, None], 0)
-    assert np.any(u_fp > 1e-6)
+        first = award_tender(bids, 1.0, payment="first_price")
+        assert first.unit_payment[first.winners[0]] == pytest.approx(row.min())
 
 
 def test_vcg_tender_truthful_multi_unit():
@@ -253,21 +223,46 @@ def test_first_price_revenue_equivalence_uniform():
     lo, hi = 100.0, 200.0
     costs = rng.uniform(lo, hi, size=(n_auctions, n))
     bids = first_price_equilibrium_bid(costs, n, (lo, hi))
-    fp = reverse_auction(bids, fmt="first_price")
-    vk = reverse_auction(costs, fmt="vickrey")
+    rows = np.arange(n_auctions)
     # the low-cost bidder wins both (the equilibrium bid is increasing)
-    np.testing.assert_array_equal(fp.winner, vk.winner)
-    diff = fp.price - vk.price
+    np.testing.assert_array_equal(np.argmin(bids, axis=1), np.argmin(costs, axis=1))
+    fp = bids[rows, np.argmin(bids, axis=1)]            # pay as bid
+    vk = np.sort(costs, axis=1)[:, 1]                    # truthful, paid the second-lowest cost
+    diff = fp - vk
     half_width = stats.norm.ppf(0.995) * diff.std(ddof=1) / np.sqrt(n_auctions)
     assert abs(diff.mean()) < half_width
     # both match the theoretical expected price lo + 2 (hi - lo) / (n + 1)
     theory = lo + 2 * (hi - lo) / (n + 1)
-    for p in (fp.price, vk.price):
+    for p in (fp, vk):
         hw = stats.norm.ppf(0.995) * p.std(ddof=1) / np.sqrt(n_auctions)
         assert abs(p.mean() - theory) < hw
     # truthful first-price bidding would NOT be revenue equivalent
-    naive = reverse_auction(costs, fmt="first_price").price - vk.price
+    naive = costs.min(axis=1) - vk
     assert abs(naive.mean()) > 10 * half_width
+
+
+def test_revenue_equivalence_holds_with_a_reserve():
+    """With a reserve below the top of the costs, bidders above it stay out; the equilibrium
+    asks of the others still cost the buyer what a Vickrey auction with that reserve does
+    (the lower of the second-lowest cost and the reserve), and a lone bidder asks the reserve."""
+    rng = np.random.default_rng(5)
+    lo, hi, reserve = 100.0, 200.0, 170.0
+    for n in (1, 2, 3, 5):
+        costs = rng.uniform(lo, hi, size=(40_000, n))
+        bids = first_price_equilibrium_bid(costs, n, (lo, hi), reserve=reserve)
+        assert np.all(bids >= costs - 1e-12)
+        enter = costs < reserve
+        assert np.all(bids[enter] <= reserve + 1e-9)
+        if n == 1:
+            np.testing.assert_allclose(bids[enter], reserve)
+        fp = np.where(enter, bids, np.inf).min(axis=1)
+        srt = np.sort(costs, axis=1)
+        vk = np.where(srt[:, 0] < reserve, np.minimum(srt[:, 1] if n > 1 else reserve, reserve), np.inf)
+        sold = np.isfinite(vk)
+        np.testing.assert_array_equal(np.isfinite(fp), sold)
+        diff = fp[sold] - vk[sold]
+        half_width = stats.norm.ppf(0.995) * diff.std(ddof=1) / np.sqrt(sold.sum()) + 1e-9
+        assert abs(diff.mean()) < half_width, n
 
 
 def test_equilibrium_bid_uniform_closed_form_and_numeric():
@@ -280,6 +275,42 @@ def test_equilibrium_bid_uniform_closed_form_and_numeric():
         frozen = first_price_equilibrium_bid(c, n, stats.uniform(0.0, 1.0))
         np.testing.assert_allclose(frozen, closed, atol=1e-8)
     assert first_price_equilibrium_bid(0.25, 3, (0.0, 1.0)) == pytest.approx(0.5)
+
+
+def test_equilibrium_bid_with_a_reserve_closed_form_and_numeric():
+    """The uniform closed form with a reserve agrees with the numeric integral and with the
+    hand-computed ask: n = 2, costs U(0, 1), reserve 0.7, cost 0: 0.5 (1 - 0.3^2) = 0.455."""
+    c = np.linspace(0.0, 1.0, 21)
+    for n in (1, 2, 3, 6):
+        for reserve in (0.4, 0.7, 1.0, 1.5):
+            closed = first_price_equilibrium_bid(c, n, (0.0, 1.0), reserve=reserve)
+            numeric = first_price_equilibrium_bid(c, n, lambda t: np.clip(t, 0, 1), upper=1.0, reserve=reserve)
+            np.testing.assert_allclose(numeric, closed, atol=1e-8)
+            assert np.all(closed >= c - 1e-12)
+    assert first_price_equilibrium_bid(0.0, 2, (0.0, 1.0), reserve=0.7) == pytest.approx(0.455)
+    # a reserve above the top of the costs changes nothing once there are rivals
+    np.testing.assert_allclose(first_price_equilibrium_bid(c, 3, (0.0, 1.0), reserve=1.5), c + (1 - c) / 3)
+    # below the support every cost asks what the lowest does
+    assert first_price_equilibrium_bid(-1.0, 3, (0.0, 1.0)) == pytest.approx(1 / 3)
+
+
+def test_equilibrium_bid_with_a_reserve_is_a_best_response():
+    """Against rivals bidding b(.) with a reserve r < c_hi, no ask beats b(c): expected profit
+    (ask - c) x P(every rival either stays out or asks more), computed on a fine grid."""
+    n, lo, hi, r = 3, 0.0, 1.0, 0.6
+    grid = np.linspace(lo, r, 3001)[:-1]
+    b_grid = first_price_equilibrium_bid(grid, n, (lo, hi), reserve=r)
+    assert np.all(np.diff(b_grid) > 0)
+
+    def expected_profit(ask, cost):
+        # a rival beats the ask when its cost is below b^-1(ask) (rivals above r stay out)
+        rival = np.interp(ask, b_grid, grid, right=r)
+        return (ask - cost) * (1 - rival) ** (n - 1) * (ask <= r)
+
+    for cost in (0.05, 0.2, 0.4, 0.55):
+        b_star = first_price_equilibrium_bid(cost, n, (lo, hi), reserve=r)
+        alternatives = np.linspace(cost, r, 500)
+        assert expected_profit(b_star, cost) >= expected_profit(alternatives, cost).max() - 1e-5
 
 
 def test_equilibrium_bid_is_best_response_for_nonuniform_costs():

@@ -2,14 +2,11 @@
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
-from market.mechanisms.spot import (
-    allocate_cheapest_first,
-    posted_spot_price,
-    split_orders_cheapest_first,
-)
-from market.mechanisms.strategies import AdaptiveMarkup, BanditMarkup, CostPlus, Truthful
+from market.mechanisms.auctions import first_price_equilibrium_bid
+from market.mechanisms.spot import posted_spot_price
+from market.mechanisms.strategies import (AdaptiveMarkup, BanditMarkup, BanditShading, CostPlus,
+                                          EquilibriumShading, Truthful)
 
 
 # ---------------------------------------------------------------------------
@@ -24,6 +21,9 @@ def test_truthful_and_cost_plus():
     np.testing.assert_allclose(cp.ask([5.0], providers=[2]), [6.0])
     lanes = np.array([[10.0, 20.0], [10.0, 20.0], [10.0, 20.0]])
     np.testing.assert_allclose(cp.ask(lanes), lanes * np.array([[1.0], [1.1], [1.2]]))
+    # list markups reloaded (after price reviews; more providers after an entry)
+    cp.update(np.array([0.3, 0.0, 0.1, 0.5]))
+    np.testing.assert_allclose(cp.ask(np.full(4, 10.0)), [13.0, 10.0, 11.0, 15.0])
 
 
 def test_adaptive_markup_learns_from_wins_losses_and_utilisation():
@@ -83,45 +83,69 @@ def test_posted_spot_price_monotone_and_capped():
                                [125.0, 400.0])
 
 
-def test_allocate_cheapest_first_is_least_cost():
-    rng = np.random.default_rng(5)
-    prices = rng.uniform(50, 150, size=(40, 6))
-    caps = rng.integers(0, 10, size=(40, 6)).astype(float)
-    demand = rng.uniform(0, 50, 40)
-    batch = allocate_cheapest_first(demand, prices, caps)
-    for r in range(40):
-        served = min(demand[r], caps[r].sum())
-        lp = linprog(prices[r], A_eq=np.ones((1, 6)), b_eq=[served],
-                     bounds=list(zip(np.zeros(6), caps[r])), method="highs")
-        assert batch.cost[r] == pytest.approx(lp.fun, rel=1e-9, abs=1e-9)
-        single = allocate_cheapest_first(demand[r], prices[r], caps[r])
-        np.testing.assert_allclose(single.quantity, batch.quantity[r])
-        assert single.unserved == pytest.approx(demand[r] - served)
-        assert np.all(single.quantity <= caps[r])
-        if served > 0:
-            used = single.quantity > 0
-            assert single.marginal_price == pytest.approx(prices[r][used].max())
+# ---------------------------------------------------------------------------
+# Shading strategies: equilibrium and learned
+# ---------------------------------------------------------------------------
+def test_equilibrium_shading_is_the_first_price_equilibrium_ask():
+    s = EquilibriumShading(3)
+    cost = np.array([100.0, 104.0, 107.0])
+    for n, reserve in ((1, 130.0), (2, None), (3, 105.0), (4, 200.0)):
+        ctx = {"n_bidders": n, "cost_bounds": (92.0, 108.0), "reserve": reserve}
+        expected = [first_price_equilibrium_bid(c, n, (92.0, 108.0), reserve=reserve) for c in cost]
+        np.testing.assert_allclose(s.ask(cost, context=ctx), expected)
+    # c + (hi - c) / n with rivals and no binding reserve; the reserve alone
+    np.testing.assert_allclose(s.ask(cost, context={"n_bidders": 2, "cost_bounds": (92.0, 108.0), "reserve": None}),
+                               cost + (108.0 - cost) / 2)
+    np.testing.assert_allclose(s.ask(cost, context={"n_bidders": 1, "cost_bounds": (92.0, 108.0), "reserve": 130.0}),
+                               130.0)
+    with pytest.raises(ValueError):
+        s.ask(cost)
 
 
-def test_split_orders_cheapest_first():
-    price = np.array([30.0, 10.0, 20.0])
-    cap = np.array([5.0, 4.0, 3.0])
-    split = split_orders_cheapest_first([3.0, 3.0, 5.0, 2.0], price, cap)
-    # ladder: provider 1 (4 @ 10), provider 2 (3 @ 20), provider 0 (5 @ 30)
-    rows = list(zip(split.order.tolist(), split.provider.tolist(), split.quantity.tolist()))
-    assert rows == [(0, 1, 3.0), (1, 1, 1.0), (1, 2, 2.0), (2, 2, 1.0), (2, 0, 4.0),
-                    (3, 0, 1.0)]
-    np.testing.assert_allclose(split.unserved, [0, 0, 0, 1])
-    np.testing.assert_allclose(split.unit_price, price[split.provider])
-    rng = np.random.default_rng(6)
-    for _ in range(50):
-        oq = rng.uniform(0, 10, int(rng.integers(1, 8)))
-        p, c = rng.uniform(1, 9, 5), rng.uniform(0, 8, 5)
-        s = split_orders_cheapest_first(oq, p, c)
-        per_order = np.bincount(s.order, weights=s.quantity, minlength=oq.size)
-        per_provider = np.bincount(s.provider, weights=s.quantity, minlength=5)
-        np.testing.assert_allclose(per_order + s.unserved, oq)
-        assert np.all(per_provider <= c + 1e-9)
-        # same provider totals as the single-demand cheapest-first allocation
-        np.testing.assert_allclose(per_provider,
-                                   allocate_cheapest_first(oq.sum(), p, c).quantity)
+def repeated_first_price(n, seed, rounds=8000):
+    """``n`` learners in repeated first-price auctions with costs drawn U(0, 1) afresh each
+    time (independent private values): returns each learner's best share at the end and the
+    mean winning price over the last 1000 auctions."""
+    rng, env = np.random.default_rng(seed), np.random.default_rng(seed + 1000)
+    learners = BanditShading(n, rng, initial_value=1.0)
+    prices = []
+    for _ in range(rounds):
+        cost = env.uniform(0.0, 1.0, n)
+        ask = learners.ask(cost, context={"top": 1.0})
+        won = np.zeros(n, dtype=bool)
+        won[np.argmin(ask)] = True
+        share = learners.markup()
+        learners.observe(won, profit=np.where(won, share, 0.0))
+        prices.append(ask.min())
+    return learners.grid[np.argmax(learners.values, axis=1)], float(np.mean(prices[-1000:]))
+
+
+def test_learned_shading_moves_towards_the_equilibrium():
+    """Bandit learners in repeated first-price auctions settle near the equilibrium share 1/n
+    (well below bidding the top, well above bidding cost), and with more rivals they learn to
+    shade less and the buyer pays less: paired seeds, every seed in the same direction."""
+    shares, prices = {}, {}
+    for n in (2, 4):
+        runs = [repeated_first_price(n, seed) for seed in (1, 2, 3)]
+        shares[n] = np.array([r[0].mean() for r in runs])
+        prices[n] = np.array([r[1] for r in runs])
+        eq_price = 2.0 / (n + 1)            # expected second-lowest of n U(0, 1) costs
+        # near the equilibrium (exploration keeps it a little above), far from both extremes:
+        # asking the top (price 1) and asking cost (the lowest cost, 1 / (n + 1) on average)
+        assert np.all(np.abs(shares[n] - 1.0 / n) < 0.2), (n, shares[n])
+        assert np.all(np.abs(prices[n] - eq_price) < 0.25 * eq_price), (n, prices[n])
+    diff = prices[2] - prices[4]
+    assert np.all(diff > 0) and diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size)
+    assert np.all(shares[2] > shares[4])
+
+
+def test_learned_shading_alone_learns_to_ask_the_top():
+    rng = np.random.default_rng(7)
+    learner = BanditShading(1, rng, initial_value=1.0)
+    for _ in range(600):
+        ask = learner.ask(np.array([50.0]), context={"top": 80.0})
+        assert 50.0 <= ask[0] <= 80.0
+        learner.observe(np.array([True]), profit=learner.markup())
+    assert learner.grid[np.argmax(learner.values[0])] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        learner.ask(np.array([50.0]))

@@ -183,7 +183,7 @@ class Evolution:
             wants_out = [p for p in providers if p.close_period(profit[p.acct], float(fixed[p.offer_ids].sum()))]
             exited_groups = set()
             for provider in wants_out:
-                if len(self._peers(provider)) > 1:
+                if len(self._peers(provider)) > 1 and not self._last_on_a_resource(provider):
                     self.exit(provider, day, util, (demand_util, demand_c))
                     exited_groups.add(self._group_key(provider))
                     changed = True
@@ -295,6 +295,19 @@ class Evolution:
     def _peers(self, p) -> list:
         return [q for q in self.model.carriers + self.model.operators + self.model.brokers
                 if q.in_market and self._group_key(q) == self._group_key(p)]
+
+    def _last_on_a_resource(self, provider) -> bool:
+        """Whether some resource it serves has no other open offer: its customers there would
+        have no one to take them over (a port's last customs broker, a lane's last carrier), and
+        every route through the resource would stop; such a provider stays."""
+        offers = self.model.offers
+        own = provider.offer_ids[offers.active[provider.offer_ids]]
+        mine = set(own.tolist())
+        for offer in own:
+            others = [o for o in offers.by_resource.get(int(offers.resource[offer]), ()) if int(o) not in mine]
+            if not offers.active[np.asarray(others, dtype=np.int64)].any():
+                return True
+        return False
 
     # ---- exit ----
     def exit(self, provider, day: int, util: np.ndarray | None = None, demand_util: tuple = ()):

@@ -9,19 +9,20 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from market.mechanisms import (PackageBids, TenderBids, award_tender, brute_force_package_auction,
-                               descending_clock_auction, first_price_equilibrium_bid,
-                               reverse_auction, solve_package_auction)
+from market.mechanisms import (PackageBids, TenderBids, award_tender, descending_clock_auction,
+                               first_price_equilibrium_bid, solve_package_auction)
+from tests.market.mechanisms.test_mech_package import brute_force_package_auction
 
 
 # ---- first-price equilibrium bids ---------------------------------------------------------
 def test_equilibrium_bid_uniform_hand_figures_and_clipping():
     # b(c) = c + (hi - c) / n on [2, 10] with n = 4: c = 6 -> 7; below lo counts as lo: 2 + 2 = 4;
-    # above hi as hi: 10; one bidder asks the top of the support
+    # above hi the bidder cannot win at a profit and asks its cost, 12 (asks are never below
+    # cost since the bids part, i12); one bidder asks the top of the support
     assert first_price_equilibrium_bid(6.0, 4, (2.0, 10.0)) == 7.0
     assert isinstance(first_price_equilibrium_bid(6.0, 4, (2.0, 10.0)), float)
     got = first_price_equilibrium_bid(np.array([1.0, 12.0]), 4, [2.0, 10.0])
-    assert isinstance(got, np.ndarray) and got.tolist() == [4.0, 10.0]
+    assert isinstance(got, np.ndarray) and got.tolist() == [4.0, 12.0]
     assert first_price_equilibrium_bid(3.0, 1, (2.0, 10.0)) == 10.0
     assert first_price_equilibrium_bid(5.0, 3, (5.0, 5.0)) == 5.0       # a point support is fine
 
@@ -51,32 +52,6 @@ def test_equilibrium_bid_numeric_matches_a_reference_integral():
 def test_equilibrium_bid_refuses_bad_inputs(args, err):
     with pytest.raises(err):
         first_price_equilibrium_bid(*args)
-
-
-# ---- single-item reverse auctions ------------------------------------------------------------
-def test_reverse_auction_reserve_and_ties_hand_figures():
-    # asks 7, 5, 9 and reserve 8: 5 wins; first price pays 5, Vickrey the second lowest 7
-    assert reverse_auction([7.0, 5.0, 9.0], "first_price", 8.0).__dict__ == {"winner": 1, "price": 5.0}
-    assert reverse_auction([7.0, 5.0, 9.0], "vickrey", 8.0).price == 7.0
-    # reserve 6 rejects the 7: Vickrey pays the reserve; an ask equal to the reserve may win
-    assert reverse_auction([7.0, 5.0, 9.0], "vickrey", 6.0).price == 6.0
-    assert reverse_auction([6.0], "first_price", 6.0).winner == 0
-    # one bidder, Vickrey: paid the reserve; no reserve: infinite second price
-    assert reverse_auction([4.0], "vickrey", 10.0).price == 10.0
-    assert reverse_auction([4.0], "vickrey").price == np.inf
-    # nobody within the reserve
-    r = reverse_auction([7.0, 9.0], "vickrey", 5.0)
-    assert r.winner == -1 and np.isnan(r.price)
-    # ties go to the lowest index and Vickrey pays the tied price
-    r = reverse_auction([3.0, 3.0, 4.0], "vickrey")
-    assert (r.winner, r.price) == (0, 3.0)
-    # a batch
-    r = reverse_auction(np.array([[3.0, 1.0], [2.0, 8.0], [9.0, 9.5]]), "vickrey", reserve=9.0)
-    assert r.winner.tolist() == [1, 0, 0] and r.price.tolist() == [3.0, 8.0, 9.0]
-    with pytest.raises(ValueError):
-        reverse_auction([1.0], "english")
-    with pytest.raises(ValueError):
-        reverse_auction(np.zeros((2, 0)))
 
 
 # ---- descending clock ---------------------------------------------------------------------
@@ -193,13 +168,15 @@ def test_package_auction_edge_cases():
     no = solve_package_auction(none, [1.0, 0.0])
     assert not no.feasible and no.total_cost == np.inf and no.coverage.tolist() == [0.0, 0.0]
     assert no.selected.size == 0 and no.winners.size == 0
-    assert brute_force_package_auction(none, [1.0, 0.0]).feasible is False
-    assert brute_force_package_auction(none, [0.0, 0.0]).feasible is True
+    # the exhaustive reference (test_mech_package.py) agrees: (feasible, least total price)
+    assert brute_force_package_auction(none, [1.0, 0.0]) == (False, 0.0)
+    assert brute_force_package_auction(none, [0.0, 0.0]) == (True, 0.0)
     # XOR is the default: bidder 0's two packages cannot both win
     bids = PackageBids(bidder=[0, 0, 1], quantity=[[1, 0], [0, 1], [1, 1]], price=[1.0, 1.0, 5.0])
     assert solve_package_auction(bids, [1, 1]).winners.tolist() == [2]
     assert solve_package_auction(bids, [1, 1], xor=False).winners.tolist() == [0, 1]
-    assert brute_force_package_auction(bids, [1, 1]).winners.tolist() == [2]
+    assert brute_force_package_auction(bids, [1, 1]) == (True, 5.0)
+    assert brute_force_package_auction(bids, [1, 1], xor=False) == (True, 2.0)
     # one lane given as a 1-D quantity vector
     one = PackageBids(bidder=[0, 1], quantity=[2.0, 3.0], price=[4.0, 5.0])
     assert one.n_lanes == 1 and solve_package_auction(one, [3.0]).winners.tolist() == [1]
@@ -223,6 +200,3 @@ def test_package_auction_refuses_bad_calls():
         solve_package_auction(bids, [1.0])
     with pytest.raises(ValueError):
         solve_package_auction(bids, [1.0, 1.0], cover="most")
-    with pytest.raises(ValueError):
-        brute_force_package_auction(PackageBids(bidder=np.arange(21), quantity=np.ones((21, 1)),
-                                                price=np.ones(21)), [1.0])

@@ -1,4 +1,4 @@
-"""Spot prices, cheapest-first fills and bidding strategies: defaults, limits and edge cases
+"""Spot prices and bidding strategies: defaults, limits and edge cases
 on hand figures (written against the mutants the first tests let through)."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from market.mechanisms import (AdaptiveMarkup, BanditMarkup, BiddingStrategy, CostPlus, Truthful,
-                               allocate_cheapest_first, posted_spot_price,
-                               split_orders_cheapest_first)
+                               posted_spot_price)
 
 
 def test_posted_spot_price_defaults_and_clipping():
@@ -26,72 +25,6 @@ def test_posted_spot_price_defaults_and_clipping():
 def test_posted_spot_price_refuses_bad_shapes(kw):
     with pytest.raises(ValueError):
         posted_spot_price(10.0, 0.5, **kw)
-
-
-def test_allocate_cheapest_first_batch_hand_figures():
-    # market 0: demand 5 over prices 3 (cap 2), 1 (cap 2), 2 (cap 4): 2 at 1, 3 at 2 -> cost 8,
-    #   marginal price 2; market 1: demand 10, only 3 units at all -> 7 unserved, marginal 4
-    price = np.array([[3.0, 1.0, 2.0], [4.0, 5.0, 6.0]])
-    cap = np.array([[2.0, 2.0, 4.0], [3.0, 0.0, 0.0]])
-    r = allocate_cheapest_first(np.array([5.0, 10.0]), price, cap)
-    assert r.quantity.tolist() == [[0.0, 2.0, 3.0], [3.0, 0.0, 0.0]]
-    assert r.cost.tolist() == [8.0, 12.0] and r.unserved.tolist() == [0.0, 7.0]
-    assert r.marginal_price.tolist() == [2.0, 4.0]
-    # no demand: nothing used, marginal price NaN; ties go to the lower index
-    r = allocate_cheapest_first(0.0, np.array([1.0, 1.0]), np.array([5.0, 5.0]))
-    assert r.quantity.tolist() == [0.0, 0.0] and np.isnan(r.marginal_price) and r.cost == 0.0
-    r = allocate_cheapest_first(6.0, np.array([1.0, 1.0]), np.array([5.0, 5.0]))
-    assert r.quantity.tolist() == [5.0, 1.0]
-    for bad in ((-1.0, [1.0], [1.0]), (1.0, [1.0], [-1.0])):
-        with pytest.raises(ValueError):
-            allocate_cheapest_first(*bad)
-
-
-def test_split_orders_hand_figures():
-    # ladder: provider 1 at 2 (3 units), provider 0 at 5 (4 units), provider 2 at 9 (0 units)
-    # orders 2, 4, 3: order 0 takes 2 at 2; order 1 takes 1 at 2 then 3 at 5; order 2 takes
-    # the last unit at 5 and 2 are unserved
-    r = split_orders_cheapest_first([2.0, 4.0, 3.0], [5.0, 2.0, 9.0], [4.0, 3.0, 0.0])
-    assert r.order.tolist() == [0, 1, 1, 2] and r.provider.tolist() == [1, 1, 0, 0]
-    assert r.quantity.tolist() == [2.0, 1.0, 3.0, 1.0] and r.unit_price.tolist() == [2.0, 2.0, 5.0, 5.0]
-    assert r.unserved.tolist() == [0.0, 0.0, 2.0]
-    # an order of zero and integer inputs; ties in price go to the lower index
-    r = split_orders_cheapest_first(np.array([0, 3]), np.array([1, 1]), np.array([2, 2]))
-    assert r.order.tolist() == [1, 1] and r.provider.tolist() == [0, 1]
-    assert r.quantity.tolist() == [2.0, 1.0] and r.unserved.tolist() == [0.0, 0.0]
-    # nothing to split
-    r = split_orders_cheapest_first([], [1.0], [1.0])
-    assert r.order.size == 0 and r.unserved.size == 0
-    r = split_orders_cheapest_first([1.0], [], [])
-    assert r.order.size == 0 and r.unserved.tolist() == [1.0]
-    r = split_orders_cheapest_first([1.0, 0.0], [1.0], [0.0])
-    assert r.order.size == 0 and r.unserved.tolist() == [1.0, 0.0]
-    for bad in (([-1.0], [1.0], [1.0]), ([1.0], [1.0], [-1.0])):
-        with pytest.raises(ValueError):
-            split_orders_cheapest_first(*bad)
-
-
-def test_split_orders_matches_a_unit_by_unit_queue():
-    rng = np.random.default_rng(4)
-    for _ in range(20):
-        oq = rng.integers(0, 5, rng.integers(1, 6)).astype(float)
-        price = rng.integers(1, 6, rng.integers(1, 5)).astype(float)
-        cap = rng.integers(0, 5, price.size).astype(float)
-        # brute force: stack units cheapest first (stable), hand them out one by one
-        units = [p for p in np.argsort(price, kind="stable") for _ in range(int(cap[p]))]
-        got = np.zeros((oq.size, price.size))
-        k = 0
-        for o, q in enumerate(oq):
-            for _ in range(int(q)):
-                if k < len(units):
-                    got[o, units[k]] += 1
-                    k += 1
-        r = split_orders_cheapest_first(oq, price, cap)
-        seg = np.zeros_like(got)
-        np.add.at(seg, (r.order, r.provider), r.quantity)
-        assert (seg == got).all()
-        assert (r.unserved == oq - got.sum(axis=1)).all()
-        assert (r.unit_price == price[r.provider]).all()
 
 
 def test_strategies_markups_and_asks():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from market.mechanisms import (DIMENSIONS, Proposal, ReputationBook, SimpleContractor, Task,
-                               draw_losses, insurer_layer, premium, run_contract_net,
-                               settle_claims, tender_award_fn, weight_based_liability_limit)
+                               insurer_layer, premium, run_contract_net, settle_claims,
+                               tender_award_fn)
 from market.mechanisms.contract_net import Award, ContractNode
 
 
@@ -74,25 +74,11 @@ def test_settlement_edge_values_are_allowed():
     assert float(s.loss) == 0.0
 
 
-def test_insurer_layer_and_liability_limit_hand_figures():
+def test_insurer_layer_hand_figures():
     # loss 500, carrier limit 120 (a negative limit counts as 0), deductible 30, sum insured 300
     assert insurer_layer(500.0, 120.0, 30.0, 300.0).tolist() == 270.0    # min(380, 300) - 30
     assert insurer_layer(500.0, -5.0).tolist() == 500.0
     assert insurer_layer(100.0, 120.0, 10.0).tolist() == 0.0
-    # Montreal air cargo 22 SDR/kg at 1.35 USD/SDR, 10 kg: 297.00;
-    # Hague-Visby 2 SDR/kg or 666.67 SDR a package, 100 kg, 1 package: 666.67 x 1.35
-    assert weight_based_liability_limit(10.0, 22.0, 1.35).tolist() == pytest.approx(297.0)
-    assert weight_based_liability_limit(100.0, 2.0, 1.35, packages=1, sdr_per_package=666.67).tolist() \
-        == pytest.approx(666.67 * 1.35)
-
-
-def test_draw_losses_frequency_and_size():
-    rng = np.random.default_rng(2)
-    d = draw_losses(np.full(50_000, 0.2), rng)
-    assert d.dtype == bool and abs(d.mean() - 0.2) < 0.01
-    d = draw_losses(0.3, rng, size=(40_000,))
-    assert d.shape == (40_000,) and abs(d.mean() - 0.3) < 0.01
-    assert not draw_losses(np.zeros(10), rng).any() and draw_losses(np.ones(10), rng).all()
 
 
 # ---- reputation ----------------------------------------------------------------------------

@@ -20,8 +20,19 @@ from market.procurement.tendering import Request, TenderRound
 
 SMALL = {"merchants.exporters": 8, "merchants.importers": 3, "evolution.enabled": False}
 SEEDS = (1, 2, 3)
-CN_US, CN_EU, US_CN = 12, 14, 49        # express lanes: pvg_air>lax_air, pvg_air>lgg_air, us_sellers>pvg_air
+# express lanes, by name (their indices moved when the express first-mile lanes came in)
+EXPRESS_LANES = ("pvg_air>lax_air:express:express_air", "pvg_air>lgg_air:express:express_air",
+                 "us_sellers>pvg_air:express:express_air")
 TRIALS = 150
+
+
+def _express_lanes() -> tuple[int, int, int]:
+    from market.world import load_world
+    names = [r.name for r in load_world().resources]
+    return tuple(names.index(n) for n in EXPRESS_LANES)
+
+
+CN_US, CN_EU, US_CN = _express_lanes()
 
 
 class Tenders:
@@ -102,8 +113,12 @@ def paired_effect(diffs):
 def test_first_price_and_vickrey_cost_the_buyer_about_the_same():
     """Symmetric bidders: first price with equilibrium bids and Vickrey with truthful bids
     cost the buyer the same on average (revenue equivalence), tender by tender on the same
-    cost draws. A format-blind cost-plus market does not: first price then costs far more
-    than Vickrey with truthful bids, so the comparison can tell formats apart."""
+    cost draws. A format-blind cost-plus market does not: first price then pays the lowest
+    cost plus the list markup m, Vickrey the second lowest cost; with three costs uniform on
+    1 +/- s (s = carriers.cost_spread) their means are 1 - s/2 and 1, so cost-plus first price
+    costs (1 - s/2)(1 + m) - 1 more, 3.2% at m = 7.5%, s = 8% (seen: 3.3%, 3.3%, 3.0%; it was
+    over 5% when carriers marked up 15%). That gap must be matched and stand well clear of the
+    1% within which the two formats must agree, so the comparison can tell formats apart."""
     rel_gaps, blind_gaps = [], []
     for seed in SEEDS:
         fp, vk, blind = (Tenders(seed, **{"market.auction": "first_price"}),
@@ -125,7 +140,10 @@ def test_first_price_and_vickrey_cost_the_buyer_about_the_same():
         rel_gaps.append(diff.mean() / np.mean(base))
         blind_gaps.append(np.mean(blind_diff) / np.mean(base))
     assert max(abs(g) for g in rel_gaps) < 0.01, rel_gaps
-    assert min(blind_gaps) > 0.05, blind_gaps
+    s, m = fp.spread, float(blind.m.offers.markup[blind.m.offers.by_resource[CN_US]].mean())   # list markup
+    expected = (1 - s / 2) * (1 + m) - 1
+    assert expected > 0.02 and min(blind_gaps) > 0.02, (expected, blind_gaps)
+    assert max(abs(g - expected) for g in blind_gaps) < 0.01, (expected, blind_gaps)
 
 
 def test_vickrey_and_clock_bidders_ask_cost_and_first_price_bidders_shade():
@@ -185,25 +203,52 @@ def test_more_bidders_lower_the_winning_price(fmt):
 
 
 def test_first_price_shading_follows_the_number_of_rivals_in_a_whole_run(tmp_path):
-    """In the model's own tender rounds (a small market, 100 days) first-price asks over cost
-    fall with the number of eligible bidders: a lone bidder asks its reserve, two bidders
-    shade more than three. (The issue found 1.207, 1.210, 1.208 with 1, 2, 3 bidders.)"""
+    """In the model's own first-price tender rounds (a small market, 100 days) asks respond to
+    the number of eligible bidders. The highest ask that can win (``top``) is the buyer's
+    reserve for a lone bidder, else the lesser of the top of rivals' believed costs and the
+    reserve. Then: a bidder whose cost is at or above it asks its cost; a lone bidder that can
+    win asks the reserve; with n >= 2 bidders a bidder that can win takes a share of the room
+    (ask - cost) / (top - cost) of at least 1/n (the uniform equilibrium's c + (hi - c)/n, met
+    when the reserve does not bind) and less than all of it; asks over cost are highest for
+    lone bidders and above cost with rivals. (The issue found 1.207, 1.210, 1.208 with 1, 2, 3
+    bidders.)
+
+    Since the capacity part's posted spot (15% under list when capacity is slack), the reserve
+    (best spot x 1.15) often lies inside the rivals' cost range: many bidders cannot win at a
+    profit and ask cost (seen: 58% of three-bidder asks), so ask/cost over all asks no longer
+    tells the formats' shading apart, and across lanes the share of the room depends on how
+    tightly each lane's reserve binds (seed 4: median shares 1.0, 0.53, 0.40 for 1, 2, 3 bidders;
+    other seeds reverse 2 and 3). Two bidders against three on the same tender is checked with
+    controlled bidders in test_more_bidders_lower_the_winning_price."""
     import agents.provider as provider
-    ratios: dict[int, list[float]] = {}
+    seen: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     real = provider.TenderBidding.asks
 
     def recording(self, offer_ids, volume, bulk, buyer_uid, **kw):
         out = real(self, offer_ids, volume, bulk, buyer_uid, **kw)
-        ratios.setdefault(int(kw["context"]["n_bidders"]), []).extend((out["ref"] / out["cost_ref"]).tolist())
+        if kw.get("fmt", "first_price") == "first_price":
+            ctx = self.tender_context(kw["context"], self.costs(offer_ids, volume, bulk, buyer_uid, kw["ref_weight"]))
+            seen.append((int(kw["context"]["n_bidders"]), out["cost_ref"], out["ref"], np.asarray(ctx["top"])))
         return out
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(provider.TenderBidding, "asks", recording)
         m = Marketplace("baseline", rng=4, **{k: v for k, v in SMALL.items() if k != "evolution.enabled"})
         m.run_for(100)
-    median = {n: float(np.median(v)) for n, v in ratios.items() if len(v) > 10}
-    assert {1, 2, 3} <= median.keys()
-    assert median[1] > median[2] > median[3] > 1.0
+    ratio: dict[int, list[float]] = {}
+    for n, cost, ask, top in seen:
+        can = cost < top * (1 - 1e-9)
+        np.testing.assert_allclose(ask[~can], cost[~can], rtol=1e-9)          # cannot win: asks cost
+        c, a, t = cost[can], ask[can], top[can]
+        share = (a - c) / (t - c)
+        if n == 1:
+            np.testing.assert_allclose(a, t, rtol=1e-9)                       # alone: the reserve
+        else:
+            assert np.all((share >= 1 / n - 1e-9) & (share < 1)), (n, share)
+        ratio.setdefault(n, []).extend((a / c).tolist())
+    median = {n: float(np.median(v)) for n, v in ratio.items() if len(v) > 10}
+    assert {1, 2, 3} <= median.keys(), {n: len(v) for n, v in ratio.items()}
+    assert median[1] > median[2] > 1.0 and median[1] > median[3] > 1.0, median
 
 
 # ------------------------------------------------------------------ reserves

@@ -120,34 +120,58 @@ def test_zero_intelligence_spot_trades_within_budgets():
 
 def test_adaptive_bidders_learn():
     """Adaptive bidders raise their markup after a tender round they won something in, cut it
-    after one they bid in and lost, and leave it where they did not bid; within the bounds."""
+    after one they bid in and lost, and leave it where they did not bid; within the bounds.
+
+    Who bid is the round's own record (``TenderRound.bid_offers``): a tender whose asks are all
+    above the buyer's spot-based reserve signs nothing, yet its bidders lost; since posted spot
+    sits 15% under list when capacity is slack (the capacity part), cost-plus asks often are
+    above that reserve, so the resources with a signed contract no longer name every bidder
+    and far fewer contracts are signed (seen, seed 2: 24, 9, 22 and 21 offers won in the four
+    rounds, 43, 28, 33 and 35 bid). The bidders are checked against the test's own view: eligible
+    offers on resources some buyer planned volume on."""
+    from market.procurement import tendering
+    rounds_seen: list[tendering.TenderRound] = []
+    real_run = tendering.TenderRound.run
+
+    def recording(self):
+        real_run(self)
+        rounds_seen.append(self)
+
     m = Marketplace("baseline", rng=2, **{**SMALL, "market.bidding": "adaptive", "market.tender_interval_days": 15,
                                           "market.contract_days": 15, "evolution.enabled": False})
     lo, hi = m.config.carriers.markup_bounds
     rounds = up = down = 0
-    for day in range(50):
-        before, n = m.offers.markup.copy(), m.offers.n
-        eligible = m.offers.active & (m.offers.capacity > 0)
-        m.step()
-        after = m.offers.markup[:n]
-        if day % 15:
-            np.testing.assert_array_equal(after, before)        # only tenders move the markups
-            continue
-        book = m.contracts
-        signed = np.flatnonzero((book.round == day) & (book.offer >= 0))
-        won = np.zeros(n, dtype=bool)
-        won[book.offer[signed]] = True
-        tendered = np.isin(m.offers.resource[:n], book.resource[signed]) & eligible
-        lost = tendered & ~won
-        assert won.sum() > 10 and lost.sum() > 10
-        assert ((after[won] > before[won]) | np.isclose(after[won], hi)).all()
-        assert ((after[lost] < before[lost]) | np.isclose(after[lost], lo)).all()
-        np.testing.assert_array_equal(after[~tendered & ~won], before[~tendered & ~won])
-        assert ((after >= lo) & (after <= hi)).all()
-        rounds += 1
-        up += int((after[won] > before[won]).sum())
-        down += int((after[lost] < before[lost]).sum())
-    assert rounds == 4 and up > 20 and down > 20
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tendering.TenderRound, "run", recording)
+        for day in range(50):
+            before, n = m.offers.markup.copy(), m.offers.n
+            eligible = m.offers.active & (m.offers.capacity > 0)
+            planned = {r for (_, r), v in m.plan.volumes.items() if v > 0}
+            m.step()
+            after = m.offers.markup[:n]
+            if day % 15:
+                np.testing.assert_array_equal(after, before)        # only tenders move the markups
+                continue
+            rnd = rounds_seen[-1]
+            assert rnd.day == day
+            bid = np.zeros(n, dtype=bool)
+            bid[np.concatenate(rnd.bid_offers)] = True
+            assert (eligible & np.isin(m.offers.resource[:n], list(planned)))[bid].all()
+            book = m.contracts
+            signed = np.flatnonzero((book.round == day) & (book.offer >= 0))
+            won = np.zeros(n, dtype=bool)
+            won[book.offer[signed]] = True
+            assert bid[won].all()
+            lost = bid & ~won
+            assert won.sum() > 5 and lost.sum() > 10, (day, won.sum(), lost.sum())
+            assert ((after[won] > before[won]) | np.isclose(after[won], hi)).all()
+            assert ((after[lost] < before[lost]) | np.isclose(after[lost], lo)).all()
+            np.testing.assert_array_equal(after[~bid], before[~bid])
+            assert ((after >= lo) & (after <= hi)).all()
+            rounds += 1
+            up += int((after[won] > before[won]).sum())
+            down += int((after[lost] < before[lost]).sum())
+    assert rounds == 4 and up > 20 and down > 20, (rounds, up, down)
 
 
 def test_contract_life_cycle_and_shortfall(tmp_path):

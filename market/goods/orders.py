@@ -156,11 +156,17 @@ class Orders:
         if sel.any():
             # from the channel's own route (an integrator may have chosen a variant), or, when
             # selling down stock of a channel it left, the warehouse's default route
-            stock_route = np.where(wh_now[sel] == wh[sel], mm.route[listing_row[sel]],
-                                   self.route_from_stock[mm.market[listing_row[sel]], wh[sel]])
+            sell_down = wh_now[sel] != wh[sel]
+            stock_route = np.where(sell_down, self.route_from_stock[mm.market[listing_row[sel]], wh[sel]],
+                                   mm.route[listing_row[sel]])
+            vat = self._stock_sale_vat(np.flatnonzero(sel), stock_route)
+            # the taxes the consumer's price passes on: the listing's (its channel's) or, selling
+            # down stock of a channel it left, those this sale bears (the unit's bulk-entry duty
+            # and import VAT, and the sale's VAT net of it), not the new channel's
+            tax = np.where(sell_down, unit_duty[sel] + vat, model.lst_tax[np.flatnonzero(sel)])
             groups.append(dict(rows=np.flatnonzero(sel), count=from_stock[sel], route=stock_route,
                                status=WAITING, fallback=0, upstream=unit_cost[sel], updu=unit_duty[sel],
-                               goods=False, vat=self._stock_sale_vat(np.flatnonzero(sel), stock_route)))
+                               goods=False, vat=vat, tax=tax))
         # (b) direct channels as chosen
         sel = (rest > 0) & (wh_now < 0)
         if sel.any():
@@ -246,7 +252,8 @@ class Orders:
             it_uid = np.full(total, -1, dtype=np.int64)
         buyer = np.where(integ_idx >= 0, it_acct, mer_acct)
         value = per_parcel(model.lst_price[listings])          # the sale price: the customs value
-        paid = value + model.config.demand.tax_pass_through * per_parcel(model.lst_tax[listings])
+        tax = per_parcel(group["tax"]) if "tax" in group else per_parcel(model.lst_tax[listings])
+        paid = value + model.config.demand.tax_pass_through * tax
         weight = model.prod_weight[prod]
         channel = model.net.route_channel[route]
         # the promise of the channel the parcel actually takes (a stock-out shipped by express

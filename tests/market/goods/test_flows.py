@@ -59,9 +59,25 @@ def drive(m, days, start=START):
     return days
 
 
+def room(m, route, per_day):
+    """Give every offer on every stage of ``route`` at least ``per_day`` units a day.
+
+    Capacity is sized on day 0 to the volume merchants plan (``network.capacity_from =
+    "demand"``, market/build.py ``size_capacity``): a lane nobody in a small market plans to use
+    keeps only its outside spare, a fraction of a parcel a day (seen: 0.05-0.08 a day on
+    Shenzhen-Heathrow express air), and the engine starts whole parcels only. In a whole run
+    the weekly capacity review adds capacity where parcels queue; these tests drive the parcel
+    engine alone, so a test that needs capacity to spare gives its route room."""
+    for s in range(m.net.route_n[route]):
+        on = m.offers.resource == m.net.route_res[route, s]
+        m.offers.capacity[on] = np.maximum(m.offers.capacity[on], per_day)
+
+
 def pin_stage_days(m, route, days):
     """Make every stage of ``route`` take exactly ``days[s]`` whole days: no delays, no
-    inspections, no holds, providers at nominal speed."""
+    inspections, no holds, providers at nominal speed, and room for 100 parcels a day on every
+    offer (no queues unless a test takes capacity away)."""
+    room(m, route, 100.0)
     f, ct, net = m.flow, m.clearance, m.net
     f.res_tri = f.res_tri.copy()
     f.res_delay = np.zeros_like(f.res_delay)
@@ -106,6 +122,8 @@ def test_import_duties_and_vat_are_the_rule_figures_and_reach_the_authority():
     us, _ = inject(m, "shenzhen", "US", "postal", [100.0])
     # China 2024, cross-border retail within RMB 5,000 (USD 700): 9.1% x 100 = 9.10
     cn, _ = inject(m, "jp_sellers", "CN", "express", [100.0], category="cosmetics", merchant=8)
+    for rows in (eu, uk, ru, us, cn):
+        room(m, int(m.parcels["route"][rows[0]]), 5.0)   # every parcel is delivered (below)
     drive(m, 80)
     P = m.parcels
     assert (P["status"] == DELIVERED).all()
@@ -252,7 +270,7 @@ def test_parcels_queue_first_come_first_served_for_scarce_capacity():
 def test_diy_hand_off_delays_are_the_gaps_between_stages():
     m = small_market(**{"merchants.diy_handoff_delay": 2.0})
     rows, r = inject(m, "shenzhen", "EU", "postal", np.full(40, 100.0))
-    pin_stage_days(m, r, [1, 2, 3, 2, 1])
+    pin_stage_days(m, r, [1, 2, 3, 2, 1])              # with room for all 40 at once
     drive(m, 200)
     P = m.parcels
     n = m.net.route_n[r]

@@ -380,8 +380,9 @@ def test_clearance_tables_hold_the_world_file_figures(world):
     assert ct.inspection_days[t["RU"]].tolist() == [1.0, 3.0, 8.0]
     assert ct.hold_days[t["RU"]].tolist() == [1.0, 4.0, 10.0]
     assert ct.inspection_fee_shipment[t["RU"]] == 800.0 and ct.broker_fee_shipment[t["RU"]] == 800.0
-    # [customs.CN]: export clearance [0, 0, 1], fee 0.1 a parcel, 80 a shipment; 2 brokers of 3000
-    assert ct.export_clearance[t["CN"]].tolist() == [0.0, 0.0, 1.0]
+    # [customs.CN]: export clearance [0, 0.02, 0.1] days (about 1 h on average, GAC 2022), fee 0.1
+    # a parcel, 80 a shipment; 2 brokers of 3000
+    assert ct.export_clearance[t["CN"]].tolist() == [0.0, 0.02, 0.1]
     assert ct.export_fee[t["CN"]] == 0.1 and ct.export_fee_shipment[t["CN"]] == 80.0
     assert ct.broker_capacity[t["CN"]] == 3000.0 and ct.brokers_per_point[t["CN"]] == 2
     # [customs.CN_BONDED]: bonded entry [0, 1, 2]; JP has no import clearance at all

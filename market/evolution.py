@@ -6,6 +6,11 @@ from the ledger, and the fixed cost it paid from the offer book. A provider leav
 losses over the last ``exit_window`` periods exceed the share of its fixed cost over them it
 is prepared to bear (its own draw from ``loss_tolerance``, so exits spread over time and the
 worst-placed go first); an integrator leaves after ``exit_after`` loss-making periods in a row.
+The market starts with nothing in transit, so a period counts towards a provider's exit window
+only once it starts after goods sent on day 0 could have reached every resource (the longest
+expected door-to-door time of the world's routes): until then the customs points, ports and
+lanes at the far end of the slowest routes pay for capacity that the pipeline has not reached
+yet, which says nothing about their economics.
 Its offers close and its contracts are terminated (its buyers go to spot until the next
 tender; an integrator's merchants must choose again). A provider that ran hot adds capacity
 (and the fixed cost of it); one that stood idle sheds some. The operators of a warehouse that
@@ -57,6 +62,9 @@ class Evolution:
         self._queue_c = np.zeros(R)
         self._days_c = 0
         self._peak: np.ndarray | None = None    # recent peak demand per offer (units a day)
+        # periods that start before goods sent on day 0 could reach every resource do not count
+        # towards providers' exit windows (the pipeline is still filling)
+        self.pipeline_days = float(model.net.route_expected_days.max()) if model.net.route_expected_days.size else 0.0
         W = len(model.warehouse_nodes)
         self._space_peak = np.zeros(W)                      # most units held at each warehouse
         self._space_short = model.metrics.space_short.copy()  # units turned away, at the last review
@@ -180,7 +188,9 @@ class Evolution:
             fixed = self._fixed * 100.0            # cents, per offer
             # each provider decides whether to leave after sustained losses (unless it is the
             # last of its group; the peers it leaves take over its customers)
-            wants_out = [p for p in providers if p.close_period(profit[p.acct], float(fixed[p.offer_ids].sum()))]
+            filled = day - cfg.period_days >= self.pipeline_days
+            wants_out = [p for p in providers
+                         if filled and p.close_period(profit[p.acct], float(fixed[p.offer_ids].sum()))]
             exited_groups = set()
             for provider in wants_out:
                 if len(self._peers(provider)) > 1 and not self._last_on_a_resource(provider):

@@ -5,7 +5,7 @@
 For each folder: mean utilisation per mode (daily series), each provider role's operating
 margin (revenue and costs summed per provider from ledger.parquet; the median over providers
 and the margin of the role as a whole), exits and entries per month, spot over contract price
-per mode (the summary's legs-weighted prices), the 4PL share and the mean logistics cost.
+per mode (lane by lane, from the summary's prices), the 4PL share and the mean logistics cost.
 Figures come from the files, not from the model's own totals, so they can be compared across
 commits.
 """
@@ -55,8 +55,16 @@ def figures(folder: Path) -> dict:
                          "share_with_loss": round(float((g["revenue"] < g["cost"]).mean()), 3)}
     month = pd.to_datetime(ts["date"]).dt.to_period("M").astype(str)
     churn = ts.groupby(month)[["exits", "entries"]].sum()
-    ratio = {mode: round(p["spot"] / p["contract"], 3) for mode, p in summary["prices_by_mode"].items()
-             if p.get("contract") and p.get("spot")}
+    # lane by lane (a mode's mean spot over its mean contract price mixes lanes that differ
+    # several-fold in price); runs written before it was recorded: the mode's mean prices
+    ratio = {}
+    for mode, p in summary["prices_by_mode"].items():
+        if "spot_over_contract_same_lane" in p:
+            r = p["spot_over_contract_same_lane"]
+        else:
+            r = p["spot"] / p["contract"] if p.get("contract") and p.get("spot") else None
+        if r is not None:
+            ratio[mode] = round(r, 3)
     return {"folder": str(folder), "parcels": summary["parcels_created"], "fourpl_share": summary["fourpl_share"],
             "mean_logistics_cost": summary["mean_logistics_cost"], "on_time_rate": summary["on_time_rate"],
             "utilisation_by_mode": util, "margins_by_role": by_role,

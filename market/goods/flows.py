@@ -67,6 +67,9 @@ class ParcelFlow:
         self.contract_rate_n = np.zeros(n_modes)
         self.spot_rate_sum = np.zeros(n_modes)
         self.spot_rate_n = np.zeros(n_modes)
+        # ... and per resource (for spot over contract on the same lane): [contract sum, contract
+        # legs, spot sum, spot legs] x resource
+        self.lane_price = np.zeros((4, len(self.res_mode)))
         self.penalties_cents = 0
         self.claims_cents = 0
         self.service_credits_cents = 0
@@ -239,6 +242,11 @@ class ParcelFlow:
         self.contract_rate_n += np.bincount(mode[sel_c], minlength=nm)
         self.spot_rate_sum += np.bincount(mode[sel_s], ref_price[sel_s], nm)
         self.spot_rate_n += np.bincount(mode[sel_s], minlength=nm)
+        nr = self.lane_price.shape[1]
+        self.lane_price[0] += np.bincount(res[sel_c], ref_price[sel_c], nr)
+        self.lane_price[1] += np.bincount(res[sel_c], minlength=nr)
+        self.lane_price[2] += np.bincount(res[sel_s], ref_price[sel_s], nr)
+        self.lane_price[3] += np.bincount(res[sel_s], minlength=nr)
         return n
 
     def _spot_auction(self, rows, res, c_local, o_idx, spare):

@@ -61,6 +61,7 @@ class Metrics:
         self.price_modes = MODES
         self.price_sums = np.zeros((2, n_modes))     # [contract, spot] reference-parcel prices by mode
         self.price_kg = np.zeros((2, n_modes))       # ... and legs priced
+        self.lane_price = None                       # ... per resource, over the run (ParcelFlow.lane_price)
         # market structure (summary.json): daily utilisation per mode, parcels and capacity per lane
         self.util_modes = [mode for mode in MODES if mode not in ("sea", "rail")]
         self.util_sum = np.zeros(len(self.util_modes))
@@ -206,6 +207,7 @@ class Metrics:
         np.add.at(used_by_mode, modes[parcel], offers.used_today[lane_offers[parcel]])
         self.price_sums += np.vstack([flow.contract_rate_sum, flow.spot_rate_sum])
         self.price_kg += np.vstack([flow.contract_rate_n, flow.spot_rate_n])
+        self.lane_price = flow.lane_price.copy() if self.lane_price is None else self.lane_price + flow.lane_price
         # money moved today, by kind
         from market.money.ledger import KIND
         totals = model.ledger.total_by_kind.copy()
@@ -309,6 +311,21 @@ class Metrics:
             "parcels_damaged": int(self.damaged[idx].sum()),
         }
 
+    def spot_over_contract(self, lanes: np.ndarray) -> float | None:
+        """Spot over contract price of a 1 kg parcel on the same lanes: over the ``lanes`` (a mask
+        of resources) that carried legs both ways, what their spot legs paid over what the same
+        number of legs would have paid at each lane's mean contract price (None where no lane
+        carried both). Lanes differ several-fold in price (a feeder truck and a border
+        crossing), so the ratio of a mode's mean prices would measure which lanes go spot, not
+        how spot prices compare with contract ones."""
+        if self.lane_price is None:
+            return None
+        c_sum, c_n, s_sum, s_n = self.lane_price
+        both = lanes & (c_n > 0) & (s_n > 0)
+        if not both.any():
+            return None
+        return float(s_sum[both].sum() / (s_n[both] * c_sum[both] / c_n[both]).sum())
+
     def summary(self, model: Marketplace) -> dict:
         """The run's totals (``summary.json``): parcels by channel, money by kind (USD),
         contracts, prices by mode, claims, insurance, integrators, evolution and agents."""
@@ -360,7 +377,8 @@ class Metrics:
             if c_kg or s_kg:
                 prices[mode] = {"contract": self.price_sums[0, i] / c_kg if c_kg else None,
                                 "spot": self.price_sums[1, i] / s_kg if s_kg else None,
-                                "contract_legs": int(c_kg), "spot_legs": int(s_kg)}
+                                "contract_legs": int(c_kg), "spot_legs": int(s_kg),
+                                "spot_over_contract_same_lane": self.spot_over_contract(model.net.res_mode == i)}
         out["prices_by_mode"] = prices
         claims = model.claims
         n_open, amt_open = claims.open_disputes()

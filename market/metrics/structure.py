@@ -15,7 +15,9 @@ post-processing:
   from others, premiums), over its revenue, from the ledger's journal; the median over the
   role's providers with revenue, the role's margin as a whole and the share that lost money;
 - exits and entries per calendar month;
-- spot over contract price per mode (legs-weighted prices of a 1 kg parcel).
+- spot over contract price per mode, lane by lane: what the mode's spot legs paid for a 1 kg
+  parcel over what the same legs would have paid at their lanes' mean contract prices (lanes
+  that carried legs both ways; :meth:`market.metrics.recorder.Metrics.spot_over_contract`).
 """
 
 from __future__ import annotations
@@ -110,9 +112,9 @@ def market_structure(model: Marketplace, metrics) -> dict:
             if metrics.util_days[i]}
     ratio = {}
     for i, mode in enumerate(metrics.price_modes):
-        c_n, s_n = metrics.price_kg[0, i], metrics.price_kg[1, i]
-        if c_n and s_n:
-            ratio[mode] = float((metrics.price_sums[1, i] / s_n) / (metrics.price_sums[0, i] / c_n))
+        r = metrics.spot_over_contract(model.net.res_mode == i)
+        if r is not None:
+            ratio[mode] = r
     return {"utilisation_by_mode": util,
             "parcel_lanes": lane_utilisation(metrics.res_used, metrics.res_capacity, metrics.parcel_lanes),
             "margins_by_role": margins_by_role(model),

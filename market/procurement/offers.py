@@ -85,13 +85,14 @@ class OfferBook:
         """Posted spot prices for today from how tight each offer has been.
 
         Yesterday's demand on an offer is what it served plus its share (pro rata to capacity)
-        of the parcels left waiting at its resource; as a share of its capacity, smoothed
-        exponentially over ``smoothing_days``, it is the offer's tightness ``t``. The spot
+        of the parcels left waiting at its resource; as a share of the capacity it keeps for this
+        market (:meth:`own_capacity`), smoothed exponentially over ``smoothing_days``, it is the
+        offer's tightness ``t``. The spot
         price is the list (contract) price times ``1 + spot_markup + slope * x ** convexity``,
         ``x = (t - slack) / (1 - slack)`` clipped to [0, 1]: ``1 + spot_markup`` (below list
         when negative) in a slack market, ``1 + spot_markup + slope`` when capacity runs full.
         """
-        cap = self.capacity
+        cap = self.own_capacity()
         demand = np.divide(self.used_prev, cap, out=np.zeros(self.n), where=cap > 0)
         if queue is not None and np.any(queue):
             open_cap = np.where(self.active, cap, 0.0)
@@ -105,17 +106,27 @@ class OfferBook:
         # 1 + spot_markup + slope * x ** convexity, as the posted-price rule over base 1 + spot_markup
         self.spot_factor = posted_spot_price(1.0 + spot_markup, x, slope / (1.0 + spot_markup), convexity)
 
+    def own_capacity(self) -> np.ndarray:
+        """Capacity each offer keeps for this market (without the outside spare), or all its
+        capacity where it keeps none: what its prices read utilisation against. Capacity is
+        sized so that this runs mid-band and the fixed cost in the unit cost is spread over it
+        at mid-band; counting the spare sold from other networks on top would read a fleet at
+        mid-band as a slack market and price it below its full cost."""
+        kept = self.capacity - self.outside_capacity
+        return np.where(kept > 0, kept, self.capacity)
+
     def spot_rates(self, offers):
         """(per parcel, per kg, per shipment) spot rates of these offers."""
         m = (1.0 + self.markup[offers]) * self.spot_factor[offers]
         return self.cost_parcel[offers] * m, self.cost_kg[offers] * m, self.cost_shipment[offers] * m
 
     def new_day(self):
-        """Roll today's use into yesterday's (for spot prices) and the utilisation sum (for the
-        providers' price reviews), and start the day with nothing used."""
+        """Roll today's use into yesterday's (for spot prices) and the utilisation sum (of the
+        capacity kept for this market, for the providers' price reviews), and start the day
+        with nothing used."""
         self.used_prev = self.used_today.copy()
-        self.util_sum += np.divide(self.used_today, self.capacity, out=np.zeros(self.n),
-                                   where=self.capacity > 0)
+        own = self.own_capacity()
+        self.util_sum += np.divide(self.used_today, own, out=np.zeros(self.n), where=own > 0)
         self.used_today[:] = 0.0
 
     def spare(self, offers) -> np.ndarray:

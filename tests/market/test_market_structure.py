@@ -147,6 +147,24 @@ def test_posted_spot_follows_tightness_between_the_published_anchors():
     np.testing.assert_allclose(per_parcel, 1.1 * b.spot_factor)
 
 
+def test_spot_and_markups_read_the_capacity_kept_for_the_market():
+    """Utilisation behind posted spot prices and markup reviews is the share of the capacity a
+    provider keeps for this market (sized mid-band, carrying its fixed cost), not of the spare
+    it sells from other networks on top: 60 used of 100 with 40 of them outside spare is a fleet
+    running full (spot 45% over list), not a slack one; where it keeps nothing, all its
+    capacity counts."""
+    b = book([100, 100, 100], [60, 60, 30])
+    b.outside_capacity[:] = [0.0, 40.0, 100.0]
+    for _ in range(60):
+        b.update_spot(0.6, 1.0, -0.15, 0.55, 3.0)
+    own = np.array([0.6, 1.0, 0.3])              # 60/100, 60/(100-40), 30/100
+    x = np.clip((own - 0.55) / 0.45, 0.0, 1.0)
+    np.testing.assert_allclose(b.spot_factor, 0.85 + 0.6 * x, atol=1e-9)
+    b.used_today[:] = [60, 60, 30]
+    b.new_day()                                  # the markup reviews' utilisation sum
+    np.testing.assert_allclose(b.util_sum, own)
+
+
 def test_spot_tightness_is_smoothed():
     b = book([100], [100])
     b.tightness[:] = 0.7
@@ -282,19 +300,30 @@ def test_efficient_providers_earn_thin_margins_and_idle_ones_lose():
         assert beyond_noise(fair - slack)
 
 
+def pipeline_days(m) -> float:
+    """The longest expected door-to-door time of the world's routes: the sum of the expected
+    days of each route's resources, from the world's resource table."""
+    days = {r.index: m.net.res_expected_days[r.index] for r in m.world.resources}
+    return max(sum(days[int(r)] for r in route.resources) for route in m.world.routes)
+
+
 def test_exits_follow_sustained_losses_and_spread_over_time():
-    """With two and a half times the capacity demand needs, more providers leave than at
-    capacity sized to demand; none before its window of loss-making periods has passed (at
-    least two), and not all on one day."""
+    """With two and a half times the capacity demand needs and no way to shed it, more providers
+    leave than at capacity sized to demand; none before its window of loss-making periods has passed (at
+    least two), counting only periods that start once goods sent on day 0 could have reached
+    every resource (the market starts with nothing in transit), and not all on one day."""
     days_out, n_normal, n_slack = [], [], []
     for seed in SEEDS:
-        m, _ = run_small(seed, 120)
+        m, _ = run_small(seed, 180)
         n_normal.append(m.evolution.exits)
-        m, _ = run_small(seed, 120, **{"network.capacity_scale": 2.5})
+        m, _ = run_small(seed, 180, **{"network.capacity_scale": 2.5, "evolution.capacity_step": 0.0})
         n_slack.append(m.evolution.exits)
         days_out += [e["day"] for e in m.evolution.log if e["event"] == "exit"]
     assert beyond_noise(np.array(n_slack) - np.array(n_normal))
-    first = min(m.config.evolution.exit_window) * m.config.evolution.period_days
+    period = m.config.evolution.period_days
+    filled = np.ceil(pipeline_days(m) / period) * period       # the first period that counts starts here
+    assert filled >= 40                                        # sea to northern Europe: 35-45 days door to door
+    first = filled + min(m.config.evolution.exit_window) * period
     assert min(days_out) >= first and len(set(days_out)) >= 2
 
 
@@ -325,14 +354,42 @@ def test_spot_is_below_contract_in_a_soft_market_and_above_in_a_tight_one():
     """Capacity held fixed (no evolution) at two and a half times or 60% of what demand needs:
     spot under contract rates when capacity stands idle, over them when it runs full."""
     soft, tight = [], []
+    lane_ratio = {2.5: [], 0.6: []}
     for seed in SEEDS:
         for share, out in ((2.5, soft), (0.6, tight)):
             m = Marketplace("baseline", rng=seed, **SMALL, **{"network.capacity_scale": share, "evolution.enabled": False})
             m.run_for(60)
             out.append(spot_over_contract(m))
+            prices = m.finish()["prices_by_mode"]
+            # the summary's figure, lane by lane, for the modes with both kinds of legs
+            lane_ratio[share].append({mode: p["spot_over_contract_same_lane"] for mode, p in prices.items()
+                                      if p["spot_over_contract_same_lane"] is not None})
     soft, tight = np.array(soft), np.array(tight)
     assert (soft < 1.0).all() and (tight > 1.0).all()
     assert beyond_noise(np.log(tight) - np.log(soft))
+    # the summary's truck figure (many lanes, from feeders to border crossings) likewise
+    soft_truck = np.array([r["truck"] for r in lane_ratio[2.5]])
+    tight_truck = np.array([r["truck"] for r in lane_ratio[0.6]])
+    assert (soft_truck < 1.0).all() and (tight_truck > 1.0).all(), (soft_truck, tight_truck)
+    assert beyond_noise(np.log(tight_truck) - np.log(soft_truck))
+
+
+def test_spot_over_contract_compares_prices_lane_by_lane():
+    """A cheap feeder lane mostly under contract and a dear crossing mostly spot, spot 10% under
+    contract on both: the mode's figure is 0.9, not the ratio of its mean prices (which measures
+    which lanes went spot: here about 6.6)."""
+    from market.metrics.recorder import Metrics
+    metrics = Metrics.__new__(Metrics)
+    # [contract sum, contract legs, spot sum, spot legs] per lane; a third lane only spot
+    metrics.lane_price = np.array([[100 * 0.25, 2 * 2.0, 0.0],
+                                   [100, 2, 0],
+                                   [10 * 0.25 * 0.9, 200 * 2.0 * 0.9, 50 * 5.0],
+                                   [10, 200, 50]], dtype=float)
+    every = np.ones(3, dtype=bool)
+    assert metrics.spot_over_contract(every) == pytest.approx(0.9)
+    naive = (10 * 0.225 + 200 * 1.8 + 250) / 260 / ((25 + 4) / 102)
+    assert naive > 6
+    assert metrics.spot_over_contract(np.array([False, False, True])) is None
 
 
 def express_figures(m, out: Path) -> dict:
@@ -375,9 +432,9 @@ def test_summary_market_structure_matches_the_output_files(tmp_path):
     """summary.json's market structure against scripts/economics.py's recomputation from the
     daily series, the ledger and the agents; the lanes' figures against the parcels' legs and
     the capacity counted here day by day."""
-    days = 100
+    days = 150          # exits come after the pipeline has filled (day 60) and a window of periods
     m = Marketplace("baseline", rng=6, parcels_path=tmp_path / "parcels.parquet",
-                    **{**SMALL, "network.capacity_scale": 2.0})
+                    **{**SMALL, "network.capacity_scale": 2.0, "evolution.capacity_step": 0.0})
     R = len(m.world.resources)
     capacity = np.zeros(R)
     for _ in range(days):

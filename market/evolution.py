@@ -52,7 +52,7 @@ class Evolution:
 
     def __init__(self, model: Marketplace):
         self.model = model
-        self._cash = model.ledger.balances.copy()
+        self._cash = self._worth()
         self._received = model.ledger.received.copy()
         n, R = model.offers.n, len(model.world.resources)
         self._util = np.zeros(n)                # sums of daily utilisation over the period
@@ -179,7 +179,7 @@ class Evolution:
         if period:
             ledger = model.ledger
             n = ledger.n_accounts
-            cash_now, rec_now = ledger.balances.copy(), ledger.received.copy()
+            cash_now, rec_now = self._worth(), ledger.received.copy()
             pad = lambda a: np.concatenate([a, np.zeros(n - a.size, dtype=a.dtype)]) if a.size < n else a  # noqa: E731
             profit = cash_now - pad(self._cash)
             revenue = rec_now - pad(self._received)
@@ -251,7 +251,7 @@ class Evolution:
             self._days_c = 0
         if period:
             changed |= self._entries(day, providers, profit, revenue, demand_util, fixed, exited_groups)
-            self._cash, self._received = ledger.balances.copy(), ledger.received.copy()
+            self._cash, self._received = self._worth(), ledger.received.copy()
             self._util = np.zeros(model.offers.n)
             self._fixed = np.zeros(model.offers.n)
             self._queue = np.zeros(len(model.world.resources))
@@ -305,6 +305,18 @@ class Evolution:
     def _peers(self, p) -> list:
         return [q for q in self.model.carriers + self.model.operators + self.model.brokers
                 if q.in_market and self._group_key(q) == self._group_key(p)]
+
+    def _worth(self) -> np.ndarray:
+        """Each account's cash plus what it is owed on terms less what it owes (its receivables
+        and payables accounts), in cents: profit over a period is its change (accrual), so
+        selling on net-30 terms is not a loss for the first month, while bad debt written off
+        (receivables cut) is."""
+        ledger = self.model.ledger
+        worth = ledger.balances.copy()
+        credit = getattr(self.model, "credit", None)      # built after the evolution rules
+        if credit is not None:
+            worth += credit.on_terms(ledger.balances)
+        return worth
 
     def _last_on_a_resource(self, provider) -> bool:
         """Whether some resource it serves has no other open offer: its customers there would

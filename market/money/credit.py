@@ -190,6 +190,15 @@ class TradeCredit:
             self._side[a] = side
         return self._side[accts]
 
+    def on_terms(self, balances: np.ndarray) -> np.ndarray:
+        """Per account, the balance of its receivables (sellers, >= 0) or payables (buyers,
+        <= 0) account: what it is owed or owes on terms, in cents (0 where it has none)."""
+        out = np.zeros(balances.size, dtype=balances.dtype)
+        side = self._side[: balances.size]
+        has = np.flatnonzero(side >= 0)
+        out[has] = balances[side[has]]
+        return out
+
     # ---- terms ----
     def scores(self, debtor_accts: np.ndarray) -> np.ndarray:
         """Buyers' credit scores: the payment dimension of their reputations, in [0, 1]."""

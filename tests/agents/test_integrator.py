@@ -71,16 +71,40 @@ def test_composition_equals_brute_force_on_the_service_graph():
 
 
 def test_diy_friction_raises_the_4pl_share():
-    low = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
-    high = fourpl_shares([1, 2, 3], 60, **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
+    """Dearer doing it yourself (a transaction cost of 3000 USD per contract and tender period,
+    2 days at each hand-off, against none) sends merchants to the 4PL: in every paired seed the
+    4PL's share rises, the mean rise is beyond 2 standard errors, and the 4PL wins at least 5% of
+    the parcels merchants carried themselves without the friction.
+
+    30 exporters, not 10: with 10 one big merchant's channel moves the share by itself (seen on
+    the merged issue-12 model, seeds 1-3: rises 0.031, 0.020, 0.177, mean under 2 s.e.).
+    Seen with 30 (seeds 1-5): shares 0.483 0.096 0.465 0.390 0.510 -> 0.553 0.106 0.501 0.478
+    0.587, rises 0.070 0.010 0.036 0.088 0.076 (mean 0.056, s.e. 0.014), 9.1% of the DIY parcels.
+    Seed 2's world gives the 4PL little to win (its share is 0.10), hence the relative size."""
+    over = {"merchants.exporters": 30}
+    low = fourpl_shares([1, 2, 3, 4, 5], 60, **over,
+                        **{"merchants.diy_transaction_cost": 0.0, "merchants.diy_handoff_delay": 0.0})
+    high = fourpl_shares([1, 2, 3, 4, 5], 60, **over,
+                         **{"merchants.diy_transaction_cost": 3000.0, "merchants.diy_handoff_delay": 2.0})
     diff = high - low                       # paired by seed: the effect beyond seed noise
-    assert (diff > 0).all() and diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size)
+    assert (diff > 0).all() and diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size), (low, high)
+    assert diff.sum() / (1 - low).sum() > 0.05, (low, high)
 
 
 def test_a_higher_markup_lowers_the_4pl_share():
+    """A markup of 60% on cost instead of 2% (the 4PL's price 57% higher) costs it parcels: in
+    every paired seed its share falls, the mean fall is beyond 2 standard errors, and it keeps
+    under half its parcels (pooled over the seeds).
+
+    The level a seed's share starts from is the world's (0.23 to 0.85 across seeds), so a fixed
+    fall in points (the former 0.3) tested the world, not the markup. Seen on the merged issue-12
+    model (seeds 1-3): 0.847 0.230 0.433 -> 0.457 0.0004 0.017, falls 0.390 0.230 0.416, kept
+    31%; over seeds 1-12 every fall was 0.15 or more and 39% was kept."""
     cheap = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.02})
     dear = fourpl_shares([1, 2, 3], 45, **{"integrators.markup": 0.6})
-    assert (cheap > dear + 0.3).all()
+    diff = dear - cheap
+    assert (diff < 0).all() and -diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size), (cheap, dear)
+    assert dear.sum() < 0.5 * cheap.sum(), (cheap, dear)
 
 
 def test_a_closed_border_shifts_the_integrators_flow(tmp_path):

@@ -69,8 +69,17 @@ def agreed_markup(m) -> float:
 def test_competition_lowers_adaptive_markups():
     """Adaptive pricing (Thompson sampling on the acceptance curve): alone against doing it
     yourself, an integrator learns high markups; against two identical rivals it learns lower
-    ones."""
-    over = {**SMALL, **CLONES, "integrators.pricing": "adaptive", "integrators.max_markup": 0.8}
+    ones: in every paired seed by more than one step of the markup grid, the mean fall beyond 2
+    standard errors.
+
+    24 exporters, not 8: with 8 the agreed markup alone is a handful of merchants' (seed 4: 3
+    merchants, one with 74% of the weight), and one of them settling low flips the sign (seen on
+    the merged issue-12 model, seeds 1-4: -0.256 -0.281 -0.572 +0.192). Seen with 24 (seeds
+    1-4): alone 0.771 0.685 0.605 0.554, against rivals 0.462 0.529 0.474 0.436, falls 0.309
+    0.156 0.131 0.119 (seeds 5, 6: 0.418, 0.265)."""
+    from agents.integrator import MARKUP_STEP
+    over = {**SMALL, **CLONES, "merchants.exporters": 24, "integrators.pricing": "adaptive",
+            "integrators.max_markup": 0.8}
     diffs = []
     for seed in (1, 2, 3, 4):
         alone = Marketplace("baseline", rng=seed, **over)
@@ -79,7 +88,7 @@ def test_competition_lowers_adaptive_markups():
         rivals.run_for(150)
         diffs.append(agreed_markup(rivals) - agreed_markup(alone))
     d = np.array(diffs)
-    assert (d < 0).all() and -d.mean() > 2 * d.std(ddof=1) / np.sqrt(d.size), d
+    assert (d < -MARKUP_STEP).all() and -d.mean() > 2 * d.std(ddof=1) / np.sqrt(d.size), d
 
 
 def test_integrators_differ_and_their_differences_act(simulate):

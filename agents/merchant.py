@@ -588,7 +588,7 @@ class Merchant(mesa.Agent):
                 r = int(getattr(mm, field_name)[row])
                 if r < 0 or quoter.route_open(r):
                     continue
-                alt = self._cheapest_open_variant(world.routes[r].family)
+                alt = quoter.cheapest_open_variant(world.routes[r].family)
                 if alt is not None and alt != r:
                     getattr(mm, field_name)[row] = alt
                     model.plan.dirty = True
@@ -602,25 +602,10 @@ class Merchant(mesa.Agent):
             if quoter.route_open(r):
                 continue
             done = stage + int(status[i] == IN_STAGE)          # stages done or under way
-            alt = self._cheapest_open_variant(world.routes[r].family, prefix=world.routes[r].resources[:done])
+            alt = quoter.cheapest_open_variant(world.routes[r].family, prefix=world.routes[r].resources[:done])
             if alt is not None and alt != r:
                 parcels["route"][i] = alt
                 parcels["n_stages"][i] = world.routes[alt].n_stages
-
-    def _cheapest_open_variant(self, family: tuple, prefix: list[int] | None = None) -> int | None:
-        """The variant of a route family open today with the lowest list price, sharing ``prefix``."""
-        model = self.model
-        best, best_cost = None, np.inf
-        for r in model.world.route_variants.get(family, []):
-            res = model.world.routes[r].resources
-            if prefix is not None and res[: len(prefix)] != prefix:
-                continue
-            if not model.quoter.res_open[res].all():
-                continue
-            cost = float(model.quoter.list_ref[res].sum())
-            if cost < best_cost:
-                best, best_cost = r, cost
-        return best
 
     # ---- stock ----
     def replenish(self, day: int, rows=None):

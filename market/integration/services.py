@@ -224,16 +224,5 @@ class ServiceCatalogue:
 
     def best_open_route(self, family: tuple, prefix: list[int] | None = None) -> int | None:
         """The cheapest variant of a family whose legs are all open, optionally sharing a prefix."""
-        model = self.model
-        model.quoter._refresh()
-        best, best_cost = None, np.inf
-        for r in model.world.route_variants.get(family, []):
-            res = model.world.routes[r].resources
-            if prefix is not None and res[: len(prefix)] != prefix:
-                continue
-            if not model.quoter.res_open[res].all():
-                continue
-            cost = float(model.quoter.list_ref[res].sum())
-            if cost < best_cost:
-                best, best_cost = r, cost
-        return best
+        return self.model.quoter.cheapest_open_variant(family, prefix)
+

@@ -39,6 +39,23 @@ class Quoter:
         """Forget today's cached prices (a shock, a tender round or new capacity changed them)."""
         self._day = -1
 
+    def cheapest_open_variant(self, family: tuple, prefix: list[int] | None = None) -> int | None:
+        """The variant of a route family whose resources are all open today with the lowest
+        list price, optionally sharing ``prefix`` (the stages a parcel has done); None if none."""
+        self._refresh()
+        world = self.model.world
+        best, best_cost = None, np.inf
+        for r in world.route_variants.get(family, []):
+            res = world.routes[r].resources
+            if prefix is not None and res[: len(prefix)] != prefix:
+                continue
+            if not self.res_open[res].all():
+                continue
+            cost = float(self.list_ref[res].sum())
+            if cost < best_cost:
+                best, best_cost = r, cost
+        return best
+
     def _refresh(self):
         """Best list and spot offer per resource, and their rates, for today."""
         model = self.model

@@ -36,20 +36,10 @@ from pytest import approx
 from scipy import stats
 
 from market.world.customs import ClearanceTables, DutyCalculator, triangular, whole_days
-from market.world import REGIMES, load_world
+from market.world import REGIMES
 from market.world.spec import PerItemBand
 
 D = dt.date
-
-
-@pytest.fixture(scope="module")
-def world():
-    return load_world()
-
-
-@pytest.fixture(scope="module")
-def calc(world):
-    return DutyCalculator(world)
 
 
 def assess(calc, territory, day, regime, values, weights=1.0, category="apparel",

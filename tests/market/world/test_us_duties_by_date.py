@@ -30,16 +30,6 @@ from market.world.spec import WorldSpec
 D = dt.date
 
 
-@pytest.fixture(scope="module")
-def world():
-    return load_world()
-
-
-@pytest.fixture(scope="module")
-def calc(world):
-    return DutyCalculator(world)
-
-
 def duty(calc, day, regime, values, category="apparel", origin="CN", rule=None):
     values = np.asarray(values, dtype=np.float64)
     cat = np.full(values.size, calc.categories.index(category))

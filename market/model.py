@@ -318,7 +318,7 @@ class Marketplace(mesa.Model):
         # finished rows are dropped from memory in batches, not every day
         n_done = int(done.sum())
         if n_done and n_done >= 0.2 * parcels.n:
-            parcels.compact(~done)
+            parcels.compact(~done, return_dropped=False)
         self.ledger.close_day(day)
         self.today = self.metrics.daily(self)
         self.datacollector.collect(self)

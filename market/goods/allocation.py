@@ -14,6 +14,18 @@ import numpy as np
 from market.mechanisms.double_auction import call_market_clear, zi_continuous_double_auction
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``, faster where the keys span fewer than 65,536 values:
+    numpy sorts 16-bit integers by radix (linear time) and wider ones by timsort, and a stable
+    order is the same permutation whichever algorithm finds it."""
+    keys = np.asarray(keys)
+    if keys.size > 64 and keys.dtype.kind in "iu":
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi - lo < 65536:
+            return np.argsort((keys - lo).astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
 def _rank_within(keys_sorted: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... within each run of equal keys of a sorted array."""
     n = keys_sorted.size
@@ -34,7 +46,7 @@ def _fill(keys: np.ndarray, slot_keys: np.ndarray, slot_cap: np.ndarray) -> np.n
     out = np.full(keys.size, -1, dtype=np.int64)
     if keys.size == 0 or slot_keys.size == 0:
         return out
-    order = np.argsort(keys, kind="stable")      # stable: keeps priority order within a key
+    order = stable_order(keys)      # stable: keeps priority order within a key
     out[order] = _fill_sorted(keys[order], slot_keys, slot_cap)
     return out
 
@@ -67,7 +79,7 @@ def allocate_capacity(resource: np.ndarray, buyer: np.ndarray,
     # 1. contracts, grouped by (resource, buyer)
     if contract_resource.size:
         ckey = contract_resource.astype(np.int64) * scale + contract_buyer
-        corder = np.argsort(ckey, kind="stable")
+        corder = stable_order(ckey)
         slot = _fill(resource * scale + buyer, ckey[corder],
                      np.floor(contract_remaining[corder] + 1e-9).astype(np.int64))
         has = slot >= 0

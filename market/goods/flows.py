@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.goods.allocation import allocate_capacity, call_auction_allocate, zi_auction_allocate
+from market.goods.allocation import allocate_capacity, call_auction_allocate, stable_order, zi_auction_allocate
 from market.mechanisms.insurance import settle_claims
 from market.world.customs import triangular, whole_days
 from market.money.claims import DAMAGE, INSURANCE, LOSS
@@ -106,7 +106,7 @@ class ParcelFlow:
         duration and mishaps, then payment, duty and the parcel's record; returns how many
         started."""
         model, parcels, offers, book = self.model, self.model.parcels, self.model.offers, self.model.contracts
-        rows = rows[np.argsort(parcels["ready_day"][rows], kind="stable")]   # first come, first served
+        rows = rows[stable_order(parcels["ready_day"][rows])]   # first come, first served
         route, stage = parcels["route"][rows], parcels["stage"][rows]
         res = self.route_res[route, stage]
         buyer = parcels["buyer_acct"][rows]

@@ -135,11 +135,12 @@ class ParcelTable:
             out[k] = a.take(idx, axis=0)
         return out
 
-    def compact(self, keep: np.ndarray) -> dict[str, np.ndarray] | None:
-        """Drop rows where ``keep`` is False; return the dropped rows (or None if none)."""
+    def compact(self, keep: np.ndarray, return_dropped: bool = True) -> dict[str, np.ndarray] | None:
+        """Drop rows where ``keep`` is False; return the dropped rows (or None if none, or if
+        not ``return_dropped``: the daily compaction has already written them out)."""
         if keep.all():
             return None
-        gone = self.take(~keep)
+        gone = self.take(~keep) if return_dropped else None
         idx = np.flatnonzero(keep)
         k = idx.size
         for a in self.cols.values():

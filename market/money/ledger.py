@@ -187,7 +187,8 @@ class Ledger:
         self._pending.clear()
         n = max(self.n_accounts, 1)
         key = (kind * n + payer) * n + payee
-        uniq, inv = np.unique(key, return_inverse=True)
+        # a hash grouping (sorted keys, as np.unique gives) without sorting every posting
+        inv, uniq = pd.factorize(key, sort=True)
         sums = np.zeros(uniq.size, dtype=np.int64)
         np.add.at(sums, inv, cents)
         counts = np.bincount(inv, minlength=uniq.size).astype(np.int64)

@@ -33,6 +33,7 @@ class Quoter:
         self.model = model
         self._contract_cache: dict[int, dict[int, np.ndarray]] = {}
         self._replenish_memo: dict[tuple, tuple[float, float, float]] = {}
+        self._open_memo: dict[int, bool] = {}
         self._day = -1
 
     def invalidate(self):
@@ -64,6 +65,7 @@ class Quoter:
         self._day = model.day
         self._contract_cache.clear()
         self._replenish_memo.clear()
+        self._open_memo.clear()
         offers = model.offers
         n_resources = len(model.world.resources)
         ref = offers.cost_parcel + offers.cost_kg * model.reference_weight + offers.cost_shipment
@@ -159,7 +161,10 @@ class Quoter:
     def route_open(self, route: int) -> bool:
         """Whether every stage of a route has some capacity today."""
         self._refresh()
-        return bool(self.res_open[self.model.world.routes[route].resources].all())
+        got = self._open_memo.get(route)
+        if got is None:     # asked for every option of every review: remembered for the day
+            got = self._open_memo[route] = bool(self.res_open[self.model.world.routes[route].resources].all())
+        return got
 
     def route_cost(self, buyer_acct: int, route: int, weights, volume, contract_cost: float = 0.0) -> np.ndarray:
         """Cost of sending parcels of these weights along a parcel route (USD each)."""

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from market.goods.allocation import allocate_capacity
+from market.goods.allocation import allocate_capacity, stable_order
 
 
 def reference(res, buyer, c_res, c_buyer, c_rem, c_off, o_res, spare, price):
@@ -43,3 +45,17 @@ def test_matches_reference_on_random_cases():
         got = allocate_capacity(res, buyer, c_res, c_buyer, c_rem, c_off, o_res, spare, price)
         want = reference(res, buyer, c_res, c_buyer, c_rem, c_off, o_res, spare, price)
         assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=300), st.integers(1, 200_000),
+       st.integers(-100_000, 100_000), st.sampled_from([np.int64, np.int32]))
+def test_stable_order_is_numpys_stable_argsort(values, span, offset, dtype):
+    """The radix shortcut gives numpy's stable permutation whatever the keys' span (narrow
+    spans take the shortcut, wide ones the general sort), sign and integer type."""
+    keys = (np.array(values, dtype=np.int64) % span + offset).astype(dtype)
+    keys = np.concatenate([keys, keys[::3], keys[::7]])      # repeated keys: stability matters
+    assert np.array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
+    narrow = (keys % 300).astype(np.uint16)
+    assert np.array_equal(stable_order(narrow), np.argsort(narrow, kind="stable"))

@@ -154,26 +154,32 @@ class ParcelFlow:
         terr = self.res_territory[res]
         regime = self.route_regime[route, stage]
         u = model.rng.random((n, 6))
-        tri = self.res_tri[res]
-        base = triangular(tri[:, 0], tri[:, 1], tri[:, 2], u[:, 0])
+        # each part of the duration is drawn only for the legs it applies to, and added in the
+        # same order for every leg (transit, delay, handling, clearance, inspection, hold)
+        clearance = self.clearance
+
+        def add_drawn(where: np.ndarray, tri: np.ndarray, draw: np.ndarray, scale=None):
+            """Add a triangular draw (rows of ``tri``: low, mode, high) to the legs in ``where``."""
+            if where.any():
+                x = triangular(tri[:, 0], tri[:, 1], tri[:, 2], draw[where])
+                dur[where] += x if scale is None else x * scale[where]
         dur = np.zeros(n)
         is_t = kind == TRANSPORT
+        is_h = kind == HANDLING
         delayed = is_t & (u[:, 1] < self.res_delay[res] * offers.delay_mult[offer])
-        dtri = self.res_delay_tri[res]
-        dur += np.where(is_t, base * offers.speed[offer], 0.0)
-        dur += np.where(delayed, triangular(dtri[:, 0], dtri[:, 1], dtri[:, 2], u[:, 2]), 0.0)
-        dur += np.where(kind == HANDLING, base, 0.0)
+        add_drawn(is_t, self.res_tri[res[is_t]], u[:, 0], offers.speed[offer])
+        add_drawn(delayed, self.res_delay_tri[res[delayed]], u[:, 2])
+        add_drawn(is_h, self.res_tri[res[is_h]], u[:, 0])
         is_e, is_i = kind == EXPORT, kind == IMPORT
-        ctri = np.where(is_e[:, None], self.clearance.export_clearance[terr], self.clearance.clearance[terr, regime])
         customs = is_e | is_i
-        dur += np.where(customs, triangular(ctri[:, 0], ctri[:, 1], ctri[:, 2], u[:, 0]), 0.0)
+        ctri = np.where(is_e[customs, None], clearance.export_clearance[terr[customs]],
+                        clearance.clearance[terr[customs], regime[customs]])
+        add_drawn(customs, ctri, u[:, 0])
         category = parcels["category"][rows]
-        inspected = is_i & (u[:, 3] < self.clearance.inspection[terr, regime] * self.clearance.inspection_multiplier[category])
-        itri = self.clearance.inspection_days[terr]
-        dur += np.where(inspected, triangular(itri[:, 0], itri[:, 1], itri[:, 2], u[:, 2]), 0.0)
+        inspected = is_i & (u[:, 3] < clearance.inspection[terr, regime] * clearance.inspection_multiplier[category])
+        add_drawn(inspected, clearance.inspection_days[terr[inspected]], u[:, 2])
         customs_hold = customs & (u[:, 4] > offers.accuracy[offer])
-        htri = self.clearance.hold_days[terr]
-        dur += np.where(customs_hold, triangular(htri[:, 0], htri[:, 1], htri[:, 2], u[:, 5]), 0.0)
+        add_drawn(customs_hold, clearance.hold_days[terr[customs_hold]], u[:, 5])
         days = whole_days(dur, model.rng)
         lose = is_t & (u[:, 5] < self.res_loss[res] * offers.loss_mult[offer])
         damage = is_t & ~lose & (model.rng.random(n) < self.res_damage[res] * offers.loss_mult[offer])

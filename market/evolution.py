@@ -130,10 +130,11 @@ class Evolution:
             ok = (nxt < n_stages) & (eta < H)
             if not ok.any():
                 break
-            r = net.route_res[route[ok], nxt[ok]]
-            counts += np.bincount(r * H + np.floor(eta[ok]).astype(np.int64), minlength=R * H)
-            eta[ok] += net.res_expected_days[r]
-            eta[~ok] = H
+            # parcels past their last stage or beyond the horizon drop out for good
+            route, stage, n_stages, eta, nxt = route[ok], stage[ok], n_stages[ok], eta[ok], nxt[ok]
+            r = net.route_res[route, nxt]
+            counts += np.bincount(r * H + np.floor(eta).astype(np.int64), minlength=R * H)
+            eta += net.res_expected_days[r]
         return counts.reshape(R, H).max(axis=1)
 
     def _remember_peak(self, demand_util: np.ndarray) -> np.ndarray:

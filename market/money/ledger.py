@@ -69,6 +69,18 @@ def to_cents(usd) -> np.ndarray:
     return np.rint(usd * 100.0).astype(np.int64)
 
 
+def _side(acct, shape: tuple) -> tuple[np.ndarray, int | None]:
+    """One side of a batch of transfers as an array of the batch's shape, and the account
+    number when the whole side is one account (else None)."""
+    a = np.asarray(acct, dtype=np.int64)
+    if a.shape == shape:
+        return (a.copy(), int(a[0])) if a.size == 1 else (a, None)
+    if a.size == 1:
+        one = int(a.reshape(-1)[0])
+        return np.full(shape, one, dtype=np.int64), one
+    return np.full(shape, a), None
+
+
 class Ledger:
     """Accounts with int64 balances in cents, and a consolidated daily journal."""
 
@@ -149,21 +161,29 @@ class Ledger:
         cents = np.asarray(cents, dtype=np.int64).reshape(-1)
         if cents.size == 0:
             return
-        payer = np.asarray(payer, dtype=np.int64)
-        payee = np.asarray(payee, dtype=np.int64)
-        if payer.shape != cents.shape:
-            payer = np.full(cents.shape, payer.reshape(-1)[0] if payer.size == 1 else payer)
-        if payee.shape != cents.shape:
-            payee = np.full(cents.shape, payee.reshape(-1)[0] if payee.size == 1 else payee)
-        if (cents < 0).any():
+        if cents.min() < 0:
             raise ValueError(f"negative {kind} transfer")
         k = KIND[kind]
-        np.subtract.at(self._balance, payer, cents)
-        np.add.at(self._balance, payee, cents)
-        if not NOT_INCOME[k]:
-            np.add.at(self._received, payee, cents)
-        self.total_by_kind[k] += int(cents.sum())
-        self._pending.append((payer.copy(), payee.copy(), cents.copy(), k))
+        total = int(cents.sum())
+        # one account on a side (a scalar, as for the authority or the consumers) moves by the
+        # batch's total: integer cents, so the same balance as adding transfer by transfer
+        payer, payer_one = _side(payer, cents.shape)
+        payee, payee_one = _side(payee, cents.shape)
+        if payer_one is None:
+            np.subtract.at(self._balance, payer, cents)
+        else:
+            self._balance[payer_one] -= total
+        if payee_one is None:
+            np.add.at(self._balance, payee, cents)
+            if not NOT_INCOME[k]:
+                np.add.at(self._received, payee, cents)
+        else:
+            self._balance[payee_one] += total
+            if not NOT_INCOME[k]:
+                self._received[payee_one] += total
+        self.total_by_kind[k] += total
+        self._pending.append((payer if payer_one is not None else payer.copy(),
+                              payee if payee_one is not None else payee.copy(), cents.copy(), k))
 
     def pending(self, kinds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Today's postings of these kinds so far (payer, payee, cents arrays), before
@@ -183,7 +203,8 @@ class Ledger:
         payer = np.concatenate([p[0] for p in self._pending])
         payee = np.concatenate([p[1] for p in self._pending])
         cents = np.concatenate([p[2] for p in self._pending])
-        kind = np.concatenate([np.full(p[2].size, p[3], dtype=np.int64) for p in self._pending])
+        kind = np.repeat(np.array([p[3] for p in self._pending], dtype=np.int64),
+                         [p[2].size for p in self._pending])
         self._pending.clear()
         n = max(self.n_accounts, 1)
         key = (kind * n + payer) * n + payee

@@ -52,10 +52,19 @@ def test_random_postings_match_a_brute_force_ledger():
             payee = rng.choice(accts, n).tolist()
             cents = rng.integers(0, 10_000, n).tolist()
             single = n == 1 and rng.random() < 0.5
+            side = rng.random()                 # one account on a side, given as a scalar
+            if side < 0.25:
+                payer = [payer[0]] * n
+            elif side < 0.5:
+                payee = [payee[0]] * n
             if single:
                 L.transfer(payer[0], payee[0], cents[0], kind)
             else:
-                L.post(np.array(payer), np.array(payee), np.array(cents), kind)
+                arrays = [np.array(payer), np.array(payee), np.array(cents)]
+                L.post(payer[0] if side < 0.25 else arrays[0], payee[0] if 0.25 <= side < 0.5 else arrays[1],
+                       arrays[2], kind)
+                for a in arrays:                # the caller reusing its arrays changes nothing posted
+                    a[:] = 0
             for p, q, c in zip(payer, payee, cents):
                 balance[p] -= c
                 balance[q] += c

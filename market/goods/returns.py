@@ -15,9 +15,9 @@ The flow, a day at a time and vectorised over returns (scenario section ``return
    - ``resell``: back to the merchant's warehouse serving that market, refurbished and resold
      at ``resale_share`` of the retail price, less ``restocking_cost``. Only possible for a
      merchant that keeps stock for the market (a warehouse channel, or selling down stock of
-     one); a direct channel has no local stock point. A warehouse outside the market's
-     territory (the border warehouse in China for Russia) is reached across the border, at the
-     ship-back freight and time.
+     one); a direct channel has no local stock point. A border warehouse (in China, for Russia)
+     is reached across the border, at the ship-back freight and time; a bonded zone's warehouse
+     takes its market's returns back locally.
    - ``liquidate``: to a local liquidator at ``liquidation_share`` of the retail price.
    - ``scrap``: a returnless refund or local disposal, at ``scrap_cost`` and no return freight.
    - ``ship_back``: across the border to the origin, where it recovers ``origin_recovery`` of
@@ -83,7 +83,7 @@ COLUMNS: dict[str, np.dtype] = {
     "market": np.int8,
     "channel": np.int8,           # the channel the order was delivered by
     "integrator": np.int32,       # -1: the merchant bought its logistics itself
-    "warehouse": np.int16,        # the warehouse a resold unit went back to (-1: none)
+    "warehouse": np.int16,        # the merchant's warehouse for the market when it opened, where a resold unit goes (-1: none)
     "delivered_day": np.int32,
     "late": np.int8,              # 1: delivered after its promise
     "opened_day": np.int32,       # day the consumer sent it back (and was refunded)
@@ -97,6 +97,7 @@ COLUMNS: dict[str, np.dtype] = {
     "weight": np.float32,
     "refund_cents": np.int64,     # what the consumer paid and got back
     "duty_paid_cents": np.int64,  # import duty and VAT the unit paid (parcel and bulk entry)
+    "goods_cents": np.int64,      # the unit's goods cost (what recovery at the origin is a share of)
     "freight_cents": np.int64,    # return freight (local, and across the border)
     "restocking_cents": np.int64,
     "scrap_cents": np.int64,
@@ -152,8 +153,10 @@ class Returns:
         terr = {t: i for i, t in enumerate(world.territories)}
         self.market_territory = np.array([terr[world.graph.nodes[world.spec.markets[m].node]["territory"]]
                                           for m in world.markets], dtype=np.int64)
-        self.warehouse_territory = np.array([terr[world.graph.nodes[w]["territory"]] for w in model.warehouse_nodes],
-                                            dtype=np.int64)
+        # a warehouse across a border from the markets it serves (a border warehouse: Harbin for
+        # Russia); a bonded zone's warehouse takes its market's returns back locally
+        self.warehouse_abroad = np.array([world.graph.nodes[w].get("warehouse") == "border"
+                                          for w in model.warehouse_nodes] + [False], dtype=bool)
         self.drawback = np.array([m in cfg.drawback_markets for m in world.markets], dtype=bool)
         C, K = len(world.categories), len(world.channels)
         # running totals: delivered intact and returned (opened), by category x channel
@@ -188,7 +191,7 @@ class Returns:
         across = cfg.ship_back_parcel + cfg.ship_back_kg * weight
         m_terr = self.market_territory[market]
         has_wh = warehouse >= 0
-        wh_abroad = has_wh & (self.warehouse_territory[np.maximum(warehouse, 0)] != m_terr)
+        wh_abroad = self.warehouse_abroad[warehouse]          # -1 (no warehouse) reads the last entry: False
         abroad = origin_territory != m_terr
         out = np.empty(shape + (4,))
         out[..., RESELL] = np.where(has_wh, cfg.resale_share * value - local - np.where(wh_abroad, across, 0.0)
@@ -261,6 +264,7 @@ class Returns:
             channel=channel[back], integrator=parcels["integrator"][r], delivered_day=day, late=late[back],
             opened_day=day + lag, status=SCHEDULED, value=parcels["value"][r], weight=parcels["weight"][r],
             refund_cents=parcels["sale_cents"][r],
+            goods_cents=to_cents(model.prod_value[parcels["product"][r]] * model.prod_cost_share[parcels["product"][r]]),
             duty_paid_cents=parcels["duty_cents"][r] + parcels["upstream_duty_cents"][r])
 
     def _open(self, day: int):
@@ -268,11 +272,10 @@ class Returns:
         idx = np.flatnonzero((t["status"] == SCHEDULED) & (t["opened_day"] == day))
         if idx.size == 0:
             return
-        prod = t["product"][idx].astype(np.int64)
         market = t["market"][idx].astype(np.int64)
         value = t["value"][idx].astype(np.float64)
         weight = t["weight"][idx].astype(np.float64)
-        goods = model.prod_value[prod] * model.prod_cost_share[prod]
+        goods = t["goods_cents"][idx] / 100.0
         # the merchant's stock point for that market today (its channel, or stock it sells down)
         row = t["mm_row"][idx].astype(np.int64)
         wh = np.where(model.mm.warehouse[row] >= 0, model.mm.warehouse[row], model.mm.prev_warehouse[row])
@@ -281,7 +284,7 @@ class Returns:
         disp = np.argmax(net, axis=1)
         m_terr = self.market_territory[market]
         across = np.where(disp == SHIP_BACK, origin != m_terr,
-                          (disp == RESELL) & (self.warehouse_territory[np.maximum(wh, 0)] != m_terr))
+                          (disp == RESELL) & self.warehouse_abroad[wh])
         # the legs: consumer -> return point; across the border
         u = model.rng.random((idx.size, 2))
         loc = np.array(cfg.local_days)
@@ -293,7 +296,7 @@ class Returns:
         cols = t.cols
         cols["disposition"][idx] = disp
         cols["status"][idx] = IN_TRANSIT
-        cols["warehouse"][idx] = np.where(disp == RESELL, wh, -1)
+        cols["warehouse"][idx] = wh
         cols["leg1_days"][idx] = leg1
         cols["leg2_days"][idx] = leg2
         cols["arrive_day"][idx] = day + leg1 + leg2
@@ -319,9 +322,8 @@ class Returns:
             return
         cols, ledger = t.cols, model.ledger
         disp = t["disposition"][idx].astype(np.int64)
-        prod = t["product"][idx].astype(np.int64)
         value = t["value"][idx].astype(np.float64)
-        goods = model.prod_value[prod] * model.prod_cost_share[prod]
+        goods = t["goods_cents"][idx] / 100.0
         mer_acct = model.merchant_accts[t["merchant_idx"][idx]]
         ch = t["channel"][idx].astype(np.int64)
         recovered = to_cents(np.select([disp == RESELL, disp == LIQUIDATE, disp == SHIP_BACK],
@@ -354,7 +356,7 @@ class Returns:
         for k, name in ((RESOLD, "resold"), (LIQUIDATED, "liquidated"), (SCRAPPED, "scrapped"),
                         (AT_ORIGIN, "back_at_origin")):
             self.today[name] += int((outcome == k).sum())
-        self.scrapped_goods_cents += int(to_cents(goods[disp == SCRAP]).sum())
+        self.scrapped_goods_cents += int(t["goods_cents"][idx][disp == SCRAP].sum())
         self._count(ch, recovered, "recovered")
         self._count(ch, restock, "restocking")
         self._count(ch, scrap, "scrap")
@@ -462,6 +464,8 @@ class Returns:
             v = t[k][keep]
             if k in labels:
                 cols[k] = pa.DictionaryArray.from_arrays(pa.array(v.astype(np.int32)), pa.array(labels[k]))
+            elif k == "warehouse":      # the warehouse node's name, null where the merchant had none
+                cols[k] = pa.array(np.array(list(model.warehouse_nodes) + [None], dtype=object)[v], type=pa.string())
             elif k == "disposition":
                 cols[k] = pa.DictionaryArray.from_arrays(pa.array(v.astype(np.int32)), pa.array(DISPOSITIONS))
             elif k == "status":

@@ -110,14 +110,22 @@ MONEY = ("refund", "freight", "restocking", "scrap", "recovered", "drawback")
 
 
 class ReturnTable:
-    """Growable structure-of-arrays of returns (a few per cent of parcels: all kept in memory)."""
+    """Growable structure-of-arrays of returns. Returns still to open or on their way are the
+    live rows; finished ones are moved to ``archive`` in batches (:meth:`compact`), so the
+    daily scans stay short. :meth:`column` reads a column over both."""
 
     def __init__(self, capacity: int = 1024):
         self.n = 0
+        self.next_id = 0
         self.cols = {k: np.zeros(capacity, dtype=t) for k, t in COLUMNS.items()}
+        self.archive: list[dict[str, np.ndarray]] = []
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name][: self.n]
+
+    def column(self, name: str) -> np.ndarray:
+        """A column over every return, finished (archived) and live."""
+        return np.concatenate([a[name] for a in self.archive] + [self[name]])
 
     def append(self, count: int, **values) -> np.ndarray:
         cap = self.cols["return_id"].size
@@ -131,9 +139,18 @@ class ReturnTable:
         sl = slice(self.n, self.n + count)
         for k, a in self.cols.items():
             a[sl] = values.get(k, DEFAULTS.get(k, 0))
-        self.cols["return_id"][sl] = np.arange(self.n, self.n + count)
+        self.cols["return_id"][sl] = np.arange(self.next_id, self.next_id + count)
+        self.next_id += count
         self.n += count
         return np.arange(sl.start, sl.stop)
+
+    def compact(self, keep: np.ndarray):
+        """Move the rows where ``keep`` is False to the archive."""
+        idx = np.flatnonzero(keep)
+        self.archive.append({k: a[: self.n][~keep].copy() for k, a in self.cols.items()})
+        for a in self.cols.values():
+            a[: idx.size] = a[: self.n].take(idx)
+        self.n = idx.size
 
 
 class Returns:
@@ -149,6 +166,7 @@ class Returns:
         self.acct_reverse = ledger.open("reverse logistics (return freight, processing, disposal)")
         self.acct_liquidators = ledger.open("liquidators")
         self.table = ReturnTable()
+        self._pp = None                   # per-product figures for expected_cost (built on first use)
         self.rate = np.array([cfg.rate_of(c) for c in world.categories])
         terr = {t: i for i, t in enumerate(world.territories)}
         self.market_territory = np.array([terr[world.graph.nodes[world.spec.markets[m].node]["territory"]]
@@ -206,17 +224,42 @@ class Returns:
         """Expected cost of returns per unit sold (USD) of these products, sold into ``market``
         at consumer prices ``refund`` with ``duty`` (duty and VAT) paid per unit, by a merchant
         keeping stock for it at ``warehouse`` (-1: none), delivering on time a share
-        ``on_time``: the return rate times the refund less the best disposition's net value.
-        What merchants weigh in their channel choice."""
-        model, cfg = self.model, self.cfg
+        ``on_time``: the return rate times the refund less the best disposition's net value
+        (the same values as :meth:`net_values`, for one market and warehouse). What merchants
+        weigh in their channel choice; called for every option they look at, so per-product
+        figures are computed once."""
+        cfg = self.cfg
         if not cfg.enabled:
             return np.zeros(np.shape(products))
+        pp = self._per_product()
         products = np.asarray(products, dtype=np.int64)
-        rate = np.minimum(self.rate[model.prod_category[products]] * (1.0 + cfg.late_uplift * (1.0 - on_time)), 1.0)
-        value = model.prod_value[products]
-        best = self.net_values(value, model.prod_weight[products], value * model.prod_cost_share[products], duty,
-                               market, warehouse, model.prod_origin_territory[products]).max(axis=-1)
+        local, across = pp["local"][products], pp["across"][products]
+        abroad = pp["origin_territory"][products] != self.market_territory[market]
+        best = np.maximum(pp["liquidate"][products] - local, -cfg.scrap_cost)
+        back = pp["origin_value"][products] - local - np.where(abroad, across, 0.0)
+        if self.drawback[market]:
+            back = back + np.where(abroad, cfg.drawback_share * np.asarray(duty, dtype=np.float64), 0.0)
+        best = np.maximum(best, back)
+        if warehouse >= 0:
+            resell = pp["resale"][products] - local - cfg.restocking_cost
+            best = np.maximum(best, resell - across if self.warehouse_abroad[warehouse] else resell)
+        rate = np.minimum(pp["rate"][products] * (1.0 + cfg.late_uplift * (1.0 - on_time)), 1.0)
         return rate * (np.asarray(refund, dtype=np.float64) - best)
+
+    def _per_product(self) -> dict[str, np.ndarray]:
+        """Per product: on-time return rate, local and cross-border return freight, and the
+        value of resale, liquidation and recovery at the origin (USD)."""
+        if self._pp is None or self._pp["rate"].size != self.model.prod_value.size:
+            model, cfg = self.model, self.cfg
+            value, weight = model.prod_value, model.prod_weight
+            self._pp = {
+                "rate": self.rate[model.prod_category], "origin_territory": model.prod_origin_territory,
+                "local": cfg.local_freight_parcel + cfg.local_freight_kg * weight,
+                "across": cfg.ship_back_parcel + cfg.ship_back_kg * weight,
+                "resale": cfg.resale_share * value, "liquidate": cfg.liquidation_share * value,
+                "origin_value": cfg.origin_recovery * value * model.prod_cost_share,
+            }
+        return self._pp
 
     # ------------------------------------------------------------------------------------
     def advance(self, day: int):
@@ -229,6 +272,9 @@ class Returns:
         self._draw(day)
         self._open(day)
         self._arrive(day)
+        finished = self.table["status"] >= RESOLD
+        if finished.sum() >= max(0.5 * self.table.n, 1024):      # finished rows leave the daily scans
+            self.table.compact(~finished)
 
     def _draw(self, day: int):
         model, cfg = self.model, self.cfg
@@ -392,8 +438,9 @@ class Returns:
         and where the returned went; return rates by category and channel; dispositions; money."""
         model = self.model
         world = model.world
-        status = self.table["status"]
-        disp = self.table["disposition"]
+        status = self.table.column("status")
+        disp = self.table.column("disposition")
+        channel = self.table.column("channel")
         opened = status != SCHEDULED
         sold = int(model.metrics.delivered.sum())
         returned = int(opened.sum())
@@ -416,7 +463,7 @@ class Returns:
         by_channel = {}
         for k, ch in enumerate(world.channels):
             n_ret = int(self.opened[:, k].sum())
-            done = opened & (self.table["channel"] == k) & (status != IN_TRANSIT)
+            done = opened & (channel == k) & (status != IN_TRANSIT)
             by_channel[ch] = {
                 "delivered_intact": int(self.delivered[:, k].sum()), "returned": n_ret,
                 "return_rate": rate(n_ret, self.delivered[:, k].sum()),
@@ -454,14 +501,16 @@ class Returns:
         its status, disposition, legs and money (USD)."""
         model = self.model
         t = self.table
-        keep = np.flatnonzero(t["status"] != SCHEDULED)
+        every = {k: t.column(k) for k in COLUMNS}
+        order = np.argsort(every["return_id"], kind="stable")
+        keep = order[every["status"][order] != SCHEDULED]
         labels = {"category": model.world.categories, "origin_territory": model.world.territories,
                   "market": model.world.markets, "channel": model.world.channels}
         cols = {}
         for k in COLUMNS:
             if k in ("merchant_idx", "mm_row"):
                 continue
-            v = t[k][keep]
+            v = every[k][keep]
             if k in labels:
                 cols[k] = pa.DictionaryArray.from_arrays(pa.array(v.astype(np.int32)), pa.array(labels[k]))
             elif k == "warehouse":      # the warehouse node's name, null where the merchant had none

@@ -317,3 +317,45 @@ def test_no_returns_when_switched_off(simulate):
     assert s["units"]["returned"] == 0 and len(read(run, "returns")) == 0
     j = read(run, "ledger")
     assert not j["kind"].isin(["return_refund", "return_freight", "resale"]).any()
+
+
+def test_merchants_expected_return_cost_is_the_return_rate_times_the_unrecovered_refund():
+    """What merchants weigh per unit (Returns.expected_cost) is the rate, raised for the late
+    share, times the refund less the best feasible disposition's net value, recomputed here
+    from the scenario for every product, market and warehouse (or none)."""
+    from market.model import Marketplace
+    m = Marketplace("baseline", rng=5, **SMALL)
+    cfg, world, ret = m.config.returns, m.world, m.returns
+    prods = np.arange(m.prod_value.size)
+    value, weight = m.prod_value, m.prod_weight
+    goods = value * m.prod_cost_share
+    refund = value * 1.2
+    duty = value * 0.15
+    local = cfg.local_freight_parcel + cfg.local_freight_kg * weight
+    across = cfg.ship_back_parcel + cfg.ship_back_kg * weight
+    rate = np.array([cfg.rate_of(world.categories[c]) for c in m.prod_category])
+    checked = 0
+    for k, market in enumerate(world.markets):
+        terr = world.graph.nodes[world.spec.markets[market].node]["territory"]
+        abroad = np.array([world.territories[t] != terr for t in m.prod_origin_territory])
+        back = cfg.origin_recovery * goods - local - np.where(abroad, across, 0) \
+            + np.where(abroad & (market in cfg.drawback_markets), cfg.drawback_share * duty, 0)
+        for w in [-1] + list(range(len(m.warehouse_nodes))):
+            options = [cfg.liquidation_share * value - local, np.full(value.size, -cfg.scrap_cost), back]
+            if w >= 0:
+                border = world.graph.nodes[m.warehouse_nodes[w]]["warehouse"] == "border"
+                options.append(cfg.resale_share * value - local - cfg.restocking_cost - (across if border else 0))
+            for on_time in (1.0, 0.6):
+                want = np.minimum(rate * (1 + cfg.late_uplift * (1 - on_time)), 1) * (refund - np.max(options, axis=0))
+                got = ret.expected_cost(prods, refund, duty, k, w, on_time)
+                assert np.allclose(got, want), (market, w, on_time)
+                # and the engine's own per-return values agree
+                net = ret.net_values(value, weight, goods, duty, np.full(value.size, k), np.full(value.size, w),
+                                     m.prod_origin_territory).max(axis=1)
+                assert np.allclose(got, np.minimum(rate * (1 + cfg.late_uplift * (1 - on_time)), 1) * (refund - net))
+                checked += 1
+    assert checked == 2 * len(world.markets) * (len(m.warehouse_nodes) + 1)
+    # a warehouse in the market makes returns cheaper for some products
+    k = world.markets.index("US")
+    us_wh = m.warehouse_nodes.index("us_wh")
+    assert (ret.expected_cost(prods, refund, duty, k, us_wh, 1.0) < ret.expected_cost(prods, refund, duty, k, -1, 1.0)).any()

@@ -227,6 +227,7 @@ class Merchant(mesa.Agent):
             channel = world.channels.index(ch_name)
             prior_on_time = self._on_time_prior(channel)
             wh = world.routes[route0].warehouse
+            wh_idx = model.warehouse_nodes.index(wh) if wh else -1     # where returns can be resold
             days0 = model.net.route_expected_days[variants[0]]
             stock_days, units = 0.0, 1.0
             if rep0 is not None:
@@ -254,7 +255,9 @@ class Merchant(mesa.Agent):
                 nonprice = float(time_factor(days, demand.time_elasticity, demand.reference_days)
                                  * reliability_factor(on_time, demand.late_churn) * (1.0 + uplift * visibility))
                 orders = base * nonprice * share * pf
-                margin = unit_margin(price, tax, goods, unit_cost, demand.tax_pass_through)
+                margin = unit_margin(price, tax, goods, unit_cost, demand.tax_pass_through) \
+                    - model.returns.expected_cost(prods, consumer_price(price, tax, demand.tax_pass_through), tax,
+                                                  mm.market[row], wh_idx, on_time)     # refunds less what returns recover
                 return Option(channel, integ, route, rep_route, float((share * logistics).sum()),
                               float((share * tax).sum()), float(days), float(orders.sum()),
                               float((orders * margin).sum()), reliability, visibility, nonprice=nonprice,

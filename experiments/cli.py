@@ -125,8 +125,8 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 def run(scenario, days, seed, out, sets, overwrite, quiet):
     """Run a scenario headless and write summary.json, timeseries.parquet, parcels.parquet,
-    contracts.parquet, claims.parquet, invoices.parquet, ledger.parquet, agents.parquet and
-    config.toml into the output folder."""
+    contracts.parquet, claims.parquet, invoices.parquet, returns.parquet, ledger.parquet,
+    agents.parquet and config.toml into the output folder."""
     from market.scenario import load_scenario, shocks_never_applying
     from experiments.outputs import default_run_folder
     overrides = parse_sets(sets)

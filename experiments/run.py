@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import tomli_w
 from tqdm import tqdm
 
@@ -25,7 +26,8 @@ from market.model import Marketplace
 from market.scenario import ScenarioError, load_scenario, to_toml_dict
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
-                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet", MANIFEST)
+                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet",
+                "returns.parquet", MANIFEST)
 VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
 
 __all__ = ["OUTPUT_FILES", "OutputError", "RunResult", "run_scenario", "write_results", "package_versions"]
@@ -135,6 +137,8 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
         model.claims.frame(names).to_parquet(folder / "claims.parquet", index=False)
     with writing("invoices.parquet", where):
         model.credit.book.frame(model.ledger.names).to_parquet(folder / "invoices.parquet", index=False)
+    with writing("returns.parquet", where):
+        pq.write_table(model.returns.frame(), folder / "returns.parquet")
     config = to_toml_dict(model.config)
     config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
     with writing("config.toml", where), open(folder / "config.toml", "wb") as fh:

@@ -30,6 +30,7 @@ from market.goods.flows import ParcelFlow
 from market.goods.inventory import Inventory
 from market.goods.orders import Orders
 from market.goods.parcels import DELIVERED, LOST, ParcelSink, ParcelTable
+from market.goods.returns import Returns
 from market.integration.efficiency import measure as measure_efficiency
 from market.mechanisms.reputation import ReputationBook
 from market.metrics.recorder import Metrics
@@ -77,6 +78,7 @@ def check_world_names(cfg: Scenario, world) -> None:
     """Scenario keys that name markets or channels must name ones the world has."""
     named = [(f"demand.peaks[{i}].markets", p.markets, world.markets) for i, p in enumerate(cfg.demand.peaks)]
     named.append(("merchants.allowed_channels", cfg.merchants.allowed_channels, world.channels))
+    named.append(("returns.drawback_markets", cfg.returns.drawback_markets, world.markets))
     for key, names, known in named:
         for n in names:
             if n not in known:
@@ -175,6 +177,7 @@ class Marketplace(mesa.Model):
         self.stage_sla = np.array([sla_days(self.net, self.clearance, r) for r in range(len(self.world.resources))])
         self.orders = Orders(self)
         self.flow = ParcelFlow(self)
+        self.returns = Returns(self)
         self.metrics = Metrics(self.world.channels, len(self.warehouse_nodes), len(self.integrators))
         self.plan = VolumePlan()
         self.market_version = 0          # bumped whenever prices, contracts or capacity change
@@ -218,6 +221,7 @@ class Marketplace(mesa.Model):
         self.orders.place(day)                 # consumers order; parcels are created and paid for
         self.flow.advance(day)                 # parcels move through their stages under capacity
         self.inventory.advance(day)            # consignments move; stock arrives
+        self.returns.advance(day)              # consumers return delivered orders; returns go back, resold or not
         self.inventory.bill_storage(day, peak=self.date.month >= 10)
         self._pay_fixed_costs()                # providers pay for the capacity they keep
         self.claims.settle(day)                # claims and disputes come due

@@ -379,6 +379,58 @@ class Output(Section):
     parcel_chunk_rows: int = param(200000, ge=1000, le=10_000_000, description="finished parcels written per Parquet chunk (bounds memory)")
 
 
+RETURN_RATE_SOURCE = ("getattribute.com/blog/return-rates-by-product-category (apparel 20-30%, electronics 8-12%, "
+                      "home 10-15%, beauty 5-10%); bestforecommerce.com/ecommerce-statistics/delivery-returns/"
+                      "return-rate-benchmarks (apparel 30-40%, electronics 8-15%, home 5-10%, beauty 5-12%)")
+
+
+class Returns(Section):
+    """Consumers' returns of delivered orders and what merchants do with the goods
+    (market/goods/returns.py): each delivered, intact order is returned with its category's
+    rate (higher when it arrived after the promise), within a window; the merchant refunds the
+    consumer, pays the return freight, and resells it from its warehouse in the market,
+    liquidates it, scraps it locally or ships it back to its origin, whichever recovers most."""
+
+    enabled: bool = param(True, ui=True, description="consumers return delivered orders (off: every delivered order is kept)")
+    rate_electronics: float = param(0.10, ge=0, le=1, unit="share of delivered orders", source=RETURN_RATE_SOURCE, description="return rate of electronics delivered on time")
+    rate_apparel: float = param(0.25, ge=0, le=1, ui=True, step=0.01, unit="share of delivered orders", source=RETURN_RATE_SOURCE + "; footwear 25-35%", description="return rate of apparel (and footwear) delivered on time")
+    rate_cosmetics: float = param(0.07, ge=0, le=1, unit="share of delivered orders", source=RETURN_RATE_SOURCE, description="return rate of cosmetics delivered on time")
+    rate_home: float = param(0.10, ge=0, le=1, unit="share of delivered orders", source=RETURN_RATE_SOURCE, description="return rate of home goods delivered on time")
+    rate_toys: float = param(0.08, ge=0, le=1, unit="share of delivered orders", source="assumption: toys sit with general merchandise (10-20%, bestforecommerce.com) less gifts kept; set a little below electronics", description="return rate of toys delivered on time")
+    rate_other: float = param(0.10, ge=0, le=1, unit="share of delivered orders", source="assumption: the general-merchandise low end (bestforecommerce.com: 10-20%)", description="return rate of any other category of the world file")
+    late_uplift: float = param(0.5, ge=0, le=10, ui=True, step=0.1, source="assumption, informed by ecommercebytes.com/2020/12/13/survey-finds-delivery-delays-lead-to-returns (33% of those who returned a gift before giving it said it took too long to arrive)", description="an order delivered after its promise is returned this much more often (rate x (1 + uplift))")
+    window_days: int = param(30, ge=15, le=365, unit="days", source="assumption: the common 30-day return policy of marketplaces", description="days after delivery within which a consumer may return an order")
+    lag_shares: tuple[float, float, float] = param((0.32, 0.44, 0.24), source="ecommercebytes.com/2020/12/13/survey-finds-delivery-delays-lead-to-returns: 24% return within a week, 33% in 1-2 weeks, 18% in 2 weeks to a month (normalised)", description="shares of returns opened in the first week, the second week, and the rest of the window after delivery")
+    local_freight_parcel: Money = param(6.0, ge=0, unit="USD/return", source="assumption: a prepaid domestic return label (USPS Ground Advantage, Royal Mail, DHL Parcel: about USD 4-9)", description="return freight from the consumer to a return point in the market, per parcel (the merchant pays: free returns)")
+    local_freight_kg: Money = param(0.5, ge=0, unit="USD/kg", source="assumption", description="... and per kg")
+    local_days: tuple[float, float, float] = param((2.0, 4.0, 7.0), unit="days", source="assumption: drop-off, domestic parcel transit, receiving", description="days from the consumer to the return point in the market [min, mode, max]")
+    restocking_cost: Money = param(3.0, ge=0, unit="USD/unit", source="assumption: inspection, cleaning, repacking and relabelling at the warehouse", description="cost of refurbishing and restocking one returned unit for resale")
+    resale_share: float = param(0.7, ge=0, le=1, source="news.wpcarey.asu.edu/20180216-what-stores-do-90-billion-merchandise-returns (D. Rogers: a restocked return might sell at a 30% discount)", description="share of the retail price a refurbished return sells for in the market")
+    liquidation_share: float = param(0.1, ge=0, le=1, source="assumption: liquidators buy returns 'for pennies on the dollar' (1280ksli.com/after-christmas-refunds-increases-again); 5-20% of retail", description="share of the retail price a liquidator pays for a returned unit")
+    scrap_cost: Money = param(0.5, ge=0, unit="USD/unit", source="assumption: a returnless refund (the consumer keeps or discards the item) or local disposal", description="cost of scrapping a returned unit locally (no return freight)")
+    ship_back_parcel: Money = param(8.0, ge=0, unit="USD/return", source="assumption: consolidated reverse cross-border freight with export and import entries", description="freight and customs entries to ship a returned unit back across the border (to the origin, or to a warehouse outside the market), per parcel")
+    ship_back_kg: Money = param(5.0, ge=0, unit="USD/kg", source="assumption: consolidated air, about half the outbound express rate", description="... and per kg")
+    ship_back_days: tuple[float, float, float] = param((15.0, 25.0, 45.0), unit="days", source="assumption: consolidation, line haul, export and import clearance", description="days to ship a return back across the border [min, mode, max]")
+    origin_recovery: float = param(0.6, ge=0, le=2, source="assumption: returned to the supplier or sold in the origin's domestic market", description="share of its goods cost a unit shipped back to its origin recovers")
+    drawback_share: float = param(0.99, ge=0, le=1, source="19 U.S.C. 1313(j) unused merchandise drawback: 99% of duties, taxes and fees; EU UCC art. 118 and UK rejected-imports relief repay duty on goods re-exported as not conforming to the contract", description="share of the import duty and VAT a unit paid that is refunded when it is shipped back out of a market that grants drawback")
+    drawback_markets: list[str] = param(["US", "EU", "UK"], source="US: 19 U.S.C. 1313(j); EU: Union Customs Code art. 118; UK: rejected imports relief. Russia and China not modelled (assumption: no drawback)", description="markets whose customs refund duty and VAT on a return shipped back out")
+
+    @model_validator(mode="after")
+    def _check(self):
+        a, b, c = self.lag_shares
+        if min(a, b, c) < 0 or not math.isclose(a + b + c, 1.0, abs_tol=1e-6):
+            raise ValueError("returns.lag_shares must be three non-negative shares summing to 1")
+        for key in ("local_days", "ship_back_days"):
+            lo, mode, hi = getattr(self, key)
+            if not 0 <= lo <= mode <= hi <= 365:
+                raise ValueError(f"returns.{key} must be [min, mode, max] with 0 <= min <= mode <= max <= 365")
+        return self
+
+    def rate_of(self, category: str) -> float:
+        """The on-time return rate of a category of the world file."""
+        return getattr(self, f"rate_{category}", self.rate_other)
+
+
 SHOCK_KINDS = ("capacity", "transit", "risk", "clearance", "inspection", "cost", "demand", "duty_rule", "channels")
 
 
@@ -467,6 +519,7 @@ class Scenario(Section):
     credit: Credit = Field(default_factory=Credit)
     claims: Claims = Field(default_factory=Claims)
     insurance: Insurance = Field(default_factory=Insurance)
+    returns: Returns = Field(default_factory=Returns)
     network: Network = Field(default_factory=Network)
     evolution: Evolution = Field(default_factory=Evolution)
     output: Output = Field(default_factory=Output)

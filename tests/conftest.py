@@ -122,6 +122,18 @@ def outputs_conserve(out) -> dict:
                                                              fill_value=0)
     cash = np.rint(agents["cash_usd"].to_numpy() * 100).astype(np.int64)
     assert (net.reindex(agents["account"], fill_value=0).to_numpy() == cash).all()
+    # returned goods: each return is one delivered parcel; sold = kept + returned, and returned =
+    # resold + liquidated + scrapped + back at origin + in transit back
+    r = pd.read_parquet(out / "returns.parquet", columns=["parcel_id", "status"])
+    delivered = p.loc[status == "delivered", "parcel_id"]
+    assert r["parcel_id"].is_unique and r["parcel_id"].isin(delivered).all()
+    units = s["returns"]["units"]
+    assert units["sold"] == len(delivered) == units["kept"] + units["returned"] and units["returned"] == len(r)
+    r_status = r["status"].astype(str)
+    parts = ("resold", "liquidated", "scrapped", "back_at_origin")
+    assert all(units[k] == (r_status == k).sum() for k in parts)
+    assert units["in_transit_back"] == (r_status == "in_transit").sum()
+    assert len(r) == sum(units[k] for k in parts) + units["in_transit_back"]
     return s
 
 

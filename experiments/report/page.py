@@ -46,6 +46,33 @@ def _few_points(stats: pd.DataFrame, runs: pd.DataFrame, params: list[str]) -> p
     return pooled_stats(line_groups(runs, params))
 
 
+def _returns_section(stats: pd.DataFrame) -> list[str]:
+    """Returns (summary key ``returns``, market/goods/returns.py), where runs had any: rates,
+    net cost per delivered order, value recovered, where returned units went; per channel,
+    the rate and what a return recovers net of its handling."""
+    have = stats[stats["figure"] == "returns.units.returned"]
+    if have.empty or have["mean"].max() < 1:
+        return []
+    lines = ["## Returns", "",
+             "Returns opened per delivered order, their net cost (refunds, return freight, restocking and "
+             "scrapping, less resale, liquidation, recovery at the origin and drawback) per delivered order, "
+             "and where the returned units went (summary key `returns`; docs/ODD.md section 7.15).", "",
+             figure_table(stats, ("return_rate", "on_time_return_rate", "late_return_rate", "net_cost_per_order_usd",
+                                  "recovered_value_usd", "handling_cost_per_return_usd", "units.returned", "units.resold",
+                                  "units.liquidated", "units.scrapped", "units.back_at_origin",
+                                  "units.in_transit_back"), "returns."), ""]
+    chans = sorted({f.split(".")[2] for f in stats["figure"] if f.startswith("returns.by_channel.")})
+    for ch in chans:
+        sub = stats[stats["figure"] == f"returns.by_channel.{ch}.returned"]
+        if sub.empty or sub["mean"].max() < 1:
+            continue
+        lines += [f"### Returns by {ch}", "",
+                  figure_table(stats, ("returned", "return_rate", "net_recovered_per_return_usd", "net_cost_usd",
+                                       "dispositions.resell", "dispositions.liquidate", "dispositions.scrap",
+                                       "dispositions.ship_back"), f"returns.by_channel.{ch}."), ""]
+    return lines
+
+
 def _market_section(stats: pd.DataFrame, runs: pd.DataFrame, plots_dir: Path, plots: list,
                     params: list[str]) -> list[str]:
     if not stats["figure"].str.startswith("by_market.").any():
@@ -210,6 +237,7 @@ def _write_report(sweep_dir: Path, out, folder: Path, info: dict, runs: pd.DataF
     lines += link(plot_breakdown(_few_points(stats, runs, params), "by_channel",
                                  ("parcels_created", "mean_lead_time_days", "mean_landed_cost"),
                                  plots_dir / "channels.png", "Channels compared"), "channels")
+    lines += _returns_section(stats)
     lines += _market_section(stats, runs, plots_dir, plots, params)
     if (sweep_dir / "daily").exists():
         daily = read_daily(sweep_dir, daily_columns(sweep_dir))

@@ -47,6 +47,14 @@ KINDS = (
     "late_interest",    # statutory interest on an invoice paid after its due date
     "bad_debt",         # a defaulted invoice written off: seller's receivables -> buyer's payables
     "owner_draw",       # a merchant pays its owners the cash above its buffer
+    # returns (market/goods/returns.py)
+    "return_refund",    # merchant refunds a consumer who returned a delivered order
+    "return_freight",   # merchant pays for a return's trip back (to the market's return point, across a border)
+    "restocking",       # merchant pays for refurbishing and restocking a returned unit
+    "resale",           # a returned unit resold (in the market, or at its origin)
+    "liquidation",      # a liquidator buys a returned unit
+    "scrapping",        # merchant pays for scrapping a returned unit locally
+    "drawback",         # customs refund the duty and VAT of a return shipped back out
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 # postings that move credit, not income: not counted in an account's ``received`` (revenue)

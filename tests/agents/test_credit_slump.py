@@ -18,7 +18,12 @@ import pytest
 
 from market import Marketplace
 
-SMALL = {"merchants.exporters": 8, "merchants.importers": 3, "credit.cash_buffer_days": 10.0}
+# returns off: with returns (issue 13) more merchants hold warehouse stock, which they stop
+# buying in a slump, and refunds of earlier sales keep draining cash in the no-slump run, so the
+# answer is mixed again (seeds 2 and 3, weakest third, no slump -> slump: 0.26 -> 0.13 and
+# 0.15 -> 0.07 with returns; 0.15 -> 0.28 and 0.03 -> 0.09 without); this test isolates credit
+SMALL = {"merchants.exporters": 8, "merchants.importers": 3, "credit.cash_buffer_days": 10.0,
+         "returns.enabled": False}
 START, WINDOW, DAYS = 30, 30, 90
 SLUMP = [{"name": "slump", "kind": "demand", "day": START, "factor": 0.3}]
 SEEDS = (1, 2, 3, 4, 5)

@@ -80,6 +80,11 @@ def test_report_has_the_ci_table_plots_and_one_page(grid_sweep, tmp_path):
     page = rep.page.read_text()
     assert "## Headline figures" in page and "## Failed runs" in page and "no-such-world" in page
     assert "## Markets" in page and "channel mix" in page
+    # returns: their section, its figures the runs' means
+    assert "## Returns" in page and "### Returns by overseas_warehouse" in page
+    for point, g in ok.groupby("point"):
+        row = table[(table["point"] == point) & (table["figure"] == "returns.units.returned")].iloc[0]
+        assert row["mean"] == pytest.approx(g["returns.units.returned"].astype(float).mean()) and row["mean"] > 0
     links = re.findall(r"\]\(([^)]+)\)", page)
     assert {"plots/daily.png", "plots/shares.png", "plots/prices.png", "plots/channels.png",
             "plots/markets.png", "plots/design_points.png", "point_summary.csv"} <= set(links)

@@ -230,7 +230,8 @@ def test_sales_and_refunds_match_the_parcels(run):
     p["paid"] = cents(p["sale_usd"])
     assert (p["paid"] >= p["cents"] - 1).all()
     consumers = journal.loc[journal["kind"] == "sale", "payer"].unique()
-    assert len(consumers) == 1 and journal.loc[journal["payer"] == consumers[0], "kind"].eq("sale").all()
+    # consumers pay for orders, and second buyers (the consumers' account) for resold returns
+    assert len(consumers) == 1 and journal.loc[journal["payer"] == consumers[0], "kind"].isin(["sale", "resale"]).all()
     sales = journal[journal["kind"] == "sale"].groupby(["day", "payee"])[["amount_cents", "count"]].sum()
     made = p.groupby(["created_day", "acct"])["paid"].agg(["sum", "size"])
     made.index.names = ["day", "payee"]
@@ -252,6 +253,20 @@ def test_sales_and_refunds_match_the_parcels(run):
     # a 4PL parcel's price is the service fee its merchant paid (stock consignments pay fees too)
     fees = journal.loc[journal["kind"] == "service_fee", "amount_cents"].sum()
     assert cents(p.loc[p["integrator"] >= 0, "price_usd"]).sum() <= fees
+
+
+def test_returned_goods_and_their_money_are_conserved(run, conserved):
+    """Returned goods recounted from returns.parquet against parcels.parquet and the summary
+    (tests/conftest.py outputs_conserve), and every kind of return money in the ledger is the
+    sum of the returns' rows."""
+    conserved(run.out)
+    r = read(run, "returns")
+    by_kind = read(run, "ledger").groupby("kind")["amount_cents"].sum()
+    for kind, cols in (("return_refund", ["refund_usd"]), ("return_freight", ["freight_usd"]),
+                       ("restocking", ["restocking_usd"]), ("scrapping", ["scrap_usd"]),
+                       ("drawback", ["drawback_usd"])):
+        assert by_kind.get(kind, 0) == sum(cents(r[c]).sum() for c in cols), kind
+    assert by_kind.get("resale", 0) + by_kind.get("liquidation", 0) == cents(r["recovered_usd"]).sum()
 
 
 def test_parcel_money_reconciles_with_ledger(run):

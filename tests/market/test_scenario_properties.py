@@ -100,6 +100,8 @@ def valid_value(row) -> st.SearchStrategy:
         return st.lists(peak, max_size=3)
     if key == "merchants.allowed_channels":
         return st.lists(st.sampled_from(CHANNELS), unique=True, max_size=4)
+    if key == "returns.drawback_markets":
+        return st.lists(st.sampled_from(MARKETS), unique=True, max_size=5)
     if key == "integrators.pricing_by_integrator":
         return st.lists(st.sampled_from(["cost_plus", "value_based", "adaptive"]), max_size=3)
     raise AssertionError(f"no strategy for {key}: {ann}")

@@ -25,7 +25,8 @@ from market.model import Marketplace
 from market.scenario import ScenarioError, load_scenario, to_toml_dict
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
-                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet", MANIFEST)
+                "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet",
+                "settlements.parquet", MANIFEST)
 VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
 
 __all__ = ["OUTPUT_FILES", "OutputError", "RunResult", "run_scenario", "write_results", "package_versions"]
@@ -135,6 +136,8 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
         model.claims.frame(names).to_parquet(folder / "claims.parquet", index=False)
     with writing("invoices.parquet", where):
         model.credit.book.frame(model.ledger.names).to_parquet(folder / "invoices.parquet", index=False)
+    with writing("settlements.parquet", where):
+        model.payments.frame().to_parquet(folder / "settlements.parquet", index=False)
     config = to_toml_dict(model.config)
     config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
     with writing("config.toml", where), open(folder / "config.toml", "wb") as fh:

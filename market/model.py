@@ -36,7 +36,9 @@ from market.metrics.recorder import Metrics
 from market.money.claims import ClaimBook
 from market.money.contracts import ACTIVE, ContractBook
 from market.money.credit import MerchantCash, TradeCredit
+from market.money.currency import Rates
 from market.money.ledger import Ledger, to_cents
+from market.money.payment import Payments
 from market.procurement.offers import OfferBook
 from market.procurement.planning import VolumePlan
 from market.procurement.quotes import Quoter
@@ -174,6 +176,7 @@ class Marketplace(mesa.Model):
         self.quoter = Quoter(self)
         self.stage_sla = np.array([sla_days(self.net, self.clearance, r) for r in range(len(self.world.resources))])
         self.orders = Orders(self)
+        self.payments = Payments(self)   # settlement delays, payment fees, exchange gains and losses
         self.flow = ParcelFlow(self)
         self.metrics = Metrics(self.world.channels, len(self.warehouse_nodes), len(self.integrators))
         self.plan = VolumePlan()
@@ -186,6 +189,8 @@ class Marketplace(mesa.Model):
         self.breaches_today = 0
 
         self._ready = False
+        # exchange rates: their own random stream, moved by currency shocks
+        self.rates = Rates(cfg.currency, self.world.markets, self.rng)
         self.shockboard = ShockBoard(self)
         self.shockboard.update(0)
         # merchants pick their first channels on list prices; stock is warm-started
@@ -216,6 +221,7 @@ class Marketplace(mesa.Model):
         self._ration_contracts()               # contracts share what a disruption left
         self._agents_act()                     # providers price, integrators re-route, merchants choose and restock
         self.orders.place(day)                 # consumers order; parcels are created and paid for
+        self.payments.settle(day)              # sales whose settlement is due paid out at today's rate
         self.flow.advance(day)                 # parcels move through their stages under capacity
         self.inventory.advance(day)            # consignments move; stock arrives
         self.inventory.bill_storage(day, peak=self.date.month >= 10)
@@ -243,7 +249,10 @@ class Marketplace(mesa.Model):
         self.demand_calendar.ahead(0, day)     # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
         self.metrics.start_day()
+        if day > 0:
+            self.rates.advance()               # today's exchange rates
         self.network_changed = self.shockboard.update(day)
+        self.rates.record()
         if self.network_changed:
             self.quoter.invalidate()
             self.market_version += 1

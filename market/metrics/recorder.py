@@ -264,6 +264,7 @@ class Metrics:
         row["entries"] = model.evolution.entries_today
         row["exits"] = model.evolution.exits_today
         row.update(model.orders.daily_figures())      # orders and sales by market, merchants' markets
+        row.update(model.payments.daily_figures())    # payment fees, FX gains and losses, settlement, rates
         for name, h in zip(self.segments, self.segment_hhi(model)):
             row[f"hhi_{name}"] = h
         return row
@@ -416,6 +417,8 @@ class Metrics:
                             "providers_in_market": sum(p.in_market for p in
                                                        model.carriers + model.operators + model.brokers)}
         out.update(model.orders.summary_figures())    # orders and sales by market, merchants' markets
+        out.update(model.payments.summary_figures())  # payment fees, FX gains and losses, settlement
+        out["currency"] = model.rates.summary_figures()
         if self.res_used is None:           # no day has run
             R = model.net.res_kind.size
             self.res_used, self.res_capacity = np.zeros(R), np.zeros(R)

@@ -47,12 +47,19 @@ KINDS = (
     "late_interest",    # statutory interest on an invoice paid after its due date
     "bad_debt",         # a defaulted invoice written off: seller's receivables -> buyer's payables
     "owner_draw",       # a merchant pays its owners the cash above its buffer
+    # payment and currencies (market/money/payment.py, currency.py)
+    "in_settlement",    # a sale's payment held by the platform or PSP until it settles: merchant -> clearing
+    "settlement",       # the held payment paid out at the sale day's rate: clearing -> merchant
+    "payment_fee",      # payment service provider's fee on a settled sale
+    "fx_gain",          # exchange gain on a sale settled at a better rate than it was booked at
+    "fx_loss",          # exchange loss on a sale settled at a worse rate than it was booked at
+    "hedge_cost",       # cost of a forward selling a day's foreign-currency sales for the settlement date
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 # postings that move credit, not income: not counted in an account's ``received`` (revenue)
 NOT_INCOME = np.zeros(len(KINDS), dtype=bool)
 NOT_INCOME[[KIND[k] for k in ("trade_credit", "receivable", "invoice_payment", "receivable_settled",
-                              "bad_debt")]] = True
+                              "bad_debt", "in_settlement", "settlement")]] = True
 
 EXTERNAL = "external"
 

@@ -116,6 +116,7 @@ class Marketplace(mesa.Model):
         self.date = cfg.simulation.start_date
 
         # ---- money ----
+        self.rates = Rates(cfg.currency, self.world.markets, self.rng)   # exchange rates, their own stream
         self.ledger = Ledger()
         open_outside_accounts(self)
 
@@ -189,8 +190,6 @@ class Marketplace(mesa.Model):
         self.breaches_today = 0
 
         self._ready = False
-        # exchange rates: their own random stream, moved by currency shocks
-        self.rates = Rates(cfg.currency, self.world.markets, self.rng)
         self.shockboard = ShockBoard(self)
         self.shockboard.update(0)
         # merchants pick their first channels on list prices; stock is warm-started

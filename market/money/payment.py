@@ -32,10 +32,15 @@ import numpy as np
 import pandas as pd
 
 from market.money.currency import USD
+from market.money.ledger import KIND
 from market.scenario import CURRENCIES
 
 if TYPE_CHECKING:
     from market.model import Marketplace
+
+# kinds that move money without earning or spending it: not in a merchant's margin
+FINANCING = ("capital", "owner_draw", "trade_credit", "receivable", "invoice_payment", "receivable_settled",
+             "bad_debt", "in_settlement", "settlement")
 
 _COLUMNS = (("sale_day", np.int32), ("due_day", np.int32), ("merchant_idx", np.int64), ("market", np.int64),
             ("channel", np.int64), ("currency", np.int64), ("booked_cents", np.int64), ("rate_booked", np.float64),
@@ -158,8 +163,13 @@ class Payments:
         """The run's payment fees, exchange results (in all and per currency), hedging cost, and
         what is still in settlement."""
         t = self.totals
-        markets = self.model.world.markets
-        return {"payment": {
+        model = self.model
+        markets = model.world.markets
+        margin = merchant_margin_cents(model.ledger, model.merchant_accts)
+        sales = int(model.ledger.total_by_kind[KIND["sale"]])
+        return {"merchants_margin_usd": margin / 100.0,
+                "merchants_margin_share": margin / sales if sales else None,
+                "payment": {
             "enabled": self.enabled, "hedge": self.cfg.hedge,
             "payment_fees_usd": t["fees"] / 100.0, "fx_gains_usd": t["fx_gain"] / 100.0,
             "fx_losses_usd": t["fx_loss"] / 100.0, "fx_net_usd": (t["fx_gain"] - t["fx_loss"]) / 100.0,
@@ -198,3 +208,16 @@ def fx_result(booked_cents: np.ndarray, rate_booked: np.ndarray, rate_settled: n
     """Exchange gain (+) or loss (-) in cents of amounts booked at ``rate_booked`` and settled at
     ``rate_settled`` (units of the foreign currency per USD), on their unhedged share."""
     return np.rint((1.0 - hedged_share) * booked_cents * (rate_booked / rate_settled - 1.0)).astype(np.int64)
+
+
+def merchant_margin_cents(ledger, merchant_accts: np.ndarray) -> int:
+    """Merchants' margin so far, in cents: everything paid to them less everything they paid,
+    leaving out capital, owners' draws and the movements of credit and settlement (FINANCING)."""
+    blocks, _ = ledger.lines_since(0)
+    if not blocks:
+        return 0
+    _, payer, payee, kind, cents, _ = (np.concatenate(x) for x in zip(*blocks))
+    keep = ~np.isin(kind, [KIND[k] for k in FINANCING])
+    is_mer = np.zeros(ledger.n_accounts, dtype=bool)
+    is_mer[merchant_accts] = True
+    return int(cents[keep & is_mer[payee]].sum() - cents[keep & is_mer[payer]].sum())

@@ -154,6 +154,7 @@ def test_a_devaluation_lowers_orders_there_and_merchants_margins(simulate):
         assert (td["rate_RUB"].iloc[:DEVALUE_ON] == tb["rate_RUB"].iloc[:DEVALUE_ON]).all()
         orders.append(tb["orders_RU"].iloc[DEVALUE_ON:].sum() - td["orders_RU"].iloc[DEVALUE_ON:].sum())
         margins.append(merchant_margin(base) - merchant_margin(dev))
+        assert base.summary["merchants_margin_usd"] == pytest.approx(merchant_margin(base), abs=0.005)
     for d in (np.array(orders, dtype=float), np.array(margins)):
         assert (d > 0).all(), d
         assert d.mean() > 2 * d.std(ddof=1) / np.sqrt(d.size), d

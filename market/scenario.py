@@ -391,7 +391,7 @@ class Currency(Section):
     enabled: bool = param(True, description="markets sell in their own currencies at daily stochastic exchange rates, goods are bought in CNY, and payments settle after a delay with exchange gains and losses; off: every price in USD and sales paid at once")
     market_currency: dict[str, str] = param(
         {"US": "USD", "EU": "EUR", "UK": "GBP", "RU": "RUB", "CN": "CNY"}, **LAX,
-        description="the currency each market sells in (a market not listed sells in USD)")
+        source="each market's legal tender (the EU market stands for the euro area)", description="the currency each market sells in (a market not listed sells in USD)")
     start_per_usd: dict[str, float] = param(
         {"USD": 1.0, "EUR": 1 / 1.0763, "GBP": 1 / 1.2716, "RUB": 89.0, "CNY": 7.2547}, **LAX, unit="units per USD",
         source=f"{FX_SOURCE}; RUB: assumption, about 89 per USD in mid-2024 (the Fed and the ECB stopped publishing a rouble rate in 2022)",
@@ -400,7 +400,7 @@ class Currency(Section):
         {"USD": 0.0, "EUR": 0.076, "GBP": 0.085, "RUB": 0.15, "CNY": 0.045}, **LAX, unit="1/sqrt(year)",
         source="annualised s.d. of daily log changes against the USD. EUR 7.6%: Commerzbank, historical 3-month EUR/USD volatility over 2015-2025 (fxstreet.com/news/usd-still-feeling-the-heat-commerzbank-202506271105); GBP 8.5%: GBP/USD 1-month volatility 8-9.4% in 2020-2022 (fxstreet.com/news/gbp-volatility-gauge-hits-highest-since-june-15-202009090339, fxstreet.com/news/gbp-usd-to-test-the-12350-level-next-week-ing-202206100730); RUB 15%: 3-month rouble volatility 14.2% at a two-year low in 2016, 11.9-25.9% in 2018-2020 (Bloomberg, via freenews-en.tk/2016/09/26, bloomberg.com/news/articles/2018-04-09, oreanda-news.com article1308959); CNY 4.5%: one-month yuan implied volatility 2.3-5.8% in 2017-2024 (bloomberg.com/news/articles/2017-10-10, Bloomberg via binance.bh square post 32010319595809)",
         description="annual volatility of each currency's value against the USD (USD itself: 0)")
-    volatility_scale: float = param(1.0, ge=0, le=10, ui=True, step=0.25, description="multiplies every currency's volatility (0: rates stay at their starting values unless a shock moves them)")
+    volatility_scale: float = param(1.0, ge=0, le=10, ui=True, step=0.25, source="1: the cited volatilities; a knob for experiments", description="multiplies every currency's volatility (0: rates stay at their starting values unless a shock moves them)")
     mean_reversion: float = param(
         0.17, ge=0, le=50, unit="1/year",
         source="Rogoff (1996) J. Economic Literature 34(2), 'The Purchasing Power Parity Puzzle': deviations of real exchange rates die out with a half-life of 3-5 years; ln 2 / 4 years",
@@ -459,8 +459,8 @@ class Payment(Section):
         14, ge=0, le=120, unit="days",
         source="Amazon settles a seller's account every 14 days and funds reach the bank 3-5 business days later (amazonsellersupportblog.com/2011/11/getting-paid-how-it-works-.html); a sale waits on average half a cycle plus the transfer plus the reserve after delivery: about 14 days",
         description="days from a warehouse channel's sale to the money reaching the merchant")
-    hedge: bool = param(False, ui=True, description="merchants sell forward the hedged share of each day's sales in a foreign currency at the day's rate, for the settlement date")
-    hedge_share: float = param(0.8, ge=0, le=1, description="share of each day's sales a hedging merchant sells forward")
+    hedge: bool = param(False, ui=True, source="assumption: most small cross-border sellers leave their currency exposure open (a switch for experiments)", description="merchants sell forward the hedged share of each day's sales in a foreign currency at the day's rate, for the settlement date")
+    hedge_share: float = param(0.8, ge=0, le=1, source="assumption: a hedger covers most, not all, of its receivables, as what settles is uncertain (refunds, chargebacks)", description="share of each day's sales a hedging merchant sells forward")
     hedge_cost: float = param(
         0.002, ge=0, le=0.1,
         source="assumption: a bank's spread on a short forward for a small exporter, about 0.2% of the notional (interest differentials are not modelled: forwards are struck at the day's spot rate)",

@@ -215,12 +215,12 @@ class Merchant(mesa.Agent):
         base = mm.base[row] * cfg.demand.scale
         uplift = cfg.integrators.visibility_uplift
         allowed = model.allowed_channels()
-        # the market's currency against the USD today, and the CNY its goods are bought in
+        # the market's currency against the USD today, and the CNY goods made in China are bought in
         # (market/money/currency.py): prices are listed in local units, passing on part of the
         # currency's move since the first day; goods cost in USD moves with the CNY
         fx = float(model.rates.market_value[mm.market[row]])
         fx_price = fx ** -cfg.currency.price_pass_through
-        goods_usd = goods * model.rates.cny_value
+        goods_usd = goods * model.rates.goods_factor(model.prod_in_cny[prods])
         out = []
         for ch_name, (route0, rep0) in world.channel_routes(self.origin, market).items():
             if ch_name not in allowed:

@@ -23,7 +23,7 @@ from agents.integrator import Integrator
 from agents.merchant import Merchant
 from agents.provider import TenderBidding
 from agents.warehouse_operator import WarehouseOperator
-from market.build import (build_integrators, build_merchants, build_providers, open_outside_accounts,
+from market.build import (CHINA, build_integrators, build_merchants, build_providers, open_outside_accounts,
                           size_capacity, size_storage)
 from market.evolution import Evolution
 from market.goods.flows import ParcelFlow
@@ -146,6 +146,9 @@ class Marketplace(mesa.Model):
         build_providers(self)
         build_integrators(self)
         build_merchants(self)
+        # goods made in China are bought in CNY, others in USD (market/money/currency.py)
+        self.prod_in_cny = np.isin(self.prod_origin_territory, [self.world.territories.index(t) for t in CHINA
+                                                                 if t in self.world.territories])
         self.expected_duties = ExpectedDuties(self.world, self.duties, self.prod_value, self.prod_cost_share,
                                               self.prod_weight, self.prod_category, self.prod_origin_territory)
         self.merchant_accts = np.array([m.acct for m in self.merchants], dtype=np.int64)

@@ -287,8 +287,8 @@ class Orders:
         self.sales_today_by_market += usd
         self.sales_by_market += usd
         if group["goods"]:
-            ledger.post(mer_acct, model.acct_suppliers,      # goods are bought in CNY at today's rate
-                        to_cents(model.prod_value[prod] * model.prod_cost_share[prod] * model.rates.cny_value), "goods")
+            ledger.post(mer_acct, model.acct_suppliers,      # goods made in China: in CNY at today's rate
+                        to_cents(model.prod_value[prod] * model.prod_cost_share[prod] * model.rates.goods_factor(model.prod_in_cny[prod])), "goods")
         if "vat" in group:          # a sale from stock inside the market owes its VAT
             vat = to_cents(per_parcel(group["vat"]))
             owing = vat > 0

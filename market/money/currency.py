@@ -79,6 +79,11 @@ class Rates:
         """Today's value of the CNY (what goods bought in CNY cost in USD, per USD they cost on day 0)."""
         return float(self.value[CNY]) if self.enabled else 1.0
 
+    def goods_factor(self, in_cny: np.ndarray) -> np.ndarray:
+        """What goods cost in USD today per USD they cost on day 0: the CNY's value for goods
+        bought in CNY, 1 for goods bought in USD."""
+        return np.where(in_cny, self.cny_value, 1.0)
+
     def set_shock(self, factor: np.ndarray):
         """The currency shocks in force today (one factor per currency): the level moves at once."""
         self.shock = np.asarray(factor, dtype=np.float64)

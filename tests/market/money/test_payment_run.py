@@ -185,3 +185,17 @@ def test_hedging_lowers_the_spread_of_merchants_margins_across_seeds(simulate):
     foreign = st["currency_code"] != "USD"
     assert (st.loc[foreign, "hedged_share"] == 0.8).all() and (st.loc[~foreign, "hedged_share"] == 0).all()
     assert st["hedge_cost_cents"].sum() == pytest.approx(0.002 * 0.8 * st.loc[foreign, "booked_cents"].sum(), rel=1e-3)
+
+
+def test_the_summary_reports_the_rates_of_the_daily_series(pay_run):
+    """The summary's rates (start, end, range, realised volatility) recomputed from the rate
+    columns of timeseries.parquet, one row a day."""
+    ts = pd.read_parquet(pay_run.out / "timeseries.parquet")
+    s = json.loads((pay_run.out / "summary.json").read_text())["currency"]["rates"]
+    assert len(ts) == 90
+    for code in CURRENCIES[1:]:
+        r = ts[f"rate_{code}"].to_numpy()
+        got = s[code]
+        assert got["start_per_usd"] == pytest.approx(r[0]) and got["end_per_usd"] == pytest.approx(r[-1])
+        assert got["min_per_usd"] == pytest.approx(r.min()) and got["max_per_usd"] == pytest.approx(r.max())
+        assert got["realised_volatility"] == pytest.approx(np.diff(np.log(r)).std(ddof=1) * np.sqrt(365))

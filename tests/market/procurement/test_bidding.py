@@ -233,7 +233,10 @@ def test_first_price_shading_follows_the_number_of_rivals_in_a_whole_run(tmp_pat
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(provider.TenderBidding, "asks", recording)
-        m = Marketplace("baseline", rng=4, **{k: v for k, v in SMALL.items() if k != "evolution.enabled"})
+        # exchange rates held still (issue 13): a wandering rate path reshuffles which lanes
+        # merchants tender, and left only 7 lone-bidder asks in this seed
+        m = Marketplace("baseline", rng=4, **{k: v for k, v in SMALL.items() if k != "evolution.enabled"},
+                        **{"currency.volatility_scale": 0.0})
         m.run_for(100)
     ratio: dict[int, list[float]] = {}
     for n, cost, ask, top in seen:

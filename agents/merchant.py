@@ -215,6 +215,12 @@ class Merchant(mesa.Agent):
         base = mm.base[row] * cfg.demand.scale
         uplift = cfg.integrators.visibility_uplift
         allowed = model.allowed_channels()
+        # the market's currency against the USD today, and the CNY goods made in China are bought in
+        # (market/money/currency.py): prices are listed in local units, passing on part of the
+        # currency's move since the first day; goods cost in USD moves with the CNY
+        fx = float(model.rates.market_value[mm.market[row]])
+        fx_price = fx ** -cfg.currency.price_pass_through
+        goods_usd = goods * model.rates.goods_factor(model.prod_in_cny[prods])
         out = []
         for ch_name, (route0, rep0) in world.channel_routes(self.origin, market).items():
             if ch_name not in allowed:
@@ -248,16 +254,18 @@ class Merchant(mesa.Agent):
                     days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
                     on_time = 0.5 * on_time + 0.5 * mm.ontime_ema[row]
                 unit_cost = logistics + carrying
-                price = retail_price(value, unit_cost, ref_cost, demand.pass_through)
+                price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
                 tax = model.orders.taxes(prods, route, rep_route, price)
-                pf = price_factor(consumer_price(price, tax, demand.tax_pass_through), ref_price,
-                                  demand.price_elasticity)
+                paid = consumer_price(price, tax, demand.tax_pass_through)
+                pf = price_factor(paid, ref_price, demand.price_elasticity)
                 nonprice = float(time_factor(days, demand.time_elasticity, demand.reference_days)
                                  * reliability_factor(on_time, demand.late_churn) * (1.0 + uplift * visibility))
                 orders = base * nonprice * share * pf
-                margin = unit_margin(price, tax, goods, unit_cost, demand.tax_pass_through) \
-                    - model.returns.expected_cost(prods, consumer_price(price, tax, demand.tax_pass_through), tax,
-                                                  mm.market[row], wh_idx, on_time)     # refunds less what returns recover
+                # in USD at today's rate, less the payment fee of the channel's payment route and
+                # the expected cost of returns (refunds less what the returned units recover)
+                margin = unit_margin(price * fx, tax * fx, goods_usd, unit_cost, demand.tax_pass_through) \
+                    - model.payments.fee[channel] * paid * fx \
+                    - model.returns.expected_cost(prods, paid * fx, tax * fx, mm.market[row], wh_idx, on_time)
                 return Option(channel, integ, route, rep_route, float((share * logistics).sum()),
                               float((share * tax).sum()), float(days), float(orders.sum()),
                               float((orders * margin).sum()), reliability, visibility, nonprice=nonprice,

@@ -27,7 +27,7 @@ from market.scenario import ScenarioError, load_scenario, to_toml_dict
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet",
                 "config.toml", "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet",
-                "returns.parquet", MANIFEST)
+                "returns.parquet", "settlements.parquet", MANIFEST)
 VERSIONED = ("mesa", "numpy", "pandas", "pyarrow", "networkx", "scipy", "pydantic")
 
 __all__ = ["OUTPUT_FILES", "OutputError", "RunResult", "run_scenario", "write_results", "package_versions"]
@@ -139,6 +139,8 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
         model.credit.book.frame(model.ledger.names).to_parquet(folder / "invoices.parquet", index=False)
     with writing("returns.parquet", where):
         pq.write_table(model.returns.frame(), folder / "returns.parquet")
+    with writing("settlements.parquet", where):
+        model.payments.frame().to_parquet(folder / "settlements.parquet", index=False)
     config = to_toml_dict(model.config)
     config["run"] = {"seed": seed, "days": days, "versions": package_versions()}
     with writing("config.toml", where), open(folder / "config.toml", "wb") as fh:

@@ -23,7 +23,7 @@ from agents.integrator import Integrator
 from agents.merchant import Merchant
 from agents.provider import TenderBidding
 from agents.warehouse_operator import WarehouseOperator
-from market.build import (build_integrators, build_merchants, build_providers, open_outside_accounts,
+from market.build import (CHINA, build_integrators, build_merchants, build_providers, open_outside_accounts,
                           size_capacity, size_storage)
 from market.evolution import Evolution
 from market.goods.flows import ParcelFlow
@@ -37,7 +37,9 @@ from market.metrics.recorder import Metrics
 from market.money.claims import ClaimBook
 from market.money.contracts import ACTIVE, ContractBook
 from market.money.credit import MerchantCash, TradeCredit
+from market.money.currency import Rates
 from market.money.ledger import Ledger, to_cents
+from market.money.payment import Payments
 from market.procurement.offers import OfferBook
 from market.procurement.planning import VolumePlan
 from market.procurement.quotes import Quoter
@@ -116,6 +118,7 @@ class Marketplace(mesa.Model):
         self.date = cfg.simulation.start_date
 
         # ---- money ----
+        self.rates = Rates(cfg.currency, self.world.markets, self.rng)   # exchange rates, their own stream
         self.ledger = Ledger()
         open_outside_accounts(self)
 
@@ -145,6 +148,9 @@ class Marketplace(mesa.Model):
         build_providers(self)
         build_integrators(self)
         build_merchants(self)
+        # goods made in China are bought in CNY, others in USD (market/money/currency.py)
+        self.prod_in_cny = np.isin(self.prod_origin_territory, [self.world.territories.index(t) for t in CHINA
+                                                                 if t in self.world.territories])
         self.expected_duties = ExpectedDuties(self.world, self.duties, self.prod_value, self.prod_cost_share,
                                               self.prod_weight, self.prod_category, self.prod_origin_territory)
         self.merchant_accts = np.array([m.acct for m in self.merchants], dtype=np.int64)
@@ -176,6 +182,7 @@ class Marketplace(mesa.Model):
         self.quoter = Quoter(self)
         self.stage_sla = np.array([sla_days(self.net, self.clearance, r) for r in range(len(self.world.resources))])
         self.orders = Orders(self)
+        self.payments = Payments(self)   # settlement delays, payment fees, exchange gains and losses
         self.flow = ParcelFlow(self)
         self.returns = Returns(self)
         self.metrics = Metrics(self.world.channels, len(self.warehouse_nodes), len(self.integrators))
@@ -219,6 +226,7 @@ class Marketplace(mesa.Model):
         self._ration_contracts()               # contracts share what a disruption left
         self._agents_act()                     # providers price, integrators re-route, merchants choose and restock
         self.orders.place(day)                 # consumers order; parcels are created and paid for
+        self.payments.settle(day)              # sales whose settlement is due paid out at today's rate
         self.flow.advance(day)                 # parcels move through their stages under capacity
         self.inventory.advance(day)            # consignments move; stock arrives
         self.returns.advance(day)              # consumers return delivered orders; returns go back, resold or not
@@ -247,7 +255,10 @@ class Marketplace(mesa.Model):
         self.demand_calendar.ahead(0, day)     # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
         self.metrics.start_day()
+        if day > 0:
+            self.rates.advance()               # today's exchange rates
         self.network_changed = self.shockboard.update(day)
+        self.rates.record()
         if self.network_changed:
             self.quoter.invalidate()
             self.market_version += 1

@@ -363,6 +363,110 @@ class Credit(Section):
         description="spread (lognormal sigma) of merchants' cash buffer days")
 
 
+CURRENCIES = ("USD", "EUR", "GBP", "RUB", "CNY")   # the reporting currency (the ledger's) first
+FX_SOURCE = ("federalreserve.gov/Releases/G5 (Fed G.5, release of 1 July 2024: June 2024 averages, "
+             "USD per EUR 1.0763, per GBP 1.2716; CNY 7.2547 per USD)")
+
+
+def _per_currency(v: dict, what: str, positive: bool = True) -> dict:
+    bad = sorted(set(v) - set(CURRENCIES))
+    if bad:
+        raise ValueError(f"unknown currency {short(bad[0])} (known: {', '.join(CURRENCIES)})")
+    missing = [c for c in CURRENCIES if c not in v]
+    if missing:
+        raise ValueError(f"{what} needs every currency; missing {', '.join(missing)}")
+    for c, x in v.items():
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
+                or (x <= 0 if positive else x < 0) or x > 1e6:
+            raise ValueError(f"{what} of {c} must be a {'positive' if positive else 'non-negative'} finite number "
+                             f"(got {short(x)})")
+    return {c: float(v[c]) for c in CURRENCIES}
+
+
+class Currency(Section):
+    """Currencies and exchange rates: each market sells in its own currency, merchants buy goods
+    in CNY and freight in USD, and the ledger keeps USD (the reporting currency) at the day's
+    rates. Rates follow a mean-reverting log process per currency against the USD."""
+
+    enabled: bool = param(True, description="markets sell in their own currencies at daily stochastic exchange rates, goods are bought in CNY, and payments settle after a delay with exchange gains and losses; off: every price in USD and sales paid at once")
+    market_currency: dict[str, str] = param(
+        {"US": "USD", "EU": "EUR", "UK": "GBP", "RU": "RUB", "CN": "CNY"}, **LAX,
+        source="each market's legal tender (the EU market stands for the euro area)", description="the currency each market sells in (a market not listed sells in USD)")
+    start_per_usd: dict[str, float] = param(
+        {"USD": 1.0, "EUR": 1 / 1.0763, "GBP": 1 / 1.2716, "RUB": 89.0, "CNY": 7.2547}, **LAX, unit="units per USD",
+        source=f"{FX_SOURCE}; RUB: assumption, about 89 per USD in mid-2024 (the Fed and the ECB stopped publishing a rouble rate in 2022)",
+        description="exchange rates on the first day, in units of each currency per US dollar")
+    volatility: dict[str, float] = param(
+        {"USD": 0.0, "EUR": 0.076, "GBP": 0.085, "RUB": 0.15, "CNY": 0.045}, **LAX, unit="1/sqrt(year)",
+        source="annualised s.d. of daily log changes against the USD. EUR 7.6%: Commerzbank, historical 3-month EUR/USD volatility over 2015-2025 (fxstreet.com/news/usd-still-feeling-the-heat-commerzbank-202506271105); GBP 8.5%: GBP/USD 1-month volatility 8-9.4% in 2020-2022 (fxstreet.com/news/gbp-volatility-gauge-hits-highest-since-june-15-202009090339, fxstreet.com/news/gbp-usd-to-test-the-12350-level-next-week-ing-202206100730); RUB 15%: 3-month rouble volatility 14.2% at a two-year low in 2016, 11.9-25.9% in 2018-2020 (Bloomberg, via freenews-en.tk/2016/09/26, bloomberg.com/news/articles/2018-04-09, oreanda-news.com article1308959); CNY 4.5%: one-month yuan implied volatility 2.3-5.8% in 2017-2024 (bloomberg.com/news/articles/2017-10-10, Bloomberg via binance.bh square post 32010319595809)",
+        description="annual volatility of each currency's value against the USD (USD itself: 0)")
+    volatility_scale: float = param(1.0, ge=0, le=10, ui=True, step=0.25, source="1: the cited volatilities; a knob for experiments", description="multiplies every currency's volatility (0: rates stay at their starting values unless a shock moves them)")
+    mean_reversion: float = param(
+        0.17, ge=0, le=50, unit="1/year",
+        source="Rogoff (1996) J. Economic Literature 34(2), 'The Purchasing Power Parity Puzzle': deviations of real exchange rates die out with a half-life of 3-5 years; ln 2 / 4 years",
+        description="speed at which a currency's log value reverts to its level (its start, moved by any currency shock in force): 0 gives a geometric Brownian motion")
+    price_pass_through: float = param(
+        0.6, ge=0, le=1, step=0.05,
+        source="assumption between the long-run pass-through of exchange rates into US import prices invoiced in dollars (0.25) and in other currencies (0.95) (Gopinath, Itskhoki & Rigobon 2010, AER 100(1), 'Currency Choice and Exchange Rate Pass-Through'); merchants reprice at their reviews, so it comes with a lag",
+        description="share of a change in the market currency's value merchants pass into its retail prices (in log terms) when they reprice: a 10% devaluation raises local prices by about this x 10%")
+
+    @field_validator("start_per_usd")
+    @classmethod
+    def _start(cls, v):
+        v = _per_currency(v, "currency.start_per_usd")
+        if v["USD"] != 1.0:
+            raise ValueError("currency.start_per_usd of USD (the reporting currency) must be 1")
+        return v
+
+    @field_validator("volatility")
+    @classmethod
+    def _vol(cls, v):
+        v = _per_currency(v, "currency.volatility", positive=False)
+        if v["USD"] != 0.0:
+            raise ValueError("currency.volatility of USD (the reporting currency) must be 0")
+        if max(v.values()) > 2:
+            raise ValueError("currency.volatility must be at most 2 a year")
+        return v
+
+    @field_validator("market_currency")
+    @classmethod
+    def _markets(cls, v):
+        for m, c in v.items():
+            if c not in CURRENCIES:
+                raise ValueError(f"market {short(m)}: unknown currency {short(c)} (known: {', '.join(CURRENCIES)})")
+        return v
+
+
+class Payment(Section):
+    """Payment: cross-border payment fees and settlement delays by channel kind (marketplace
+    payouts for stock sold from warehouses, payment service providers for direct shipping),
+    and merchants' hedging of what is in settlement."""
+
+    enabled: bool = param(True, description="sales reach merchants after their channel's settlement delay, less a payment fee (exchange gains and losses booked at settlement); off: paid at once, no fee")
+    direct_fee: float = param(
+        0.044, ge=0, le=0.5,
+        source="PayPal commercial transactions 3.49% + fixed fee, plus 1.5% for international transactions (airwallex.com/us/blog/how-much-does-paypal-business-charge-for-international-payments; tipalti.com/resources/learn/paypal-international-transaction-fees); assumption: China sellers' independent stores pay about 4.4% in all through PayPal or card PSPs, net of volume discounts",
+        description="payment fee on a direct channel's sale (independent store or platform paid through a payment service provider), as a share of what the consumer paid")
+    direct_settlement_days: int = param(
+        3, ge=0, le=120, unit="days",
+        source="assumption: PSP balances are available within days of the sale and withdrawn to a China account in 1-3 business days (payoneer.com/solutions/marketplaces-networks/amazon-payments: 2-3 days to the bank)",
+        description="days from a direct channel's sale to the money reaching the merchant")
+    warehouse_fee: float = param(
+        0.01, ge=0, le=0.5,
+        source="third-party collection services (Payoneer, WorldFirst, LianLian, PingPong) for China sellers' marketplace payouts, against about 3.5% for a marketplace's own currency conversion (ssopdot.com/?p=19729; ssopdot.com/blog/33349.html); 1% is an assumption at the top of their published range",
+        description="payment fee on a warehouse channel's sale (marketplace payout collected through a payment service provider), as a share of what the consumer paid")
+    warehouse_settlement_days: int = param(
+        14, ge=0, le=120, unit="days",
+        source="Amazon settles a seller's account every 14 days and funds reach the bank 3-5 business days later (amazonsellersupportblog.com/2011/11/getting-paid-how-it-works-.html); a sale waits on average half a cycle plus the transfer plus the reserve after delivery: about 14 days",
+        description="days from a warehouse channel's sale to the money reaching the merchant")
+    hedge: bool = param(False, ui=True, source="assumption: most small cross-border sellers leave their currency exposure open (a switch for experiments)", description="merchants sell forward the hedged share of each day's sales in a foreign currency at the day's rate, for the settlement date")
+    hedge_share: float = param(0.8, ge=0, le=1, source="assumption: a hedger covers most, not all, of its receivables, as what settles is uncertain (refunds, chargebacks)", description="share of each day's sales a hedging merchant sells forward")
+    hedge_cost: float = param(
+        0.002, ge=0, le=0.1,
+        source="assumption: a bank's spread on a short forward for a small exporter, about 0.2% of the notional (interest differentials are not modelled: forwards are struck at the day's spot rate)",
+        description="cost of a forward, as a share of the amount hedged")
+
+
 class Network(Section):
     """The network's capacity: sized to the market on day 0, and scaled as a whole."""
 
@@ -431,7 +535,8 @@ class Returns(Section):
         return getattr(self, f"rate_{category}", self.rate_other)
 
 
-SHOCK_KINDS = ("capacity", "transit", "risk", "clearance", "inspection", "cost", "demand", "duty_rule", "channels")
+SHOCK_KINDS = ("capacity", "transit", "risk", "clearance", "inspection", "cost", "demand", "duty_rule", "channels",
+               "currency")
 
 
 class Shock(Section):
@@ -452,6 +557,8 @@ class Shock(Section):
       duty_rule  - change the duty rule in force in the selected territories: ``rule`` holds
                    the fields that change (e.g. de_minimis = 0.0)
       channels   - only the listed ``channels`` may be chosen (merchants re-choose at once)
+      currency   - multiply the value against the USD of the listed ``currencies`` by ``factor``
+                   (0.7: a 30% devaluation); the rate then moves around its new level
     Selectors (all that are given must match): lanes (ids, shell patterns allowed), modes,
     nodes (lanes from/to, warehouses and customs points at them), territories, markets,
     regimes. Either ``start`` (a date) or ``day`` (days from the start) says when.
@@ -471,6 +578,7 @@ class Shock(Section):
     markets: list[str] = Field(default_factory=list, **LAX)
     regimes: list[str] = Field(default_factory=list, **LAX)
     channels: list[str] = Field(default_factory=list, **LAX)
+    currencies: list[str] = Field(default_factory=list, **LAX)
     rule: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("rule")
@@ -498,6 +606,18 @@ class Shock(Section):
             raise ValueError(f"shock '{self.name}': recovery_days applies to capacity shocks only")
         if self.kind == "channels" and not self.channels:
             raise ValueError(f"shock '{self.name}': a channels shock lists the allowed 'channels'")
+        if self.kind == "currency":
+            if not self.currencies:
+                raise ValueError(f"shock '{self.name}': a currency shock lists the 'currencies' it moves")
+            bad = [c for c in self.currencies if c not in CURRENCIES]
+            if bad:
+                raise ValueError(f"shock '{self.name}': unknown currency {short(bad[0])} (known: {', '.join(CURRENCIES)})")
+            if "USD" in self.currencies:
+                raise ValueError(f"shock '{self.name}': the USD is the reporting currency; shock the others instead")
+            if self.factor <= 0:
+                raise ValueError(f"shock '{self.name}': a currency shock's factor must be above 0")
+        elif self.currencies:
+            raise ValueError(f"shock '{self.name}': 'currencies' applies to currency shocks only")
         return self
 
 
@@ -517,6 +637,8 @@ class Scenario(Section):
     integrators: Integrators = Field(default_factory=Integrators)
     market: MarketRules = Field(default_factory=MarketRules)
     credit: Credit = Field(default_factory=Credit)
+    currency: Currency = Field(default_factory=Currency)
+    payment: Payment = Field(default_factory=Payment)
     claims: Claims = Field(default_factory=Claims)
     insurance: Insurance = Field(default_factory=Insurance)
     returns: Returns = Field(default_factory=Returns)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import ValidationError
 
-from market.scenario import ScenarioError, Shock
+from market.scenario import CURRENCIES, ScenarioError, Shock
 from market.world import EXPORT, IMPORT, MODES, REGIMES, TRANSPORT, DutyRuleSpec
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class ShockBoard:
         cap, cost, transit, risk = np.ones(R), np.ones(R), np.ones(R), np.ones(R)
         clear, insp = np.ones((T, G)), np.ones((T, G))
         demand = np.ones(len(model.world.markets))
+        currency = np.ones(len(CURRENCIES))
         patches: dict[str, list[dict]] = {}
         channels = None
         for i, step in state:
@@ -179,6 +180,8 @@ class ShockBoard:
                     patches.setdefault(t, []).append(shock.rule)
             elif shock.kind == "channels":
                 channels = set(shock.channels)
+            elif shock.kind == "currency":
+                currency[[CURRENCIES.index(c) for c in shock.currencies]] *= shock.factor
         on = offers.resource
         offers.capacity[:] = base["capacity"] * cap[on]
         for k in ("cost_parcel", "cost_kg", "cost_shipment", "cost_storage"):
@@ -194,6 +197,7 @@ class ShockBoard:
         self.disrupted = (cap < 1.0) | (transit > 1.0) | (risk > 1.0)
         net.refresh_expected_days()          # planners see today's transit and clearance times
         self.demand = demand
+        model.rates.set_shock(currency)      # a devaluation moves the currency's level at once
         model.world.rule_patches = patches
         self.allowed_channels = channels
         if channels != before_channels:

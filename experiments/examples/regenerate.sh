@@ -3,7 +3,7 @@
 # experiments/experiments/: each is swept afresh (into results/sweeps/<name>, not committed)
 # and its report is written into experiments/examples/<name>/.
 #
-#   bash experiments/examples/regenerate.sh                  # all three, all cores
+#   bash experiments/examples/regenerate.sh                  # all of them, all cores
 #   bash experiments/examples/regenerate.sh fourpl-vs-diy    # one of them
 #   WORKERS=2 bash experiments/examples/regenerate.sh
 #   REPORT_ONLY=1 bash experiments/examples/regenerate.sh   # reuse results/sweeps/<name>
@@ -22,7 +22,7 @@ FOURPL=${FOURPL:-$( [ -x .venv/bin/fourpl ] && echo .venv/bin/fourpl || echo fou
 WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-    names=(channel-strategies fourpl-vs-diy returns-and-warehouses)
+    names=(channel-strategies fourpl-vs-diy returns-and-warehouses fx-bonded-vs-direct)
 fi
 for name in "${names[@]}"; do
     exp="experiments/experiments/${name}.toml"

@@ -159,7 +159,9 @@ class Inventory:
         products, qty = products[keep], qty[keep]
         if products.size == 0:
             return None
-        goods = float((model.prod_value[products] * model.prod_cost_share[products] * qty).sum())
+        # goods made in China are bought in CNY at today's rate (market/money/currency.py)
+        goods = float((model.prod_value[products] * model.prod_cost_share[products] * qty
+                       * model.rates.goods_factor(model.prod_in_cny[products])).sum())
         mer = model.merchants[merchant_idx]
         model.ledger.transfer(mer.acct, model.acct_suppliers, to_cents(goods), "goods")
         consignment = Consignment(id=self.next_id, merchant_idx=merchant_idx, buyer_acct=buyer_acct,

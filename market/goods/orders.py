@@ -198,7 +198,7 @@ class Orders:
             return out
         lst = listings[domestic]
         prod = model.lst_product[lst]
-        price = model.lst_price[lst]
+        price = model.lst_price[lst] * model.rates.market_value[model.mm.market[model.lst_mm[lst]]]   # USD today
         cost = model.prod_value[prod] * model.prod_cost_share[prod]
         t = terr[domestic]
         for k in np.unique(t):
@@ -251,9 +251,13 @@ class Orders:
             it_acct = np.full(total, -1, dtype=np.int64)
             it_uid = np.full(total, -1, dtype=np.int64)
         buyer = np.where(integ_idx >= 0, it_acct, mer_acct)
-        value = per_parcel(model.lst_price[listings])          # the sale price: the customs value
+        # prices are in the market's currency (local units, market/money/currency.py): the sale
+        # is booked in USD at today's rate, and so is the customs value
+        fx = model.rates.market_value[mm.market[row]]
+        local = per_parcel(model.lst_price[listings])
+        value = local * fx                                       # the sale price in USD: the customs value
         tax = per_parcel(group["tax"]) if "tax" in group else per_parcel(model.lst_tax[listings])
-        paid = value + model.config.demand.tax_pass_through * tax
+        paid = (local + model.config.demand.tax_pass_through * tax) * fx
         weight = model.prod_weight[prod]
         channel = model.net.route_channel[route]
         # the promise of the channel the parcel actually takes (a stock-out shipped by express
@@ -274,6 +278,7 @@ class Orders:
         sale = parcels["sale_cents"][created]
         ledger.post(model.acct_consumers, mer_acct, sale, "sale")
         market = mm.market[row]
+        model.payments.on_sale(day, mer_idx, market, channel, sale)   # held until it settles
         n_markets = self.created_by_market.size
         k = np.bincount(market, minlength=n_markets)
         usd = np.bincount(market, weights=sale / 100.0, minlength=n_markets)
@@ -282,8 +287,8 @@ class Orders:
         self.sales_today_by_market += usd
         self.sales_by_market += usd
         if group["goods"]:
-            ledger.post(mer_acct, model.acct_suppliers, to_cents(model.prod_value[prod] * model.prod_cost_share[prod]),
-                        "goods")
+            ledger.post(mer_acct, model.acct_suppliers,      # goods made in China: in CNY at today's rate
+                        to_cents(model.prod_value[prod] * model.prod_cost_share[prod] * model.rates.goods_factor(model.prod_in_cny[prod])), "goods")
         if "vat" in group:          # a sale from stock inside the market owes its VAT
             vat = to_cents(per_parcel(group["vat"]))
             owing = vat > 0

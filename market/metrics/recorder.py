@@ -265,6 +265,7 @@ class Metrics:
         row["exits"] = model.evolution.exits_today
         row.update(model.orders.daily_figures())      # orders and sales by market, merchants' markets
         row.update(model.returns.daily_figures())     # returns opened, on their way back, resold, scrapped
+        row.update(model.payments.daily_figures())    # payment fees, FX gains and losses, settlement, rates
         for name, h in zip(self.segments, self.segment_hhi(model)):
             row[f"hhi_{name}"] = h
         return row
@@ -418,6 +419,8 @@ class Metrics:
                                                        model.carriers + model.operators + model.brokers)}
         out.update(model.orders.summary_figures())    # orders and sales by market, merchants' markets
         out["returns"] = model.returns.summary_figures()
+        out.update(model.payments.summary_figures())  # payment fees, FX gains and losses, settlement
+        out["currency"] = model.rates.summary_figures()
         if self.res_used is None:           # no day has run
             R = model.net.res_kind.size
             self.res_used, self.res_capacity = np.zeros(R), np.zeros(R)

@@ -55,12 +55,19 @@ KINDS = (
     "liquidation",      # a liquidator buys a returned unit
     "scrapping",        # merchant pays for scrapping a returned unit locally
     "drawback",         # customs refund the duty and VAT of a return shipped back out
+    # payment and currencies (market/money/payment.py, currency.py)
+    "in_settlement",    # a sale's payment held by the platform or PSP until it settles: merchant -> clearing
+    "settlement",       # the held payment paid out at the sale day's rate: clearing -> merchant
+    "payment_fee",      # payment service provider's fee on a settled sale
+    "fx_gain",          # exchange gain on a sale settled at a better rate than it was booked at
+    "fx_loss",          # exchange loss on a sale settled at a worse rate than it was booked at
+    "hedge_cost",       # cost of a forward selling a day's foreign-currency sales for the settlement date
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 # postings that move credit, not income: not counted in an account's ``received`` (revenue)
 NOT_INCOME = np.zeros(len(KINDS), dtype=bool)
 NOT_INCOME[[KIND[k] for k in ("trade_credit", "receivable", "invoice_payment", "receivable_settled",
-                              "bad_debt")]] = True
+                              "bad_debt", "in_settlement", "settlement")]] = True
 
 EXTERNAL = "external"
 

@@ -79,7 +79,7 @@ def test_competition_lowers_adaptive_markups():
     0.156 0.131 0.119 (seeds 5, 6: 0.418, 0.265)."""
     from agents.integrator import MARKUP_STEP
     over = {**SMALL, **CLONES, "merchants.exporters": 24, "integrators.pricing": "adaptive",
-            "integrators.max_markup": 0.8}
+            "integrators.max_markup": 0.8, "currency.volatility_scale": 0.0}
     diffs = []
     for seed in (1, 2, 3, 4):
         alone = Marketplace("baseline", rng=seed, **over)

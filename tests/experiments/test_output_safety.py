@@ -29,7 +29,8 @@ FOURPL = [str(Path(sys.executable).parent / "fourpl")]
 SMALL = ["--set", "merchants.exporters=3", "--set", "merchants.importers=1"]
 SMALL_TOML = '[overrides]\n"merchants.exporters" = 3\n"merchants.importers" = 1\n'
 RUN_FILES = {"summary.json", "timeseries.parquet", "parcels.parquet", "contracts.parquet", "config.toml",
-             "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet", "returns.parquet"}
+             "ledger.parquet", "agents.parquet", "claims.parquet", "invoices.parquet", "returns.parquet",
+             "settlements.parquet"}
 
 
 def fourpl(*args, cwd=None, umask=None, timeout=600, env=None):
@@ -232,6 +233,7 @@ def test_overwrite_recognises_a_result_folder_written_before_manifests(tmp_path,
     (out / MANIFEST).unlink()
     (out / "invoices.parquet").unlink()        # written only since trade credit, after manifests
     (out / "returns.parquet").unlink()         # written only since returns, after manifests
+    (out / "settlements.parquet").unlink()     # written only since currencies and payment (issue 13)
     r = fourpl("run", "--days", 3, "--out", out, "--overwrite", "-q", *SMALL)
     assert r.returncode == 0, r.stderr
     assert (out / MANIFEST).exists()

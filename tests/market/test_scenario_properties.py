@@ -102,6 +102,13 @@ def valid_value(row) -> st.SearchStrategy:
         return st.lists(st.sampled_from(CHANNELS), unique=True, max_size=4)
     if key == "returns.drawback_markets":
         return st.lists(st.sampled_from(MARKETS), unique=True, max_size=5)
+    if key == "currency.market_currency":
+        return st.dictionaries(st.sampled_from(MARKETS), st.sampled_from(["USD", "EUR", "GBP", "RUB", "CNY"]))
+    if key in ("currency.start_per_usd", "currency.volatility"):
+        first = 1.0 if key.endswith("start_per_usd") else 0.0
+        low, high = (0.001, 1000.0) if key.endswith("start_per_usd") else (0.0, 2.0)
+        return st.fixed_dictionaries({"USD": st.just(first), **{c: st.floats(low, high) for c in
+                                                               ("EUR", "GBP", "RUB", "CNY")}})
     if key == "integrators.pricing_by_integrator":
         return st.lists(st.sampled_from(["cost_plus", "value_based", "adaptive"]), max_size=3)
     raise AssertionError(f"no strategy for {key}: {ann}")

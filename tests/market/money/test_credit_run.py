@@ -52,12 +52,12 @@ def test_scores_differ_across_buyers(credit_run):
     inv = pd.read_parquet(credit_run.out / "invoices.parquet")
     accts = m.merchant_accts
     scores = m.credit.scores(accts)
-    # past due at the end of some day (the payment record is written after the day's payments,
-    # so an invoice paid the day after it fell due never shows as overdue on it)
-    days = credit_run.summary["days"]
-    overdue = np.where(inv["status"].astype(str) == "paid", inv["closed"] > inv["due"] + 1,
-                       inv["due"] < days - 1)
-    late = pd.Series(overdue).groupby(inv["debtor"]).sum().reindex(accts, fill_value=0).to_numpy()
+    # late at the end of a day after the due date (what the payment record sees): an invoice
+    # missed on its due date and paid the next morning is flagged late but never on the record
+    # (sales held in settlement, issue 13, made such one-day slips common enough to meet here)
+    closed = np.where(inv["status"].astype(str) == "open", m.day + 1, inv["closed"])
+    recorded = inv["late"] & (closed > inv["due"] + 1)
+    late = recorded.groupby(inv["debtor"]).sum().reindex(accts, fill_value=0).to_numpy()
     assert (late > 0).any() and (late == 0).any()
     assert scores[late > 0].max() < scores[late == 0].min()
     assert scores.max() - scores.min() > 0.1

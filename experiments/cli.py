@@ -257,6 +257,18 @@ def report(sweep_dir, out, quiet):
 
 
 @main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--targets", "-t", "targets_file", default="2024", show_default=True,
+              help="Targets: '2024' (market/data/targets-2024.toml), 'validation-2025', or a targets TOML file.")
+def targets(folder, targets_file):
+    """Compare a run or a sweep with published targets: per target the model's mean (with its
+    95% t-interval over replications in a sweep), the published band, its source, and whether
+    the model is inside it. FOLDER is a `fourpl run` or `fourpl sweep` output folder."""
+    from experiments.calibration.compare import targets_cli
+    targets_cli(folder, targets_file, get_console())
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (127.0.0.1: this machine only).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True,

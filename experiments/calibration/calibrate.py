@@ -480,23 +480,10 @@ def importances(study, cal: Calibration) -> pd.DataFrame:
 
 def _table_of(cal: Calibration, trial) -> pd.DataFrame:
     """A trial's targets table, rebuilt from its per-replication moments."""
-    from experiments.report.stats import mean_ci
-    from experiments.calibration.targets import distance
-    rows = []
+    from experiments.calibration.targets import target_row
     moments = trial.user_attrs.get("moments") or {}
-    for t in cal.targets.target:
-        got = [v for v in moments.get(t.id, []) if v is not None]
-        n, mean, sd, lo, hi = mean_ci(got)
-        m = None if n == 0 else mean
-        inside = False if n == 0 else ((t.low <= mean <= t.high) if n == 1 or math.isnan(lo)
-                                       else (lo <= t.high and hi >= t.low))
-        rows.append({"id": t.id, "moment": t.moment, "unit": t.unit, "runs": cal.spec.replications, "measured": n,
-                     "model_mean": m, "model_sd": None if n < 2 else sd, "ci_low": None if n < 2 else lo,
-                     "ci_high": None if n < 2 else hi, "low": t.low, "high": t.high, "inside": inside,
-                     "distance": distance(m, t.low, t.high), "weight": cal.targets.weight(t),
-                     "confidence": t.confidence, "date": t.date, "source": t.source, "url": t.url,
-                     "scenario": t.scenario, "note": t.note})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([target_row(t, cal.targets.weight(t), moments.get(t.id, [None] * cal.spec.replications))
+                         for t in cal.targets.target])
 
 
 def calibrated_scenario(cal: Calibration, best, loss_before, loss_after) -> str:

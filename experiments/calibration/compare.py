@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.calibration.moments import RunData, from_run_folder, from_sweep
-from experiments.calibration.targets import (CalibrationError, TargetFile, band_text, compare, fmt, load_targets,
-                                             loss)
+from experiments.calibration.targets import (CalibrationError, TargetFile, band_text, compare, compare_validation, fmt,
+                                             load_targets, loss)
 
 
 @dataclass
@@ -78,7 +78,19 @@ def _point_labels(folder: Path) -> dict[int, str]:
 
 
 def compare_folder(folder: str | Path, targets: TargetFile) -> tuple[str, list[tuple[Group, pd.DataFrame]]]:
+    """The folder against the targets: one table per group; targets bound to scenarios
+    (validation files) give one table for the whole folder, each target on its scenario's runs
+    (the first design point of each scenario)."""
     kind, groups = groups_of(folder)
+    if any(t.scenario for t in targets.target):
+        by_scenario: dict[str, list[RunData]] = {}
+        for g in groups:
+            by_scenario.setdefault(g.scenario, g.runs)
+        if kind == "run" and groups:            # one run folder: it is the scenario it says it is
+            by_scenario = {groups[0].scenario: groups[0].runs}
+        label = ", ".join(f"{s} ({len(r)} runs)" for s, r in by_scenario.items())
+        return kind, [(Group(label, "", 0, [r for rs in by_scenario.values() for r in rs]),
+                       compare_validation(targets, by_scenario))]
     return kind, [(g, compare(targets, g.runs)) for g in groups]
 
 

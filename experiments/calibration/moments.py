@@ -152,6 +152,12 @@ def _ratio(a, b):
 
 
 @moment
+def figure(run: RunData, key: str):
+    """Any number of the flattened summary, by its key (e.g. ``fourpl_share``)."""
+    return run.get(key)
+
+
+@moment
 def lead_days(run: RunData, channel: str, market: str | None = None):
     """Mean door-to-door lead time (days) of delivered parcels of a channel (into one market)."""
     if market is None:
@@ -278,6 +284,14 @@ def period_change(run: RunData, before: list[str], after: list[str], market: str
     ``before`` dates ([first, last] ISO dates), of a market and channels: 1 = no change."""
     return _ratio(_per_day(run, after[0], after[1], market, channels, what),
                   _per_day(run, before[0], before[1], market, channels, what))
+
+
+@moment
+def period_level(run: RunData, period: list[str], market: str | None = None, channels: list[str] | None = None,
+                 what: str = "parcels"):
+    """Parcels (or sales in USD, ``what = "sales"``) a day created in a period ([first, last]
+    ISO dates) of a market and channels; compared between scenarios with ``relative_to``."""
+    return _per_day(run, period[0], period[1], market, channels, what)
 
 
 @moment

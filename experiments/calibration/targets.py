@@ -54,6 +54,7 @@ class Target(_Strict):
     confidence: Literal["H", "M", "L"]
     note: str = ""
     scenario: str = ""          # validation: the scenario whose runs measure it
+    relative_to: str = ""       # validation: divided by the same moment in this scenario's run (same replication)
 
     @field_validator("low", "high", mode="before")
     @classmethod
@@ -144,31 +145,87 @@ def distance(value: float | None, low: float, high: float) -> float:
     return 0.0
 
 
+def target_row(t: Target, weight: float, values: list[float | None], confidence: float = 0.95) -> dict:
+    """A target against the model values of its replications: mean, interval, inside, distance."""
+    from experiments.report.stats import mean_ci
+    got = [v for v in values if v is not None]
+    n, mean, sd, lo, hi = mean_ci(got, confidence, share=t.unit.startswith("share"))
+    m = None if n == 0 else mean
+    if n == 0:
+        inside = False
+    elif n == 1 or math.isnan(lo):
+        inside = t.low <= mean <= t.high
+    else:
+        inside = lo <= t.high and hi >= t.low
+    return {"id": t.id, "moment": t.moment, "unit": t.unit, "runs": len(values), "measured": n,
+            "model_mean": m, "model_sd": None if n < 2 else sd,
+            "ci_low": None if n < 2 else lo, "ci_high": None if n < 2 else hi,
+            "low": t.low, "high": t.high, "inside": inside, "distance": distance(m, t.low, t.high),
+            "weight": weight, "confidence": t.confidence, "date": t.date, "source": t.source, "url": t.url,
+            "scenario": t.scenario, "relative_to": t.relative_to, "note": t.note}
+
+
 def compare(tf: TargetFile, runs: list[RunData], confidence: float = 0.95) -> pd.DataFrame:
     """One row per target: model mean, its interval over the runs (replications), the
     published band, source, inside or not, distance and weight."""
-    from experiments.report.stats import mean_ci
+    return pd.DataFrame([target_row(t, tf.weight(t), [measure(t, r) for r in runs], confidence)
+                         for t in tf.target])
+
+
+def _years_between(run: RunData, ref: RunData) -> int:
+    a, b = run.start_date, ref.start_date
+    return 0 if a is None or b is None else b.year - a.year
+
+
+def _shift_dates(args: dict, years: int) -> dict:
+    """``args`` with every ISO date (in lists too) moved by whole years (29 Feb -> 28 Feb)."""
+    import datetime as dt
+
+    def move(v):
+        if isinstance(v, list):
+            return [move(x) for x in v]
+        if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+            try:
+                d = dt.date.fromisoformat(v)
+            except ValueError:
+                return v
+            try:
+                return d.replace(year=d.year + years).isoformat()
+            except ValueError:
+                return d.replace(year=d.year + years, day=28).isoformat()
+        return v
+    return {k: move(v) for k, v in args.items()} if years else args
+
+
+def _replication(run: RunData, i: int) -> int:
+    r = run.figures.get("replication")
+    try:
+        return int(r)
+    except (TypeError, ValueError):
+        return i
+
+
+def compare_validation(tf: TargetFile, by_scenario: dict[str, list[RunData]], confidence: float = 0.95) -> pd.DataFrame:
+    """Targets measured each on its own scenario's runs (``scenario``), or as the ratio of a
+    moment in that scenario to the same moment in another (``relative_to``), replication by
+    replication (sweeps with common random numbers pair them on the same seed)."""
     rows = []
     for t in tf.target:
-        values = [measure(t, r) for r in runs]
-        got = [v for v in values if v is not None]
-        n, mean, sd, lo, hi = mean_ci(got, confidence)
-        mean_v = None if n == 0 else mean
-        if n == 0:
-            inside = False
-        elif n == 1 or math.isnan(lo):
-            inside = t.low <= mean <= t.high
+        runs = by_scenario.get(t.scenario, []) if t.scenario else next(iter(by_scenario.values()), [])
+        if not t.relative_to:
+            values = [measure(t, r) for r in runs]
         else:
-            inside = lo <= t.high and hi >= t.low
-        rows.append({
-            "id": t.id, "moment": t.moment, "unit": t.unit, "runs": len(runs), "measured": n,
-            "model_mean": mean_v, "model_sd": None if n < 2 else sd,
-            "ci_low": None if n < 2 else lo, "ci_high": None if n < 2 else hi,
-            "low": t.low, "high": t.high, "inside": inside,
-            "distance": distance(mean_v, t.low, t.high), "weight": tf.weight(t),
-            "confidence": t.confidence, "date": t.date, "source": t.source, "url": t.url,
-            "scenario": t.scenario, "note": t.note,
-        })
+            refs = {_replication(r, i): r for i, r in enumerate(by_scenario.get(t.relative_to, []))}
+            values = []
+            for i, r in enumerate(runs):
+                ref = refs.get(_replication(r, i))
+                a = measure(t, r)
+                b = None
+                if ref is not None:           # the same dates in the reference run's year
+                    years = _years_between(r, ref)
+                    b = measure(t.model_copy(update={"args": _shift_dates(t.args, years)}), ref)
+                values.append(None if a is None or not b else a / b)
+        rows.append(target_row(t, tf.weight(t), values, confidence))
     return pd.DataFrame(rows)
 
 

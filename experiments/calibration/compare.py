@@ -107,7 +107,7 @@ def targets_cli(folder: Path, targets_file: str, console):
         t = Table(title=Text(title), title_justify="left")
         for c in ("target", "model", "95% interval", "published", "unit", "inside", "conf.", "source"):
             t.add_column(c, justify="right" if c in ("model", "95% interval", "published") else "left",
-                         overflow="fold")
+                         overflow="fold", no_wrap=c == "target", min_width=len(max(table["id"], key=len)) if c == "target" else None)
         for r in table.itertuples():
             ci = "-" if r.ci_low is None or pd.isna(r.ci_low) else f"{fmt(r.ci_low, r.unit)} - {fmt(r.ci_high, r.unit)}"
             mark = Text("yes", style="green") if r.inside else (

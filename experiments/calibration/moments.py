@@ -192,11 +192,15 @@ def role_margin(run: RunData, role: str):
     return run.get(f"market_structure.margins_by_role.{role}.role_margin")
 
 
+def _has_markets(run: RunData) -> bool:
+    """Does the run carry per-market figures at all (a market missing from them had no parcel)?"""
+    return any(k.startswith("by_market_channel.") for k in run.figures)
+
+
 def _direct_parcels(run: RunData, market: str):
-    vals = [run.get(f"by_market_channel.{market}.{ch}.parcels_created") for ch in DIRECT_CHANNELS]
-    if all(v is None for v in vals):
+    if not _has_markets(run):
         return None
-    return sum(v or 0.0 for v in vals)
+    return sum(run.get(f"by_market_channel.{market}.{ch}.parcels_created") or 0.0 for ch in DIRECT_CHANNELS)
 
 
 @moment
@@ -230,6 +234,8 @@ def direct_share_not_postal(run: RunData, market: str):
 @moment
 def channel_share(run: RunData, market: str, channel: str):
     """Share of a market's parcels sent by one channel."""
+    if not _has_markets(run):
+        return None
     return _ratio(run.get(f"by_market_channel.{market}.{channel}.parcels_created") or 0.0,
                   run.get(f"by_market.{market}.parcels_created"))
 

@@ -26,10 +26,10 @@ def fourpl(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 def spec_file(folder: Path, *, days=15, replications=2, batch=1, targets='"2024"', params=None, name="tiny",
-              sampler="tpe", seed=5) -> Path:
+              sampler="tpe", seed=5, overrides=TINY) -> Path:
     params = params or [("integrators.markup", 0.05, 0.5)]
     text = (f'name = "{name}"\nscenario = "baseline"\ndays = {days}\nreplications = {replications}\nseed = {seed}\n'
-            f'batch = {batch}\ntargets = {targets}\nsampler = "{sampler}"\n[overrides]\n{TINY}')
+            f'batch = {batch}\ntargets = {targets}\nsampler = "{sampler}"\n[overrides]\n{overrides}')
     for key, lo, hi in params:
         text += f'[[parameters]]\nkey = "{key}"\nlow = {lo}\nhigh = {hi}\n'
     p = folder / f"{name}.toml"
@@ -172,26 +172,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_recovers_a_parameter_from_targets_the_model_produced(tmp_path):
-    """Targets measured from the model at integrators.markup = 0.25 (the calibration's own seeds,
-    so the loss there is exactly 0); a search from 16 trials over [0.05, 0.5] finds it within
-    0.05 (an eleventh of the range) and improves on the scenario's 0.12."""
+    """A target measured from the model at integrators.markup = 0.25 (the integrators' operating
+    margin, at the calibration's own seeds, so the loss there is exactly 0); a search of
+    16 trials over [0.05, 0.5] finds it within 0.05 (an eleventh of the range) and improves on
+    the scenario's 0.12."""
     from experiments.calibration.calibrate import load_spec
     from experiments.sweep import RunTask, execute_run
     from market.scenario import load_raw
     true = 0.25
-    targets = tmp_path / "synthetic.toml"
+    targets = tmp_path / "synthetic-targets.toml"
     targets.write_text('[[target]]\nid = "x"\nmoment = "figure"\nargs = { key = "fourpl_share" }\n'
                        'low = 0.0\nhigh = 0.0\nsource = "s"\ndate = "2024"\nconfidence = "H"\n')
-    spec = spec_file(tmp_path, days=20, replications=2, batch=2, targets=f'"{targets}"', name="synthetic", seed=3)
+    spec = spec_file(tmp_path, days=30, replications=2, batch=2, targets=f'"{targets}"', name="synthetic", seed=3,
+                     overrides='"merchants.exporters" = 4\n"merchants.importers" = 1\n')
     cal = load_spec(spec)
-    moments = {"integrator_margin": ("role_margin", {"role": "integrator"}, "market_structure.margins_by_role.integrator.role_margin"),
-               "fourpl_share": ("figure", {"key": "fourpl_share"}, "fourpl_share"),
-               "express_share": ("figure", {"key": "by_channel.express.fourpl_share"}, "by_channel.express.fourpl_share")}
+    moments = {"integrator_margin": ("role_margin", {"role": "integrator"},
+                                     "market_structure.margins_by_role.integrator.role_margin")}
     values = {k: [] for k in moments}
     for seed in cal.seeds:
         o = execute_run(RunTask(0, "baseline", load_raw("baseline"),
-                                {"merchants.exporters": 3, "merchants.importers": 1, "integrators.markup": true},
-                                20, seed, False, True))
+                                {"merchants.exporters": 4, "merchants.importers": 1, "integrators.markup": true},
+                                30, seed, False, True))
         assert o.status == "ok"
         from experiments.sweep import flatten_summary
         flat = flatten_summary(o.summary)

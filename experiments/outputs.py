@@ -66,7 +66,7 @@ SWEEP_FILES = frozenset({"experiment.json", "experiment.toml", "design.parquet",
 SWEEP_DATASETS = frozenset({"runs", "daily", "parcels"})
 SWEEP_RUN_FILE = re.compile(r"^run-\d+\.parquet$")
 SWEEP_TEMP_FILE = re.compile(r"^\..+\.\d+\.(tmp|partial)$")     # sweep.write_atomic / execute_run
-REPORT_FILES = frozenset({"report.md", "point_summary.csv", "sensitivity.csv"})
+REPORT_FILES = frozenset({"report.md", "point_summary.csv", "sensitivity.csv", "targets.csv"})
 # fourpl calibrate: a folder that grows trial by trial (the Optuna study), like a sweep's
 CALIBRATE_FILES = frozenset({"calibration.json", "calibration.toml", "study.db", "study.db-journal", "study.db-wal",
                              "study.db-shm", "trials.parquet", "calibrated.toml", "report.md", "targets.csv",

@@ -105,17 +105,19 @@ def targets_cli(folder: Path, targets_file: str, console):
         title = (f"{g.label}: one run (one replication: no confidence interval)" if n == 1
                  else f"{g.label}: {n} replications (95% t-interval of the mean)")
         t = Table(title=Text(title), title_justify="left")
-        for c in ("target", "model", "95% interval", "published", "unit", "inside", "conf.", "source"):
+        for c in ("target", "model", "95% interval", "published", "unit", "inside", "reaches", "conf.", "source"):
             t.add_column(c, justify="right" if c in ("model", "95% interval", "published") else "left",
                          overflow="fold", no_wrap=c == "target", min_width=len(max(table["id"], key=len)) if c == "target" else None)
         for r in table.itertuples():
             ci = "-" if r.ci_low is None or pd.isna(r.ci_low) else f"{fmt(r.ci_low, r.unit)} - {fmt(r.ci_high, r.unit)}"
             mark = Text("yes", style="green") if r.inside else (
                 Text("not measured", style="yellow") if r.measured == 0 else Text("no", style="red"))
+            reach = "-" if ci == "-" else ("yes" if r.interval_reaches_band else "no")
             t.add_row(Text(r.id), fmt(r.model_mean, r.unit), ci, band_text(r.low, r.high, r.unit), Text(r.unit),
-                      mark, r.confidence, Text(_short(f"{r.source} ({r.date})")))
+                      mark, reach, r.confidence, Text(_short(f"{r.source} ({r.date})")))
         console.print(t)
         inside = int(table["inside"].sum())
-        console.print(f"{inside} of {len(table)} targets inside their published band; loss (weighted mean of "
-                      f"squared relative distances) {loss(table):.4f}", highlight=False)
+        console.print(f"{inside} of {len(table)} targets inside their published band (the mean over replications; "
+                      "'reaches': the 95% interval overlaps the band); loss (weighted mean of squared relative "
+                      f"distances) {loss(table):.4f}", highlight=False)
     return tables

@@ -12,8 +12,9 @@ of width zero). A target the run cannot measure counts as distance 1. The loss o
 of simulated moments is the weighted mean of squared distances of the mean over replications,
 weighted by the targets' confidence ([weights] of the file).
 
-"Inside" means: the band and the 95% interval of the mean overlap (with one replication, no
-interval: the mean lies in the band).
+"Inside" means: the mean over replications lies in the band; "interval reaches band": the
+band and the 95% interval of the mean overlap (with few replications the interval is wide, so
+this says only that the model is not clearly off; with one replication there is no interval).
 """
 
 from __future__ import annotations
@@ -151,17 +152,13 @@ def target_row(t: Target, weight: float, values: list[float | None], confidence:
     got = [v for v in values if v is not None]
     n, mean, sd, lo, hi = mean_ci(got, confidence, share=t.unit.startswith("share"))
     m = None if n == 0 else mean
-    if n == 0:
-        inside = False
-    elif n == 1 or math.isnan(lo):
-        inside = t.low <= mean <= t.high
-    else:
-        inside = lo <= t.high and hi >= t.low
+    inside = n > 0 and t.low <= mean <= t.high
+    reaches = inside or (n > 1 and not math.isnan(lo) and lo <= t.high and hi >= t.low)
     return {"id": t.id, "moment": t.moment, "unit": t.unit, "runs": len(values), "measured": n,
             "model_mean": m, "model_sd": None if n < 2 else sd,
             "ci_low": None if n < 2 else lo, "ci_high": None if n < 2 else hi,
-            "low": t.low, "high": t.high, "inside": inside, "distance": distance(m, t.low, t.high),
-            "weight": weight, "confidence": t.confidence, "date": t.date, "source": t.source, "url": t.url,
+            "low": t.low, "high": t.high, "inside": inside, "interval_reaches_band": reaches,
+            "distance": distance(m, t.low, t.high), "weight": weight, "confidence": t.confidence, "date": t.date, "source": t.source, "url": t.url,
             "scenario": t.scenario, "relative_to": t.relative_to, "note": t.note}
 
 
@@ -258,12 +255,13 @@ def band_text(low: float, high: float, unit: str) -> str:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table (one line per target), sources below it."""
-    lines = ["| target | model mean | 95% interval | published | unit | inside | distance | conf. | source (date) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| target | model mean | 95% interval | published | unit | inside | interval reaches band | distance | conf. | source (date) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         ci = "-" if r.ci_low is None or pd.isna(r.ci_low) else f"{fmt(r.ci_low, r.unit)} - {fmt(r.ci_high, r.unit)}"
         mark = "yes" if r.inside else ("not measured" if r.measured == 0 else "**no**")
         src = r.source.replace("|", "/") + (f" <{r.url}>" if r.url else "")
+        reach = "-" if ci == "-" else ("yes" if r.interval_reaches_band else "no")
         lines.append(f"| {r.id} | {fmt(r.model_mean, r.unit)} | {ci} | {band_text(r.low, r.high, r.unit)} | {r.unit} "
-                     f"| {mark} | {r.distance:.3f} | {r.confidence} | {src} ({r.date}) |")
+                     f"| {mark} | {reach} | {r.distance:.3f} | {r.confidence} | {src} ({r.date}) |")
     return "\n".join(lines)

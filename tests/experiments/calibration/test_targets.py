@@ -197,7 +197,8 @@ def test_a_sweep_against_the_targets_with_t_intervals(sweep_folder):
     assert row["ci_high"] == pytest.approx(x.mean() + half)
     assert row["measured"] == 3
     t = next(t for t in tg.load_targets("2024").target if t.id == "lead_time_overseas_warehouse")
-    assert bool(row["inside"]) == (row["ci_low"] <= t.high and row["ci_high"] >= t.low)
+    assert bool(row["inside"]) == (t.low <= x.mean() <= t.high)
+    assert bool(row["interval_reaches_band"]) == (row["ci_low"] <= t.high and row["ci_high"] >= t.low)
 
 
 def test_validation_targets_year_on_year_pair_replications(sweep_folder, tmp_path):
@@ -220,3 +221,18 @@ def test_validation_targets_year_on_year_pair_replications(sweep_folder, tmp_pat
     ratios = np.array(new) / np.array(base)        # run files sort by run id: replications in order
     assert row["measured"] == 3
     assert row["model_mean"] == pytest.approx(ratios.mean())
+
+
+def test_the_sweep_report_has_a_targets_section(sweep_folder, tmp_path):
+    from experiments.report import build_report
+    rep = build_report(sweep_folder, tmp_path / "report")
+    text = rep.page.read_text()
+    assert "## Published targets (2024)" in text and "### baseline" in text
+    csv = pd.read_csv(rep.folder / "targets.csv")
+    _, tables = compare_folder(sweep_folder, tg.load_targets("2024"))
+    for g, t in tables:
+        sub = csv[csv["scenario"] == g.scenario].set_index("id")
+        for r in t.itertuples():
+            if r.model_mean is not None and not pd.isna(r.model_mean):
+                assert sub.loc[r.id, "model_mean"] == pytest.approx(r.model_mean, rel=1e-5)
+            assert bool(sub.loc[r.id, "inside"]) == bool(r.inside)

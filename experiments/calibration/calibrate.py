@@ -165,7 +165,7 @@ class Calibration:
         self.sampler_seed = int(seed_from(children[0]) % (2 ** 32))
         h = hashlib.sha256()
         h.update(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode())
-        h.update(json.dumps(self.raw, sort_keys=True, default=str).encode())
+        h.update(json.dumps(self.config.model_dump(mode="json"), sort_keys=True, default=str).encode())
         h.update(tpath.read_bytes())
         self.fingerprint = h.hexdigest()
 

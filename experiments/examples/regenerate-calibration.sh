@@ -35,4 +35,19 @@ for f in report.md calibrated.toml calibration.toml targets.csv importance.csv t
 done
 cp "$out"/plots/*.png "$dest/plots/"
 "$FOURPL" report "$check" --out "$dest/check" --quiet
-"$FOURPL" targets "$check" | tee "$dest/check/targets.txt"
+"$FOURPL" targets "$check" > "$dest/check-targets.txt"
+notes=experiments/examples/notes/calibration.md
+if [ -f "$notes" ]; then
+    hash=$(sha256sum "$dest/check/targets.csv" | cut -d' ' -f1)
+    want=$(head -n 1 "$notes" | sed -n 's/.*sha256: *\([0-9a-f]*\).*/\1/p')
+    {
+        echo
+        if [ "$want" != "$hash" ]; then
+            echo "> **Warning:** the findings below were written for an earlier calibration (the figures have"
+            echo "> changed since); check them against the tables before relying on them."
+            echo
+        fi
+        tail -n +2 "$notes"
+    } >> "$dest/report.md"
+    echo "== calibration: check/targets.csv sha256 ${hash}"
+fi

@@ -281,7 +281,7 @@ def targets(folder, targets_file):
 @click.option("--engine", type=click.Choice(["process", "dask"]), default="process", show_default=True,
               help="A local process pool, or Dask distributed.")
 @click.option("--scheduler", "--dask", metavar="ADDRESS", default=None,
-              help="Dask scheduler address (with --engine dask) [default: a local Dask cluster].")
+              help="Dask scheduler address (implies --engine dask) [default with --engine dask: a local Dask cluster].")
 @click.option("--overwrite", is_flag=True, help="Replace the output folder instead of resuming (only an earlier calibration's).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def calibrate(spec, out, trials, timeout, workers, engine, scheduler, overwrite, quiet):
@@ -292,6 +292,8 @@ def calibrate(spec, out, trials, timeout, workers, engine, scheduler, overwrite,
     calibrated.toml, trials.parquet and report.md into OUT; started again on the same OUT, it
     resumes and its trial count continues."""
     from experiments.calibration.calibrate import calibrate_cli
+    if scheduler and engine == "process":       # --dask ADDRESS alone means the Dask engine
+        engine = "dask"
     calibrate_cli(spec, out, trials, timeout, workers, engine, scheduler, overwrite, quiet, get_console())
 
 

@@ -219,3 +219,19 @@ def test_recovers_a_parameter_from_targets_the_model_produced(tmp_path):
     best = ok.loc[ok["loss"].idxmin()]
     assert abs(best["param.integrators.markup"] - true) <= 0.05, ok[["trial", "param.integrators.markup", "loss"]]
     assert best["loss"] < ok.loc[ok["defaults"], "loss"].iloc[0]
+
+
+@pytest.mark.slow
+def test_results_depend_on_the_spec_not_on_the_engine(tmp_path):
+    """The same spec in this process and on a local Dask cluster of two workers (`--dask`
+    implies the Dask engine when an address is given; here a local cluster): the same trials,
+    the same losses."""
+    spec = spec_file(tmp_path, batch=2, replications=2, params=[("integrators.markup", 0.05, 0.5)])
+    one, dask = tmp_path / "one", tmp_path / "dask"
+    assert fourpl("calibrate", spec, "--out", one, "--trials", 2, "--workers", 1, "-q").returncode == 0
+    p = fourpl("calibrate", spec, "--out", dask, "--trials", 2, "--workers", 2, "--engine", "dask", "-q")
+    assert p.returncode == 0, p.stderr
+    a = pd.read_parquet(one / "trials.parquet")
+    b = pd.read_parquet(dask / "trials.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert (one / "calibrated.toml").read_text() == (dask / "calibrated.toml").read_text()

@@ -235,3 +235,54 @@ def test_results_depend_on_the_spec_not_on_the_engine(tmp_path):
     b = pd.read_parquet(dask / "trials.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert (one / "calibrated.toml").read_text() == (dask / "calibrated.toml").read_text()
+
+
+SPEC = ('name = "h"\nscenario = "baseline"\ndays = 5\nreplications = 1\nseed = 1\n[overrides]\n'
+        '"merchants.exporters" = 3\n[[parameters]]\nkey = "integrators.markup"\nlow = 0.05\nhigh = 0.5\n')
+HOSTILE = {
+    "spec-unknown-key": (["calibrate", "s.toml"], {"s.toml": SPEC + 'colour = "red"\n'}, "colour"),
+    "spec-nan-range": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("high = 0.5", "high = nan")}, "high"),
+    "spec-low-above-high": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("low = 0.05", "low = 0.6")}, "low < high"),
+    "spec-log-from-zero": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("low = 0.05", "low = 0.0") + "log = true\n"}, "log"),
+    "spec-no-parameters": (["calibrate", "s.toml"], {"s.toml": SPEC.split("[[parameters]]")[0]}, "parameters"),
+    "spec-param-twice": (["calibrate", "s.toml"], {"s.toml": SPEC + SPEC[SPEC.index("[[parameters]]"):]}, "twice"),
+    "spec-param-also-fixed": (["calibrate", "s.toml"], {"s.toml": SPEC.replace('"merchants.exporters" = 3', '"integrators.markup" = 0.2')}, "both"),
+    "spec-list-parameter": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("integrators.markup", "demand.weekly")}, "demand.weekly"),
+    "spec-bad-name": (["calibrate", "s.toml"], {"s.toml": SPEC.replace('name = "h"', 'name = "../up"')}, "name"),
+    "spec-zero-replications": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("replications = 1", "replications = 0")}, "replications"),
+    "spec-unknown-scenario": (["calibrate", "s.toml"], {"s.toml": SPEC.replace('"baseline"', '"baselin"')}, "baselin"),
+    "spec-bad-override": (["calibrate", "s.toml"], {"s.toml": SPEC.replace('"merchants.exporters" = 3', '"merchants.exporters" = -3')}, "exporters"),
+    "spec-unknown-targets": (["calibrate", "s.toml"], {"s.toml": SPEC.replace("seed = 1", 'seed = 1\ntargets = "2023"')}, "2023"),
+    "spec-not-utf8": (["calibrate", "s.toml"], {"s.toml": b"name = \"\xff\"\n"}, "UTF-8"),
+    "spec-timeout-negative": (["calibrate", "s.toml", "--timeout", "-1"], {"s.toml": SPEC}, "timeout"),
+    "spec-dask-without-address-ok-but-bad-engine": (["calibrate", "s.toml", "--engine", "ray"], {"s.toml": SPEC}, "engine"),
+    "targets-duplicate-id": (["targets", "d", "--targets", "t.toml"], {"d/summary.json": "{}", "t.toml": (
+        '[[target]]\nid = "a"\nmoment = "loss_rate"\nlow = 0.1\nhigh = 0.2\nsource = "s"\ndate = "2024"\nconfidence = "H"\n') * 2},
+        "twice"),
+    "targets-bad-confidence": (["targets", "d", "--targets", "t.toml"], {"d/summary.json": "{}", "t.toml":
+        '[[target]]\nid = "a"\nmoment = "loss_rate"\nlow = 0.1\nhigh = 0.2\nsource = "s"\ndate = "2024"\nconfidence = "X"\n'},
+        "confidence"),
+    "targets-bad-moment-args": (["targets", "d", "--targets", "t.toml"], {"d/summary.json": '{"days": 3}', "t.toml":
+        '[[target]]\nid = "a"\nmoment = "loss_rate"\nargs = { colour = "red" }\nlow = 0.1\nhigh = 0.2\nsource = "s"\n'
+        'date = "2024"\nconfidence = "H"\n'}, "colour"),
+    "targets-not-a-folder": (["targets", "f.txt"], {"f.txt": "x"}, "not a folder"),
+    "targets-empty-folder": (["targets", "d"], {"d/x.txt": "x"}, "neither"),
+    "targets-bad-summary": (["targets", "d"], {"d/summary.json": "{not json"}, "summary.json"),
+}
+
+
+@pytest.mark.parametrize("argv, files, needle", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_input_one_line_exit_2_nothing_written(tmp_path, argv, files, needle):
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    env = dict(os.environ, COLUMNS="200")
+    r = subprocess.run([sys.executable, "-m", "experiments.cli", *argv], capture_output=True, text=True, cwd=tmp_path,
+                       env=env)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr[-2000:]
+    assert needle.lower() in lines[0].lower(), lines[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

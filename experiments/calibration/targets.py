@@ -20,6 +20,7 @@ this says only that the model is not clearly off; with one replication there is 
 from __future__ import annotations
 
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from experiments.calibration.moments import MOMENTS, RunData
 from experiments.designs import ExperimentError
 from market.scenario import format_validation_error, is_file, read_toml
 
-DATA = Path(__file__).resolve().parents[2] / "market" / "data"
+DATA = Path(str(resources.files("market") / "data"))        # the targets files ship with the package
 BUILTIN_TARGETS = {"2024": "targets-2024.toml", "validation-2025": "validation-2025.toml"}
 
 

@@ -275,7 +275,7 @@ def targets(folder, targets_file):
 @click.option("--trials", "-n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Complete trials to reach in all (a resumed calibration counts the earlier ones).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop asking for new trials after this many seconds (the batch under way finishes).")
+              help="Stop asking for new trials after this many seconds (the batch under way finishes; each call runs at least one batch).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--engine", type=click.Choice(["process", "dask"]), default="process", show_default=True,

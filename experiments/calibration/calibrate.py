@@ -367,7 +367,9 @@ def run_calibration(spec_path: str | Path, out: str | Path, *, trials: int = 20,
                   dynamic_ncols=True) as bar:
             if done:
                 bar.set_postfix(best=f"{study.best_value:.4f}")
-            while done < trials and (timeout is None or time.perf_counter() - t0 < timeout):
+            asked_any = False          # a time budget stops asking only after this call's first batch
+            while done < trials and (timeout is None or not asked_any or time.perf_counter() - t0 < timeout):
+                asked_any = True
                 k = min(cal.spec.batch, trials - done)
                 asked = [study.ask(dists) for _ in range(k)]
                 res = evaluate(cal, eng, [(t.number, t.params) for t in asked])

@@ -286,3 +286,14 @@ def test_hostile_input_one_line_exit_2_nothing_written(tmp_path, argv, files, ne
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr[-2000:]
     assert needle.lower() in lines[0].lower(), lines[0]
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_time_budget_stops_asking_for_trials(tmp_path):
+    """--timeout stops asking for new batches once spent (the batch under way finishes): with a
+    budget far below one batch's time exactly one batch is run, whatever --trials says."""
+    spec = spec_file(tmp_path, days=5, replications=1, batch=2)
+    out = tmp_path / "out"
+    p = fourpl("calibrate", spec, "--out", out, "--trials", 50, "--timeout", 0.001, "--workers", 1, "-q")
+    assert p.returncode == 0, p.stderr
+    hist = pd.read_parquet(out / "trials.parquet")
+    assert list(hist["state"]) == ["complete", "complete"]

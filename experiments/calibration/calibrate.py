@@ -131,7 +131,7 @@ class Calibration:
                 raise CalibrationError(f"parameters: unknown scenario key '{p.key}'")
             if row["annotation"] not in (int, float) and "float" not in str(row["annotation"]):
                 raise CalibrationError(f"parameters: '{p.key}' is not a number")
-            if not str(row["source"]).lower().startswith(("assumption", "calibrated")):
+            if not str(row["source"]).lower().startswith("assumption"):
                 raise CalibrationError(f"parameters: '{p.key}' has a published source ({row['source'][:80]}...); "
                                        "only parameters the schema marks as assumptions are calibrated")
             if not p.low < p.high:

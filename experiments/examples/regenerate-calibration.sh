@@ -9,8 +9,8 @@
 # 1. fourpl calibrate experiments/calibrations/baseline-2024.toml into results/calibration/baseline-2024
 #    (resumes if it was stopped); its report, calibrated scenario, trial history and plots are
 #    copied into experiments/examples/calibration/.
-# 2. fourpl sweep experiments/calibrations/check-2024.toml (the baseline at its schema values, which
-#    are the calibrated ones, against experiments/calibrations/uncalibrated-2024.toml) and
+# 2. fourpl sweep experiments/calibrations/check-2024.toml (the baseline at the calibrated values,
+#    calibrated-2024.toml, against experiments/calibrations/uncalibrated-2024.toml) and
 #    fourpl report into experiments/examples/calibration/check/.
 # A calibration folder resumes only the same calibration (same spec, targets and resolved
 # scenario, schema defaults included): after the model changed, remove results/calibration/baseline-2024.

@@ -27,6 +27,7 @@ from mesa.visualization.utils import update_counter
 from viz import store as run_store
 from viz.components.agent_inspector import AgentInspector
 from viz.components.analysis import ChartGrid, DifferenceView, DifferingParams, Explorer
+from viz.components.composition import CompositionView, menu_history_for
 from viz.components.controls import Controls
 from viz.components.kpis import KpiStrip
 from viz.components.map_card import MapCard
@@ -39,7 +40,7 @@ from viz.store import Entry, add_all_points
 
 TITLE = "4PL Marketplace"
 SUBTITLE = "cross-border e-commerce logistics, simulated"
-TABS = ("Overview", "Charts", "Breakdowns", "Compare", "Market", "Agents")
+TABS = ("Overview", "Charts", "Breakdowns", "Compare", "Composition", "Market", "Agents")
 OVERVIEW_CHARTS = ["parcels", "ontime"]
 COMPARE_CHARTS = ["parcels", "ontime", "lead", "integrators", "prices", "landed"]
 
@@ -167,6 +168,8 @@ def Page(model: solara.Reactive | None = None, settings: solara.Reactive | None 
     include_live = solara.use_reactive(True)
     m = model.value
     store.model = m
+    for it in getattr(m, "integrators", []) or []:
+        menu_history_for(m, it)
     if store.settings is None or store.settings.get("scenario_name") != settings.value.get("scenario_name"):
         store.settings = dict(settings.value)
 
@@ -231,8 +234,10 @@ def Dashboard(model, tab: solara.Reactive, store=None, tick: int = 0, include_li
                     DifferenceView(entries, day=stamp)
                     ChartGrid(entries, COMPARE_CHARTS, day=stamp)
             with solara.lab.Tab(TABS[4]):
-                MarketView(model, day=day)
+                CompositionView(model, day=day)
             with solara.lab.Tab(TABS[5]):
+                MarketView(model, day=day)
+            with solara.lab.Tab(TABS[6]):
                 AgentInspector(model, day=day)
 
 

@@ -134,7 +134,7 @@ def node_frame(model, node: str) -> pd.DataFrame:
                          "capacity": total(res, h.cap), "providers": prov})
 
 
-def map_figure(model, data: MapData | None = None, selected: tuple | None = None, height: int = 520) -> go.Figure:
+def map_figure(model, data: MapData | None = None, selected: tuple | None = None, height: int = 470) -> go.Figure:
     """Today's network as a Plotly figure (no tiles): lanes by mode, width by flow; nodes."""
     data = data or map_data(model)
     w = model.world
@@ -209,7 +209,8 @@ def map_figure(model, data: MapData | None = None, selected: tuple | None = None
                       legend=dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=10)), dragmode="pan",
                       hovermode="closest", clickmode="event")
     fig.update_xaxes(visible=False, range=list(lay.xlim))
-    fig.update_yaxes(visible=False, range=list(lay.ylim), scaleanchor="x", scaleratio=1)
+    # no fixed aspect: the layout was nudged apart for the map's own aspect (network_map.MAP_SIZE)
+    fig.update_yaxes(visible=False, range=list(lay.ylim))
     return fig
 
 

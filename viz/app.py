@@ -90,16 +90,38 @@ def run_label(model) -> str:
 OPEN_ENV = "FOURPL_APP_OPEN"  # set by `fourpl app RESULTS_DIR`: the folder the page opens onto
 
 
-def _session_ids() -> tuple[str, str]:
-    """(browser session id, kernel id); outside a server (tests, benchmarks) a private pair."""
+_LOCAL = {"n": 0, "last": None}  # pages rendered outside a server (tests, benchmarks)
+
+
+def _session_ids() -> tuple[str, str] | None:
+    """(browser session id, kernel id), or None outside a server."""
     try:
         return solara.get_session_id(), solara.get_kernel_id()
     except Exception:  # noqa: BLE001 - solara.render without a server has no session
-        return f"local-{id(solara)}", "local"
+        return None
+
+
+def _page_store():
+    """The browser session's store; outside a server a new one per page (no sharing)."""
+    ids = _session_ids()
+    if ids is None:
+        _LOCAL["n"] += 1
+        st = run_store.store_for(f"local-{_LOCAL['n']}")
+        _LOCAL["last"] = st
+        return st
+    return run_store.store_for(ids[0])
+
+
+def current_store():
+    """The store of the page rendered last outside a server (for tests)."""
+    return _LOCAL["last"]
 
 
 def _on_kernel():
-    sid, kid = _session_ids()
+    ids = _session_ids()
+    if ids is None:
+        return None
+    sid, kid = ids
     run_store.kernel_opened(sid, kid)
     run_store.drop_abandoned()
 
@@ -137,8 +159,7 @@ def Page(model: solara.Reactive | None = None, settings: solara.Reactive | None 
     its own model; by default each browser session builds the baseline with seed 1, or finds
     its model and kept runs again after a reload.
     """
-    sid, _kid = _session_ids()
-    store = solara.use_memo(lambda: run_store.store_for(sid), [])
+    store = solara.use_memo(_page_store, [])
     solara.use_memo(lambda: _open_from_env(store), [])
 
     def first_settings():

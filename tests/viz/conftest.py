@@ -338,3 +338,58 @@ def viz_page(chromium_browser, artifacts_dir, request) -> Iterator[PageProbe]:
 def pytest_report_header(config):
     chromium = CHROMIUM if os.path.exists(CHROMIUM) else f"{CHROMIUM} (missing)"
     return f"viz: chromium={chromium} npm={shutil.which('npm') or 'missing'} artifacts={ARTIFACTS}"
+
+
+# ---------------------------------------------------------------- result folders
+
+RESULTS_SMALL = {"merchants.exporters": 4, "merchants.importers": 2}
+RUN_DAYS = 40
+SWEEP_TOML = """
+name = "app-test"
+scenarios = ["baseline"]
+days = 12
+replications = 3
+seed = 11
+common_random_numbers = true
+[overrides]
+"merchants.exporters" = 4
+"merchants.importers" = 2
+[design]
+kind = "grid"
+[[design.parameters]]
+key = "demand.scale"
+values = [1.0, 1.6]
+[outputs]
+daily = true
+by_market = true
+parcels = false
+"""
+
+
+def make_results(root: Path) -> dict[str, Path]:
+    """run-a (us-de-minimis-2025, from 1 Apr: the 2 May rule change inside), run-b (the same
+    with demand.scale 1.5), and a sweep of 2 points x 3 replications."""
+    from experiments.run import run_scenario
+    from experiments.sweep import run_sweep
+
+    root.mkdir(parents=True, exist_ok=True)
+    out = {}
+    base = {**RESULTS_SMALL, "simulation.start_date": "2025-04-10"}
+    out["a"] = root / "run-a"
+    run_scenario("us-de-minimis-2025", days=RUN_DAYS, seed=3, out=out["a"], overrides=base, progress=False)
+    out["b"] = root / "run-b"
+    run_scenario("us-de-minimis-2025", days=RUN_DAYS, seed=3, out=out["b"], overrides={**base, "demand.scale": 1.5},
+                 progress=False)
+    exp = root / "sweep.toml"
+    exp.write_text(SWEEP_TOML)
+    out["sweep"] = root / "sweep"
+    run_sweep(exp, out["sweep"], workers=1, progress=False)
+    return out
+
+
+
+@pytest.fixture(scope="session")
+def results_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Two `fourpl run` folders (a, and b with demand.scale 1.5) and a sweep (2 points x 3
+    replications), written by the project's run and sweep code (tests/viz/results_fixtures.py)."""
+    return make_results(tmp_path_factory.mktemp("results"))

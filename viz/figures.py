@@ -161,7 +161,7 @@ def _ytitle(kind: str) -> str:
 
 
 def _hover(kind: str) -> str:
-    fmt = {"pct": "%{y:.1f}%", "usd": "$%{y:,.2f}", "days": "%{y:.2f} d", "count": "%{y:,.4~g}"}[kind]
+    fmt = {"pct": "%{y:.1f}%", "usd": "$%{y:,.2f}", "days": "%{y:.2f} d", "count": "%{y:,.2~f}"}[kind]
     return fmt + "<extra>%{fullData.name}</extra>"
 
 

@@ -93,6 +93,7 @@ def SweepPicker(store: RunStore, sweep: Sweep, on_change):
 @solara.component
 def RunsPanel(store: RunStore, model, settings: solara.Reactive, tick: solara.Reactive, include_live: solara.Reactive):
     """Keep, open, tick and export runs."""
+    _version = tick.value  # read while rendering: a change of the kept runs re-renders this card
     path = solara.use_reactive("")
     error = solara.use_reactive("")
     sweep = solara.use_reactive(None)

@@ -4,7 +4,7 @@ A chart is a list of series (columns of a run's daily record, or a sweep point's
 confidence band), drawn over dates with the run's shocks shaded and its dated customs rule
 changes marked. Nothing here knows today's column names except for choosing units and nicer
 labels: a column the recorder adds tomorrow is drawn the same way (see :func:`kind_of`).
-Figures are ``plotly.graph_objects.Figure``; the app shows them with ``solara.FigurePlotly``
+Figures are ``plotly.graph_objects.Figure``; the app shows them with :func:`PlotlyFigure`
 (hover values, zoom, legend toggles, a PNG download in the toolbar, all offline: plotly's
 JavaScript ships in the Python package).
 """
@@ -175,3 +175,46 @@ def _rgba(color: str, alpha: float) -> str:
 
 def color(i: int) -> str:
     return style.SERIES[i % len(style.SERIES)]
+
+
+def _on_points(on_click):
+    def callback(data):
+        if on_click and data and data.get("event_type") == "plotly_click":
+            on_click(data)
+
+    return callback
+
+
+def PlotlyFigure(fig: go.Figure, on_click=None, version=None):
+    """A Plotly figure as a widget, made anew for each ``version`` (a day, a selection).
+
+    ``solara.FigurePlotly`` updates one widget in place (add the new traces, then delete the
+    old ones); with plotly 7 the browser applies those asynchronously, and quick successive
+    updates (Play, several Steps) left traces piled up or a plot blank. A new widget per
+    version carries its whole figure in its first message, so what the browser draws is
+    always the figure of that version; re-renders within a version keep the widget as it is.
+    """
+    return _Plotly(fig, on_click, version).key(f"plotly-{version}")
+
+
+def _plotly_component():
+    import solara
+    from plotly.graph_objs import FigureWidget
+
+    @solara.component
+    def _Plotly(fig, on_click, version):
+        el = FigureWidget.element(on__js2py_pointsCallback=_on_points(on_click))
+
+        def fill():  # once, on mount: the widget of this version gets its figure
+            w = solara.get_widget(el)
+            with w.batch_update():
+                w.layout = fig.layout
+                w.add_traces(fig.data)
+
+        solara.use_effect(fill, [])
+        return el
+
+    return _Plotly
+
+
+_Plotly = _plotly_component()

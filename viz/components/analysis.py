@@ -138,7 +138,7 @@ def ChartCard(entries: list, chart: ChartDef, day: int = 0, height: int = figure
     fig, table = solara.use_memo(lambda: chart_figure(entries, chart, height), dependencies=[keys, day, chart.key])
     with solara.Card(chart.title, subtitle=chart.note or None, classes=["fourpl-card", f"fourpl-chart-{chart.key}",
                                                                          "fourpl-plotly-card"]):
-        solara.FigurePlotly(fig, dependencies=[keys, day, chart.key])
+        figures.PlotlyFigure(fig, version=(keys, day, chart.key))
         with solara.Row(justify="end", classes=["fourpl-chart-actions"]):
             CsvButton(table, f"{chart.key}", label="Data (CSV)")
 
@@ -233,7 +233,7 @@ def MarketPanels(entries: list, markets: list[str], day: int = 0):
                      classes=["fourpl-card", "fourpl-markets"]):
         with solara.Div(classes=["fourpl-market-select"]):
             solara.ToggleButtonsSingle(value=market, values=markets)
-        solara.FigurePlotly(fig, dependencies=[keys, day, market.value])
+        figures.PlotlyFigure(fig, version=(keys, day, market.value))
         CsvButton(table, f"market-{market.value}", label="Data (CSV)")
 
 
@@ -287,7 +287,7 @@ def DifferenceView(entries: list, day: int = 0):
         if col.value:
             fig, table, note = difference_figure(a, b, col.value)
             solara.Text(note, classes=["fourpl-diff-note"], style={"color": style.MUTED, "font-size": "0.85em"})
-            solara.FigurePlotly(fig, dependencies=[a.key, b.key, col.value, day])
+            figures.PlotlyFigure(fig, version=(a.key, b.key, col.value, day))
             CsvButton(table, f"difference-{col.value}", label="Data (CSV)")
 
 

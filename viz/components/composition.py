@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import solara
 
-from viz import style
+from viz import figures, style
 from viz.components.analysis import CsvButton
 from viz.state import resource_label
 
@@ -211,8 +211,8 @@ def CompositionView(model, day: int = 0):
             return
         menu = menu_frame(model, it, fam)
         front = front_frame(model, it, fam)
-        solara.FigurePlotly(front_figure(front, menu, f"{it.name}: {family_label(fam)} on {model.date}"),
-                            dependencies=[it.name, fam_key.value, day])
+        figures.PlotlyFigure(front_figure(front, menu, f"{it.name}: {family_label(fam)} on {model.date}"),
+                             version=(it.name, fam_key.value, day))
         solara.Markdown(f"**Menu offered** ({len(menu)} services; parcels in flight sold on each route)")
         with solara.Div(classes=["fourpl-table-wrap", "fourpl-menu"]):
             solara.DataFrame(menu, items_per_page=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import solara
 
-from viz import style
+from viz import figures, style
 from viz.components.analysis import CsvButton
 from viz.components.network_map import map_caption, map_data
 from viz.lanes import lane_history_for, map_figure, selection_figure, selection_frame
@@ -18,9 +18,11 @@ def MapCard(model, day: int = 0):
 
     def build():
         data = map_data(model)
-        return map_figure(model, data, selected.value), map_caption(model, data), data.shocks
+        return map_figure(model, data), map_caption(model, data), data.shocks
 
-    fig, caption, shocks = solara.use_memo(build, dependencies=[id(model), day, selected.value])
+    # not redrawn on a click (a new map widget while the history's is made lost the latter's
+    # figure in the browser): the clicked lane is named above its history instead
+    fig, caption, shocks = solara.use_memo(build, dependencies=[id(model), day])
 
     def on_click(data):
         try:
@@ -35,12 +37,12 @@ def MapCard(model, day: int = 0):
                      "drag to pan, scroll to zoom", classes=["fourpl-card", "fourpl-map"]):
         if shocks:
             solara.Warning(f"In force today: {shocks}", dense=True, classes=["fourpl-shock-banner"])
-        solara.FigurePlotly(fig, on_click=on_click, dependencies=[id(model), day, selected.value])
+        figures.PlotlyFigure(fig, on_click=on_click, version=(id(model), day))
         solara.Text(caption, classes=["fourpl-caption"], style={"color": style.MUTED, "font-size": "0.85em"})
         if selected.value:
             title, df = selection_frame(model, selected.value)
             with solara.Div(classes=["fourpl-selection"]):
-                solara.FigurePlotly(selection_figure(title, df), dependencies=[selected.value, day])
+                figures.PlotlyFigure(selection_figure(title, df), version=(selected.value, day))
                 if not df.empty:
                     last = df.iloc[-1]
                     solara.Text(f"{title} · providers today: {last.get('providers') or 'none'}",

@@ -112,7 +112,10 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
     for i in range(1, STEPS + 1):
         step.click()
         expect(page.locator(DAY)).to_have_text(f"Day {i}")
-    after_pts = _wait_for_change(lambda: _points(page, PARCELS), before_pts)
+    # each day's chart is a new plot: wait for the one holding the last day
+    page.wait_for_function(f"() => {{ const g = document.querySelector('{PARCELS}'); "
+                           f"return g && g.data && g.data.some(t => t.y && t.y.length === {STEPS}); }}")
+    after_pts = _points(page, PARCELS)
     assert after_pts != before_pts and max(after_pts) == STEPS, f"the parcels plot has {after_pts} points"
     assert _wait_for_change(lambda: _png(page, PARCELS), before_png) != before_png, "the plot looks the same"
     assert _wait_for_change(lambda: _png(page, MAP), before_map) != before_map, "the map looks the same"

@@ -119,8 +119,14 @@ def browser_bench(clicks: int, warmup: int) -> dict:
     from tests.viz.conftest import CHROMIUM, CHROMIUM_ARGS
     from viz.serve import serve, stop, wait_until_ready
 
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_viz_server.log"
-    proc = serve("viz/app.py", port=0, block=False, log_file=log, offline=True)
+    import tempfile
+
+    expect.set_options(timeout=180_000)
+    log = Path(tempfile.gettempdir()) / "bench_viz_server.log"
+    home = Path(tempfile.mkdtemp(prefix="bench-viz-solara-"))
+    for marker in (".solara_checked", ".jupyter_checked"):  # no first-run call home to solara.dev
+        (home / marker).touch()
+    proc = serve("viz/app.py", port=0, block=False, log_file=log, offline=True, extra_env={"SOLARA_HOME": str(home)})
     out: dict = {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in os.getloadavg()]}
     try:
         wait_until_ready(proc.url, 180, proc=proc)

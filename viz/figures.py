@@ -186,15 +186,17 @@ def _on_points(on_click):
 
 
 def PlotlyFigure(fig: go.Figure, on_click=None, version=None):
-    """A Plotly figure as a widget, made anew for each ``version`` (a day, a selection).
+    """A Plotly figure as a widget, kept from one ``version`` (a day, a selection) to the next.
 
-    ``solara.FigurePlotly`` updates one widget in place (add the new traces, then delete the
-    old ones); with plotly 7 the browser applies those asynchronously, and quick successive
-    updates (Play, several Steps) left traces piled up or a plot blank. A new widget per
-    version carries its whole figure in its first message, so what the browser draws is
-    always the figure of that version; re-renders within a version keep the widget as it is.
+    Each FigureWidget carries plotly.js in its first message (megabytes), so a new widget a
+    day is slow; ``solara.FigurePlotly`` keeps one but updates it by adding the new traces and
+    deleting the old ones, which the browser applies asynchronously: under quick steps traces
+    piled up or a plot went blank. Here the widget is kept while the figure has the same traces
+    (kinds and count), and a new version restyles them in place (one message, no indices that
+    can go stale); a figure with other traces gets a new widget.
     """
-    return _Plotly(fig, on_click, version).key(f"plotly-{version}")
+    shape = tuple(getattr(t, "type", "?") for t in fig.data)
+    return _Plotly(fig, on_click, version).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
 def _plotly_component():
@@ -205,13 +207,18 @@ def _plotly_component():
     def _Plotly(fig, on_click, version):
         el = FigureWidget.element(on__js2py_pointsCallback=_on_points(on_click))
 
-        def fill():  # once, on mount: the widget of this version gets its figure
+        def draw():
             w = solara.get_widget(el)
             with w.batch_update():
-                w.layout = fig.layout
-                w.add_traces(fig.data)
+                if len(w.data) != len(fig.data):  # a new widget: its figure
+                    w.data = ()
+                    w.add_traces(fig.data)
+                else:  # the same traces: their new values in place
+                    for old, new in zip(w.data, fig.data):
+                        old.update(new.to_plotly_json(), overwrite=True)
+                w.layout.update(fig.layout.to_plotly_json(), overwrite=True)
 
-        solara.use_effect(fill, [])
+        solara.use_effect(draw, [repr(version)])
         return el
 
     return _Plotly

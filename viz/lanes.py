@@ -172,13 +172,12 @@ def map_figure(model, data: MapData | None = None, selected: tuple | None = None
                       + ("<br><span style='color:#d62728'>disrupted</span>" if data.disrupted[i] else ""))
         mids_col.append(col)
     for (col, width, bulk), curves in by_mode.items():
-        xs, ys = [], []
-        for c in curves:
-            xs += list(c[:, 0]) + [None]
-            ys += list(c[:, 1]) + [None]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=col, width=width, dash="dash" if bulk else "solid"),
+        # numpy arrays, NaN between lanes: plotly validates them at once (lists point by point)
+        gap = np.full((1, 2), np.nan)
+        pts = np.concatenate([np.vstack([c, gap]) for c in curves])
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", line=dict(color=col, width=width, dash="dash" if bulk else "solid"),
                                  hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=mids_x, y=mids_y, mode="markers", customdata=mids_c, text=mids_t, name="lanes",
+    fig.add_trace(go.Scatter(x=np.array(mids_x), y=np.array(mids_y), mode="markers", customdata=mids_c, text=mids_t, name="lanes",
                              hovertemplate="%{text}<extra></extra>", showlegend=False,
                              marker=dict(size=9, color=mids_col, opacity=0.55, line=dict(width=1, color="white"),
                                          symbol="diamond")))

@@ -167,14 +167,19 @@ def front_figure(front: pd.DataFrame, menu: pd.DataFrame, title: str) -> go.Figu
             hovertemplate="route %{customdata[0]}<br>%{x:.1f} days, $%{y:.2f} cost<br>risk %{customdata[1]:.2f}%"
                           "<br>%{customdata[2]}<extra></extra>"))
     if not menu.empty:
+        # each service offered, where it sits on the front (same route and providers)
+        at = menu.merge(front[["route", "providers", "cost", "days"]].rename(columns={"days": "front_days"}),
+                        on=["route", "providers"], how="left") if not front.empty else menu.assign(cost=np.nan)
+        x = at["front_days"].fillna(at["days"]) if "front_days" in at else at["days"]
+        y = at["cost"].fillna(at["cost_parcel_usd"])
         fig.add_trace(go.Scatter(
-            x=menu["days"], y=menu["cost_parcel_usd"], mode="markers+text", name="offered", text=menu["service"],
+            x=x, y=y, mode="markers+text", name="offered", text=at["service"],
             textposition="top center", marker=dict(size=16, symbol="circle-open", color=style.ACCENT,
                                                    line=dict(width=2.5)),
-            hovertemplate="%{text}: %{x:.1f} days, $%{y:.2f} per parcel<extra></extra>"))
+            hovertemplate="%{text}: %{x:.2f} days, $%{y:.2f} cost<extra></extra>"))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=34, b=10), title=dict(text=title, font=dict(size=12)),
                       xaxis=dict(title="expected days door to door", gridcolor=style.GRID),
-                      yaxis=dict(title="cost per parcel (USD, before the per-kg part)", gridcolor=style.GRID,
+                      yaxis=dict(title="cost of the service (USD, the front's objective)", gridcolor=style.GRID,
                                  tickprefix="$"),
                       plot_bgcolor="white", legend=dict(orientation="h", y=-0.2))
     return fig

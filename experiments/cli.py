@@ -298,19 +298,30 @@ def calibrate(spec, out, trials, timeout, workers, engine, scheduler, overwrite,
 
 
 @main.command()
+@click.argument("results_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (127.0.0.1: this machine only).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True,
               help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-def app(host, port, open_browser):
+def app(results_dir, host, port, open_browser):
     """Serve the browser visualization (Solara) at http://HOST:PORT/, with Solara's browser
     assets from the local cache (downloaded from the npm registry on first use), so the page
-    works offline. Ctrl-C stops it."""
+    works offline. With RESULTS_DIR (a `fourpl run` or `fourpl sweep` output folder) the page
+    opens with its runs (a sweep's design points, as means with confidence bands) kept and
+    overlaid. Ctrl-C stops it."""
     from viz.assets import AssetError
     from viz.serve import serve
+    extra_env = {}
+    if results_dir is not None:
+        from viz.runs import LoadError, open_results
+        try:
+            open_results(results_dir)   # a bad folder fails here, with one line, before serving
+        except LoadError as exc:
+            fail(str(exc))
+        extra_env["FOURPL_APP_OPEN"] = str(results_dir.expanduser().resolve())
     try:
-        proc = serve(host=host, port=port, open_browser=open_browser, block=True)
+        proc = serve(host=host, port=port, open_browser=open_browser, block=True, extra_env=extra_env)
     except (AssetError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         fail(str(exc), 1)
     if proc.returncode not in (0, None, -2, -15):   # stopped by Ctrl-C / SIGTERM is a normal end

@@ -71,6 +71,8 @@ KNOWN_PAGE_ERRORS: list[tuple[re.Pattern[str], str]] = [
         "plotly FigureWidget view messages a widget closed when its tab was left (upstream)",
     ),
 ]
+# a logging line of the served app: uvicorn's format puts the level first ("ERROR:    ...")
+_LOG_LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):\s")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -134,6 +136,45 @@ class RunningServer:
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-n:])
+
+    def mark(self) -> int:
+        """Where the log ends now: pass it to :meth:`errors` to see only what a test caused."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def errors(self, since: int = 0) -> list[str]:
+        """Each error the server logged after byte ``since``, whole: its ``ERROR:`` line and the
+        traceback under it (uvicorn's format puts the level first, ``ERROR:    message``)."""
+        if not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace")
+        blocks: list[list[str]] = []
+        inside = False
+        for line in text.splitlines():
+            level = _LOG_LEVEL.match(line)
+            if level:
+                inside = level.group(1) in ("ERROR", "CRITICAL")
+                if inside:
+                    blocks.append([line])
+            elif line.startswith("Traceback (most recent call last)"):
+                if not inside:  # a traceback printed without a logging line (threads, asyncio)
+                    blocks.append([])
+                    inside = True
+                blocks[-1].append(line)
+            elif inside:
+                blocks[-1].append(line)
+        return ["\n".join(b) for b in blocks]
+
+    def assert_no_errors(self, since: int = 0) -> None:
+        errors = self.errors(since)
+        assert not errors, f"the server logged {len(errors)} error(s) (see {self.log_path}):\n" + "\n\n".join(errors)
+
+
+@pytest.fixture
+def server_log(tmp_path) -> RunningServer:
+    """A RunningServer over a log file alone (no process), to test how logs are read."""
+    return RunningServer(app=Path("app.py"), url="", log_path=tmp_path / "server.log", proc=None)
 
 
 @pytest.fixture(scope="session")

@@ -32,12 +32,11 @@ FOURPL = Path(sys.executable).with_name("fourpl")
 pytestmark = pytest.mark.browser
 
 
-def _no_problems(probe, server):
+def _no_problems(probe, server, since=0):
     assert not probe.console_errors, f"console errors:\n{probe.problems()}"
     assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
     assert not probe.external_requests, f"the page reached for the internet:\n{probe.problems()}"
-    errors = [ln for ln in server.log_text().splitlines() if "Traceback" in ln or " ERROR" in ln]
-    assert not errors, f"the server logged errors (see {server.log_path}):\n" + "\n".join(errors)
+    server.assert_no_errors(since)
 
 
 def _ready(page):
@@ -78,6 +77,7 @@ def test_open_compare_hover_export_and_reload(solara_app_server, viz_page, resul
     from playwright.sync_api import expect
 
     server = solara_app_server(APP)
+    log_mark = server.mark()  # the server is shared: judge only what this test caused
     probe, page = viz_page, viz_page.page
     page.goto(server.url, wait_until="domcontentloaded")
     _ready(page)
@@ -149,13 +149,14 @@ def test_open_compare_hover_export_and_reload(solara_app_server, viz_page, resul
     expect(page.locator(".fourpl-kept")).to_have_count(4)
     kept = _kept(page)
     assert any("run-a" in t for t in kept) and sum("mean of 3" in t for t in kept) == 2
-    _no_problems(probe, server)
+    _no_problems(probe, server, since=log_mark)
 
 
 def test_click_a_lane_and_export_the_scenario_as_toml(solara_app_server, viz_page, tmp_path):
     from playwright.sync_api import expect
 
     server = solara_app_server(APP)
+    log_mark = server.mark()  # the server is shared: judge only what this test caused
     probe, page = viz_page, viz_page.page
     page.goto(server.url, wait_until="domcontentloaded")
     _ready(page)
@@ -207,7 +208,7 @@ def test_click_a_lane_and_export_the_scenario_as_toml(solara_app_server, viz_pag
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert tomllib.loads((out / "config.toml").read_text())["demand"]["scale"] == pytest.approx(1.1)
-    _no_problems(probe, server)
+    _no_problems(probe, server, since=log_mark)
 
 
 def test_the_server_opens_onto_a_results_folder(solara_app_server, viz_page, results_dirs):
@@ -215,9 +216,10 @@ def test_the_server_opens_onto_a_results_folder(solara_app_server, viz_page, res
     from playwright.sync_api import expect
 
     server = solara_app_server(APP, env={"FOURPL_APP_OPEN": str(results_dirs["sweep"])})
+    log_mark = server.mark()
     probe, page = viz_page, viz_page.page
     page.goto(server.url, wait_until="domcontentloaded")
     _ready(page)
     expect(page.locator(".fourpl-kept")).to_have_count(2)
     assert all("mean of 3" in t for t in _kept(page))
-    _no_problems(probe, server)
+    _no_problems(probe, server, since=log_mark)

@@ -257,19 +257,71 @@ def report(sweep_dir, out, quiet):
 
 
 @main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--targets", "-t", "targets_file", default="2024", show_default=True,
+              help="Targets: '2024' (market/data/targets-2024.toml), 'validation-2025', or a targets TOML file.")
+def targets(folder, targets_file):
+    """Compare a run or a sweep with published targets: per target the model's mean (with its
+    95% t-interval over replications in a sweep), the published band, its source, and whether
+    the model is inside it. FOLDER is a `fourpl run` or `fourpl sweep` output folder."""
+    from experiments.calibration.compare import targets_cli
+    targets_cli(folder, targets_file, get_console())
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: results/calibration/<spec name>].")
+@click.option("--trials", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Complete trials to reach in all (a resumed calibration counts the earlier ones).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop asking for new trials after this many seconds (the batch under way finishes; each call runs at least one batch).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--engine", type=click.Choice(["process", "dask"]), default="process", show_default=True,
+              help="A local process pool, or Dask distributed.")
+@click.option("--scheduler", "--dask", metavar="ADDRESS", default=None,
+              help="Dask scheduler address (implies --engine dask) [default with --engine dask: a local Dask cluster].")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder instead of resuming (only an earlier calibration's).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def calibrate(spec, out, trials, timeout, workers, engine, scheduler, overwrite, quiet):
+    """Calibrate free parameters to published targets (method of simulated moments, Optuna).
+
+    SPEC is a calibration TOML file: scenario, free parameters with ranges (only keys the schema
+    marks as assumptions), targets, replications (common random numbers) and seed. Writes
+    calibrated.toml, trials.parquet and report.md into OUT; started again on the same OUT, it
+    resumes and its trial count continues."""
+    from experiments.calibration.calibrate import calibrate_cli
+    if scheduler and engine == "process":       # --dask ADDRESS alone means the Dask engine
+        engine = "dask"
+    calibrate_cli(spec, out, trials, timeout, workers, engine, scheduler, overwrite, quiet, get_console())
+
+
+@main.command()
+@click.argument("results_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (127.0.0.1: this machine only).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True,
               help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-def app(host, port, open_browser):
+def app(results_dir, host, port, open_browser):
     """Serve the browser visualization (Solara) at http://HOST:PORT/, with Solara's browser
     assets from the local cache (downloaded from the npm registry on first use), so the page
-    works offline. Ctrl-C stops it."""
+    works offline. With RESULTS_DIR (a `fourpl run` or `fourpl sweep` output folder) the page
+    opens with its runs (a sweep's design points, as means with confidence bands) kept and
+    overlaid. Ctrl-C stops it."""
     from viz.assets import AssetError
     from viz.serve import serve
+    extra_env = {}
+    if results_dir is not None:
+        from viz.runs import LoadError, open_results
+        try:
+            open_results(results_dir)   # a bad folder fails here, with one line, before serving
+        except LoadError as exc:
+            fail(str(exc))
+        extra_env["FOURPL_APP_OPEN"] = str(results_dir.expanduser().resolve())
     try:
-        proc = serve(host=host, port=port, open_browser=open_browser, block=True)
+        proc = serve(host=host, port=port, open_browser=open_browser, block=True, extra_env=extra_env)
     except (AssetError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         fail(str(exc), 1)
     if proc.returncode not in (0, None, -2, -15):   # stopped by Ctrl-C / SIGTERM is a normal end

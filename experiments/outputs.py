@@ -55,7 +55,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 MANIFEST = "fourpl-manifest.json"
-KINDS = ("run", "sweep", "report")
+KINDS = ("run", "sweep", "report", "calibrate")
 STAGING = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)-(?P<start>[0-9a-f]+)-(?P<host>[0-9a-f]{6})"
                      r"-[0-9a-f]{8}$")
 
@@ -66,7 +66,11 @@ SWEEP_FILES = frozenset({"experiment.json", "experiment.toml", "design.parquet",
 SWEEP_DATASETS = frozenset({"runs", "daily", "parcels"})
 SWEEP_RUN_FILE = re.compile(r"^run-\d+\.parquet$")
 SWEEP_TEMP_FILE = re.compile(r"^\..+\.\d+\.(tmp|partial)$")     # sweep.write_atomic / execute_run
-REPORT_FILES = frozenset({"report.md", "point_summary.csv", "sensitivity.csv"})
+REPORT_FILES = frozenset({"report.md", "point_summary.csv", "sensitivity.csv", "targets.csv"})
+# fourpl calibrate: a folder that grows trial by trial (the Optuna study), like a sweep's
+CALIBRATE_FILES = frozenset({"calibration.json", "calibration.toml", "study.db", "study.db-journal", "study.db-wal",
+                             "study.db-shm", "trials.parquet", "calibrated.toml", "report.md", "targets.csv",
+                             "importance.csv", MANIFEST})
 
 
 class OutputError(ValueError):
@@ -367,6 +371,25 @@ def _problems_sweep(folder: Path) -> str | None:
     return None
 
 
+def _problems_calibrate(folder: Path) -> str | None:
+    """What in a calibration folder does not belong to its layout (None: nothing)."""
+    odd = []
+    for e in sorted(os.scandir(folder), key=lambda e: e.name):
+        if e.is_symlink():
+            odd.append(e.name)
+        elif e.name in CALIBRATE_FILES or SWEEP_TEMP_FILE.match(e.name):
+            if not e.is_file(follow_symlinks=False):
+                odd.append(e.name)
+        elif e.name == "plots" and e.is_dir(follow_symlinks=False):
+            odd += [f"plots/{f.name}" for f in os.scandir(e.path)
+                    if f.is_symlink() or not f.is_file(follow_symlinks=False) or not f.name.endswith(".png")]
+        else:
+            odd.append(e.name)
+    if odd:
+        return f"files fourpl did not write ({_quoted(odd)})"
+    return None
+
+
 def sweep_links(folder: Path) -> list[str]:
     """The symlinks where a sweep writes (its files, datasets and partitions): a resumed sweep
     must not write through them."""
@@ -412,6 +435,8 @@ def replace_problem(folder: Path, kind: str) -> str | None:
         return f"files fourpl did not write ({_quoted(names)}; no {MANIFEST})"
     if man["written_by"] != f"fourpl {kind}":
         return f"the output of '{man['written_by']}', not of 'fourpl {kind}'"
+    if kind == "calibrate":
+        return _problems_calibrate(folder)
     return _problems_sweep(folder) if kind == "sweep" else _problems_listed(folder, man)
 
 

@@ -39,6 +39,19 @@ def open_outside_accounts(model: Marketplace):
     model.acct_authority = np.array([ledger.open(f"customs authority {t}") for t in model.world.territories])
 
 
+def world_capacity_scale(cfg) -> float:
+    """What the world file's capacities are multiplied by: ``network.capacity_scale``, and with
+    ``network.capacity_from = "world"`` also the world file's sample rate over the scenario's
+    (``simulation.sample_rate``): a run that samples twice as many real parcels per simulated
+    one gets half the simulated capacity. Capacities sized from demand follow the simulated
+    merchants by themselves and are left alone."""
+    from market.scenario import WORLD_SAMPLE_RATE
+    scale = cfg.network.capacity_scale
+    if cfg.network.capacity_from == "world" and cfg.simulation.sample_rate != WORLD_SAMPLE_RATE:
+        scale = scale * (WORLD_SAMPLE_RATE / cfg.simulation.sample_rate)
+    return scale
+
+
 def build_providers(model: Marketplace):
     """Carriers per carrier group (capacity split by a Dirichlet draw), warehouse operators per
     warehouse, customs brokers per customs point; each gets its offers in the offer book.
@@ -50,7 +63,7 @@ def build_providers(model: Marketplace):
     """
     cfg, world, rng = model.config, model.world, model.rng
     carriers = cfg.carriers
-    scale = cfg.network.capacity_scale
+    scale = world_capacity_scale(cfg)
     u_mid = float(np.mean(carriers.utilisation_target))
     fixed = carriers.fixed_cost_share * u_mid     # fixed cost a day per unit of capacity, per unit cost
     spread = carriers.cost_spread
@@ -119,7 +132,7 @@ def build_providers(model: Marketplace):
                     fee, per_shipment = clearance.broker_fee[t, regime], clearance.broker_fee_shipment[t]
                 ids.append(model.offers.add(
                     resource=r, provider=broker.unique_id, acct=broker.acct, kind=res.kind,
-                    capacity=clearance.broker_capacity[t] * cfg.network.capacity_scale / n,
+                    capacity=clearance.broker_capacity[t] * scale / n,
                     cost_parcel=0.0 if res.bulk else fee * broker.cost_factor,
                     cost_shipment=per_shipment * broker.cost_factor if res.bulk else 0.0,
                     fixed_rate=fixed * (per_shipment if res.bulk else fee) * broker.cost_factor,

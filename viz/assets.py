@@ -22,6 +22,14 @@ Command line::
     python -m viz.assets --all         # also anything else solara references (none today)
 
 From Python: ``ensure_assets(cache_dir=None) -> Path``.
+
+Why not the PyPI package ``solara-assets`` (checked on 30 Nov 2026 against solara 1.64.1):
+solara's ``assets`` extra pins ``solara-assets==1.64.1``, which PyPI does not have; the newest
+there, 1.58.2, bundles ``solara-vuetify3-app`` 5.1.1 (solara asks for 5.2.0), has no ``katex``
+(every ``solara.Markdown`` loads it), and ships the Vega libraries as ``vega@5.21.0`` and so on,
+while the page requests ``vega@5/...``: the cache would still need the npm registry for three
+of the ten packages, and a solara upgrade would go on outrunning it. So the cache is filled
+from npm, with the versions read from the installed solara.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from pathlib import Path
 from viz.assets import ENV_VAR, REPO_ROOT, AssetError, ensure_assets
 
 DEFAULT_APP = "viz/app.py"
+KERNEL_CULL_TIMEOUT = "60s"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,6 +75,10 @@ def server_env(
     # the app must import the project's packages however the server is started
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
+    # a closed or reloaded page's kernel is culled after this (solara's default is 24 h, during
+    # which an abandoned page's model and charts stay in memory); the app then stops its model
+    # and keeps the session's runs for a reload (viz.store)
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", KERNEL_CULL_TIMEOUT)
     # solara warns on the first request that its session cookie cannot be SameSite=None over
     # plain http: true, and harmless for a page served to this machine; it only alarms users
     quiet = "ignore:Cookies with samesite=none require https"

@@ -51,6 +51,23 @@ class ParamSpec:
     lower_open: bool
     upper_open: bool
     choices: tuple = ()
+    source: str = ""
+
+    def help_text(self) -> str:
+        """Description, unit, the schema's range, default and source: the control's tooltip."""
+        lo = "" if self.lower is None else f"{'(' if self.lower_open else '['}{self.lower:g}"
+        hi = "" if self.upper is None else f"{self.upper:g}{')' if self.upper_open else ']'}"
+        parts = [self.description or self.key]
+        if self.unit:
+            parts.append(f"unit: {self.unit}")
+        if self.choices:
+            parts.append("one of: " + ", ".join(map(str, self.choices)))
+        elif lo or hi:
+            parts.append(f"range: {lo or '(-∞'}, {hi or '∞)'}")
+        parts.append(f"default: {self.default}")
+        parts.append(f"source: {self.source or 'not given'}")
+        parts.append(f"key: {self.key}")
+        return " · ".join(parts)
 
     def slider_range(self, value: Any = None) -> tuple[float, float, float]:
         """(min, max, step) of a slider: the schema's bounds, cut to a useful span.
@@ -128,6 +145,7 @@ def ui_params() -> tuple[ParamSpec, ...]:
                 lower_open="gt" in b,
                 upper_open="lt" in b,
                 choices=choices,
+                source=str(row.get("source", "") or ""),
             )
         )
     return tuple(out)

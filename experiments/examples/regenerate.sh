@@ -4,6 +4,8 @@
 # and its report is written into experiments/examples/<name>/.
 #
 #   bash experiments/examples/regenerate.sh                  # all of them, all cores
+#   bash experiments/examples/regenerate.sh calibration      # regenerate-calibration.sh (fourpl calibrate)
+#   bash experiments/examples/regenerate.sh validation       # regenerate-validation.sh (out of sample)
 #   bash experiments/examples/regenerate.sh fourpl-vs-diy    # one of them
 #   WORKERS=2 bash experiments/examples/regenerate.sh
 #   REPORT_ONLY=1 bash experiments/examples/regenerate.sh   # reuse results/sweeps/<name>
@@ -22,9 +24,14 @@ FOURPL=${FOURPL:-$( [ -x .venv/bin/fourpl ] && echo .venv/bin/fourpl || echo fou
 WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-    names=(channel-strategies fourpl-vs-diy returns-and-warehouses fx-bonded-vs-direct)
+    names=(channel-strategies fourpl-vs-diy returns-and-warehouses fx-bonded-vs-direct calibration validation)
 fi
 for name in "${names[@]}"; do
+    # the calibration (about 35 minutes) and the out-of-sample validation (about 10) have scripts of their own
+    if [ "$name" = calibration ] || [ "$name" = validation ]; then
+        bash "experiments/examples/regenerate-${name}.sh"
+        continue
+    fi
     exp="experiments/experiments/${name}.toml"
     out="results/sweeps/${name}"
     dest="experiments/examples/${name}"

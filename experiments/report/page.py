@@ -111,6 +111,35 @@ def _market_section(stats: pd.DataFrame, runs: pd.DataFrame, plots_dir: Path, pl
     return lines
 
 
+MAX_TARGET_TABLES = 6
+
+
+def _targets_section(sweep_dir: Path, folder: Path, where) -> list[str]:
+    """The sweep against the published 2024 targets (``fourpl targets``): one table per scenario
+    and design point (the first few), all of them in targets.csv."""
+    from experiments.calibration.compare import compare_folder
+    from experiments.calibration.targets import load_targets, loss, markdown_table
+    kind, tables = compare_folder(sweep_dir, load_targets("2024"))
+    if not tables:
+        return []
+    frames = [t.assign(scenario=g.scenario, point=g.point, group=g.label) for g, t in tables]
+    with writing("targets.csv", where):
+        pd.concat(frames).to_csv(folder / "targets.csv", index=False, float_format="%.6g")
+    lines = ["## Published targets (2024)", "",
+             "Each published 2024 figure of `market/data/targets-2024.toml` against the model: the mean over "
+             "replications with its 95% t-interval, the published band and its source; *inside*: the mean lies in "
+             "the band. Per-market targets need `outputs.by_market = true` in the experiment (else: not measured). "
+             "Loss: the confidence-weighted mean of squared relative distances from the bands, as `fourpl calibrate` "
+             "minimises it. All groups: [targets.csv](targets.csv).", ""]
+    for g, t in tables[:MAX_TARGET_TABLES]:
+        lines += [f"### {g.label}", "",
+                  f"{int(t['inside'].sum())} of {len(t)} targets inside their band; loss {loss(t):.4f} "
+                  f"({len(g.runs)} replications).", "", markdown_table(t), ""]
+    if len(tables) > MAX_TARGET_TABLES:
+        lines += [f"... and {len(tables) - MAX_TARGET_TABLES} more design points in [targets.csv](targets.csv).", ""]
+    return lines
+
+
 def build_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report:
     """Analyse a sweep folder and write the report; returns what was written.
 
@@ -239,6 +268,7 @@ def _write_report(sweep_dir: Path, out, folder: Path, info: dict, runs: pd.DataF
                                  plots_dir / "channels.png", "Channels compared"), "channels")
     lines += _returns_section(stats)
     lines += _market_section(stats, runs, plots_dir, plots, params)
+    lines += _targets_section(sweep_dir, folder, where)
     if (sweep_dir / "daily").exists():
         daily = read_daily(sweep_dir, daily_columns(sweep_dir))
         groups = line_groups(runs, params)

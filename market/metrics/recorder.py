@@ -331,7 +331,8 @@ class Metrics:
     def summary(self, model: Marketplace) -> dict:
         """The run's totals (``summary.json``): parcels by channel, money by kind (USD),
         contracts, prices by mode, claims, insurance, integrators, evolution and agents."""
-        out = {"scenario": model.scenario_name, "days": model.day + 1 if model.steps else 0}
+        out = {"scenario": model.scenario_name, "days": model.day + 1 if model.steps else 0,
+               "start_date": model.config.simulation.start_date.isoformat()}
         out.update(self._figures(np.arange(len(self.channels))))
         out["ledger_imbalance"] = model.ledger.imbalance() / 100.0
         out["by_channel"] = {ch: self._figures(i) for i, ch in enumerate(self.channels)}
@@ -428,4 +429,25 @@ class Metrics:
         from market.metrics.structure import market_structure
         out["market_structure"] = market_structure(model, self)
         out["agents"] = vars(model.agents_summary)
+        out["real_world"] = self.real_world(model, out)
         return out
+
+    def real_world(self, model: Marketplace, out: dict) -> dict:
+        """The run's counts as the real market they stand for (``simulation.sample_rate`` real
+        parcels and merchants per simulated one): totals, and a year's worth at the run's pace."""
+        rate = float(model.config.simulation.sample_rate)
+        days = out["days"]
+        per_year = 365.0 / days if days else 0.0
+        created = int(self.created.sum())
+        by_market = {m: f["parcels_created"] for m, f in out.get("by_market", {}).items()
+                     if isinstance(f, dict) and "parcels_created" in f}
+        return {
+            "sample_rate": rate,
+            "merchants": len(model.merchants) * rate,
+            "parcels_created": created * rate,
+            "parcels_delivered": int(self.delivered.sum()) * rate,
+            "parcels_per_year": created * rate * per_year,
+            "parcels_per_year_by_market": {m: n * rate * per_year for m, n in by_market.items()},
+            "parcels_per_year_by_channel": {ch: int(self.created[i]) * rate * per_year
+                                            for i, ch in enumerate(self.channels)},
+        }

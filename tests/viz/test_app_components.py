@@ -26,6 +26,7 @@ from viz.components.network_map import IMG_CLASS as MAP_IMG  # noqa: E402
 from viz.components.network_map import NetworkMap, map_caption, map_data  # noqa: E402
 from viz.components.run_panel import RunPanel  # noqa: E402
 from viz.components.time_series import TimeSeries  # noqa: E402
+from plotly.graph_objs import FigureWidget  # noqa: E402
 from viz.state import ROLES, AppModel, agents_of, default_settings  # noqa: E402
 
 SMALL = {"merchants.exporters": 4, "merchants.importers": 2}
@@ -236,12 +237,19 @@ def test_the_page_steps_and_redraws():
         def day():
             return rc.find(v.Html, class_=DAY_CLASS).widget.children[0]
 
-        def map_png():
-            return images(rc, MAP_IMG)[0]
+        def figure(card_class):
+            """The Plotly figure widget inside the card of that class."""
+            [card] = [w for w in rc.find(v.Card).widgets if card_class in (w.class_ or "").split()]
+            [fig] = [w for w in walk(card) if isinstance(w, FigureWidget)]
+            return fig
+
+        def map_png():  # what the map draws: its traces' points and colours
+            f = figure("fourpl-map")
+            return repr([(list(t.x if t.x is not None else ()), t.line.color, t.line.width) for t in f.data])
 
         def chart(key):
-            [png] = images(rc, f"fourpl-chart-img-{key}")
-            return png
+            f = figure(f"fourpl-chart-{key}")
+            return {t.name: list(np.asarray(t.y, dtype=float)) for t in f.data if t.y is not None}
 
         rc.find(v.Select, label="Scenario").assert_single()
         assert rc.find(v.Select, label="Scenario").widget.v_model == "baseline"
@@ -251,7 +259,6 @@ def test_the_page_steps_and_redraws():
             rc.find(v.Tab, children=[tab]).assert_single()
         assert day() == "Day 0"
         before = map_png(), chart("parcels"), chart("ontime")
-        assert all(png.startswith(PNG) for png in before)
         step = rc.find(v.Btn, children=["Step"])
         step.assert_single()
         for _ in range(2):
@@ -259,6 +266,10 @@ def test_the_page_steps_and_redraws():
         assert day() == "Day 2"
         after = map_png(), chart("parcels"), chart("ontime")
         assert after[0] != before[0] and after[1] != before[1]
+        # the chart draws the model's own daily record: delivered a day, days 1 and 2
+        model = app.current_store().model
+        delivered = [float(x) for x in model.datacollector.model_vars["parcels_delivered"]]
+        assert after[1]["Parcels delivered"] == delivered and len(delivered) == 2
         for name in ("Reset", "▶"):
             rc.find(v.Btn, children=[name]).assert_single()
         rc.find(v.Btn, children=["Reset"]).widget.click()

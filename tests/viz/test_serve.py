@@ -23,6 +23,7 @@ def test_server_serves_the_app_and_cached_assets(solara_app_server):
     """The project's app (viz/app.py), served offline: its page, and its browser assets from the
     local cache (never fetched)."""
     server = solara_app_server(APP)
+    log_mark = server.mark()
     status, html = _get(server.url)
     assert status == 200 and b"/_solara/cdn" in html
     for path in (
@@ -34,8 +35,7 @@ def test_server_serves_the_app_and_cached_assets(solara_app_server):
         status, body = _get(server.url + "_solara/cdn/" + path)
         assert status == 200 and len(body) > 1000, path
     assert not server.cdn_misses()
-    errors = [ln for ln in server.log_text().splitlines() if "Traceback" in ln or " ERROR" in ln]
-    assert not errors, "\n".join(errors)
+    server.assert_no_errors(since=log_mark)
 
 
 def test_server_env_points_solara_at_the_cache(viz_assets):
@@ -55,3 +55,32 @@ def test_resolve_app_is_relative_to_the_repo(tmp_path, monkeypatch):
     assert resolve_app("viz/app.py") == APP
     with pytest.raises(FileNotFoundError):
         resolve_app("no/such/app.py")
+
+
+def test_server_errors_are_read_whole_and_from_a_mark(server_log):
+    """uvicorn writes ``ERROR:    message`` then the traceback; a test sees whole errors, and only
+    those logged after its mark (the server is shared by the tests of a worker)."""
+    server_log.log_path.write_text(
+        "INFO:     Started server process [1]\n"
+        "ERROR:    Error sending message: boom, closing websocket\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n'
+        "RuntimeError: boom\n"
+        "INFO:     connection closed\n"
+    )
+    first = server_log.errors()
+    assert first == [
+        "ERROR:    Error sending message: boom, closing websocket\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\nRuntimeError: boom'
+    ]
+    mark = server_log.mark()
+    assert server_log.errors(since=mark) == []
+    with server_log.log_path.open("a") as fh:
+        fh.write(
+            "WARNING:  Invalid JSON, will try a with a more forgiving json encoder\n"
+            "Exception in thread Thread-3:\nTraceback (most recent call last):\nValueError: late\n"
+            "INFO:     thread done!\n"
+        )
+    assert server_log.errors(since=mark) == ["Traceback (most recent call last):\nValueError: late"]
+    with pytest.raises(AssertionError, match="ValueError: late"):
+        server_log.assert_no_errors(since=mark)

@@ -53,11 +53,13 @@ def _fmt_value(p: ParamSpec, value) -> str:
 @solara.component
 def ParamControl(p: ParamSpec, value, on_value):
     """One schema parameter as a slider, a select or a checkbox, with its description as tooltip."""
-    with solara.Div(classes=["fourpl-param", param_class(p.key)]):
+    # the help text is in the page (the wrapper's title: the browser's own tooltip, and what a
+    # screen reader reads) and in a Vuetify tooltip on hover
+    with solara.v.Html(tag="div", class_=f"fourpl-param {param_class(p.key)}", attributes={"title": p.help_text()}):
         if p.kind in ("float", "int"):
             lo, hi, step = p.slider_range(value)
             label = f"{p.label}: {_fmt_value(p, value)}"
-            with solara.Tooltip(p.description or p.key):
+            with solara.Tooltip(p.help_text()):
                 if p.kind == "int":
                     solara.SliderInt(label, value=int(value), min=int(lo), max=int(hi), step=int(step),
                                      on_value=lambda v: on_value(int(v)))
@@ -67,11 +69,11 @@ def ParamControl(p: ParamSpec, value, on_value):
         elif p.kind == "choice":
             labels = [choice_label(c) for c in p.choices]
             to_value = dict(zip(labels, p.choices))
-            with solara.Tooltip(p.description or p.key):
+            with solara.Tooltip(p.help_text()):
                 solara.Select(p.label, values=labels, value=choice_label(value),
                               on_value=lambda lab: on_value(to_value.get(lab, lab)), dense=True)
         elif p.kind == "bool":
-            with solara.Tooltip(p.description or p.key):
+            with solara.Tooltip(p.help_text()):
                 solara.Checkbox(label=p.label, value=bool(value), on_value=on_value)
 
 

@@ -161,7 +161,9 @@ class ParcelFlow:
         delayed = is_t & (u[:, 1] < self.res_delay[res] * offers.delay_mult[offer])
         dtri = self.res_delay_tri[res]
         dur += np.where(is_t, base * offers.speed[offer], 0.0)
-        dur += np.where(delayed, triangular(dtri[:, 0], dtri[:, 1], dtri[:, 2], u[:, 2]), 0.0)
+        # the part of the leg that is delay (a carrier's delay, an inspection, a hold): what tracking may catch
+        extra = np.where(delayed, triangular(dtri[:, 0], dtri[:, 1], dtri[:, 2], u[:, 2]), 0.0)
+        dur += extra
         dur += np.where(kind == HANDLING, base, 0.0)
         is_e, is_i = kind == EXPORT, kind == IMPORT
         ctri = np.where(is_e[:, None], self.clearance.export_clearance[terr], self.clearance.clearance[terr, regime])
@@ -170,10 +172,13 @@ class ParcelFlow:
         category = parcels["category"][rows]
         inspected = is_i & (u[:, 3] < self.clearance.inspection[terr, regime] * self.clearance.inspection_multiplier[category])
         itri = self.clearance.inspection_days[terr]
-        dur += np.where(inspected, triangular(itri[:, 0], itri[:, 1], itri[:, 2], u[:, 2]), 0.0)
+        inspect_days = np.where(inspected, triangular(itri[:, 0], itri[:, 1], itri[:, 2], u[:, 2]), 0.0)
+        dur += inspect_days
         customs_hold = customs & (u[:, 4] > offers.accuracy[offer])
         htri = self.clearance.hold_days[terr]
-        dur += np.where(customs_hold, triangular(htri[:, 0], htri[:, 1], htri[:, 2], u[:, 5]), 0.0)
+        hold_days = np.where(customs_hold, triangular(htri[:, 0], htri[:, 1], htri[:, 2], u[:, 5]), 0.0)
+        dur += hold_days
+        extra = extra + inspect_days + hold_days
         days = whole_days(dur, model.rng)
         lose = is_t & (u[:, 5] < self.res_loss[res] * offers.loss_mult[offer])
         damage = is_t & ~lose & (model.rng.random(n) < self.res_damage[res] * offers.loss_mult[offer])
@@ -209,6 +214,9 @@ class ParcelFlow:
         # ---- import duty and VAT, under the rule in force today ----
         if is_i.any():
             self._assess_duties(rows[is_i], terr[is_i], regime[is_i])
+
+        # ---- tracking: events seen, delays detected and (by a 4PL) expedited ----
+        days = model.tracking.on_start(rows, stage, offers.provider[offer], payee, day, days, extra)
 
         # ---- record ----
         parcels["status"][rows] = IN_STAGE
@@ -354,11 +362,15 @@ class ParcelFlow:
                                   full[via_4pl], "claim")
             kind = np.where(lost[hit], LOSS, DAMAGE)
             carrier_claim = to_cents(shares.carrier)
+            # tracking proof: the hand-over to this leg was seen (or it is the first leg)
+            hit_stage = stage[hit]
+            prev_seen = parcels["leg_seen"][hit_rows, np.maximum(hit_stage - 1, 0)]
+            proof = (hit_stage == 0) | ((prev_seen >= 0) & (prev_seen <= day))
             model.claims.file(day, kind, parcels["buyer_acct"][hit_rows], resp_acct, resp_uid, carrier_claim,
-                              parcels["parcel_id"][hit_rows], via_4pl)
+                              parcels["parcel_id"][hit_rows], via_4pl, proof)
             rest = to_cents(shares.insurer)
             model.claims.file(day, INSURANCE, parcels["buyer_acct"][hit_rows], model.acct_insurer, -1, rest,
-                              parcels["parcel_id"][hit_rows], via_4pl)
+                              parcels["parcel_id"][hit_rows], via_4pl, proof)
             parcels["claim_cents"][hit_rows] += carrier_claim + rest
             self.claims_cents += int(carrier_claim.sum() + rest.sum())
         if lost.any():

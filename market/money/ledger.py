@@ -47,6 +47,12 @@ KINDS = (
     "late_interest",    # statutory interest on an invoice paid after its due date
     "bad_debt",         # a defaulted invoice written off: seller's receivables -> buyer's payables
     "owner_draw",       # a merchant pays its owners the cash above its buffer
+    # visibility and after-sales (market/goods/tracking.py, market/goods/aftersales.py)
+    "expedite",         # a 4PL pays the leg's provider to expedite a delay it detected
+    "visibility_systems",  # a 4PL's control tower and its integrations with providers (per day)
+    "contact",          # after-sales contacts (where is my order, damage) handled by a contact centre
+    "dispute_fee",      # a consumer's payment dispute (chargeback) fee, paid by the merchant
+    "dispute_refund",   # a consumer's dispute lost for want of proof of delivery: the sale refunded
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 # postings that move credit, not income: not counted in an account's ``received`` (revenue)

@@ -13,7 +13,7 @@ import pytest
 from market import Marketplace
 
 SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
-CLONES = {"integrators.cost_spread": 0.0, "integrators.coverage": 1.0, "integrators.visibility": [1.0, 1.0]}
+CLONES = {"integrators.cost_spread": 0.0, "integrators.coverage": 1.0}
 
 
 def expected_fourpl_share(m) -> float:
@@ -92,15 +92,15 @@ def test_competition_lowers_adaptive_markups():
 
 
 def test_integrators_differ_and_their_differences_act(simulate):
-    """Drawn traits: cost factors, the channels they serve, their visibility. A channel an
+    """Drawn traits: cost factors, the channels they serve. A channel an
     integrator does not serve gets no services from it; its overhead is paid per parcel."""
     run = simulate("baseline", days=45, seed=4, **SMALL, **{"integrators.count": 3, "integrators.coverage": 0.6})
     m = run.model
     its = m.integrators
-    assert len({it.cost_factor for it in its}) == 3 and len({it.visibility for it in its}) == 3
+    assert len({it.cost_factor for it in its}) == 3
     cfg = m.config.integrators
     for it in its:
-        assert abs(it.cost_factor - 1) <= cfg.cost_spread and cfg.visibility[0] <= it.visibility <= cfg.visibility[1]
+        assert abs(it.cost_factor - 1) <= cfg.cost_spread
         assert it.overhead == pytest.approx(cfg.overhead_per_parcel * it.cost_factor)
     assert not all(it.covers.all() for it in its), "coverage 0.6 left every channel served: a weak test"
     parcels = pd.read_parquet(run.out / "parcels.parquet", columns=["integrator", "channel", "fallback"])

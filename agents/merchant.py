@@ -214,7 +214,7 @@ class Merchant(mesa.Agent):
         weights = model.prod_weight[prods]
         value, goods, ref_cost, ref_price = self._reference(row)
         base = mm.base[row] * cfg.demand.scale
-        spread_seen = model.tracking.spread
+        tracking = model.tracking
         allowed = model.allowed_channels()
         out = []
         for ch_name, (route0, rep0) in world.channel_routes(self.origin, market).items():
@@ -248,7 +248,7 @@ class Merchant(mesa.Agent):
                     days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
                     on_time = 0.5 * on_time + 0.5 * mm.ontime_ema[row]
                 # the spread of delivery days consumers have seen for this channel and provider
-                sd = spread_seen.sd(channel, integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route])
+                sd = tracking.spread_faced(channel, integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route])
                 unit_cost = logistics + carrying
                 price = retail_price(value, unit_cost, ref_cost, demand.pass_through)
                 tax = model.orders.taxes(prods, route, rep_route, price)

@@ -7,7 +7,8 @@ When a parcel finishes (delivered or lost), its consumer may contact the seller:
   (consumers follow the parcel instead of asking), plus ``wismo_per_late_day`` per day late,
   of which ``warn_reduction`` is avoided when the buyer detected a delay and warned;
 * damage (and loss): ``damage_contacts`` per lost or damaged parcel;
-* a payment dispute (chargeback): with chance ``dispute_rate_late`` for a late parcel and
+* a payment dispute (chargeback): with chance ``dispute_rate_late`` for a late parcel (less
+  ``tracking_reduction`` times the share of legs seen, and ``warn_reduction`` when warned) and
   ``dispute_rate_hit`` for a lost or damaged one. The merchant pays ``dispute_fee``; a late
   parcel's dispute is lost when there is no proof of delivery (the last leg's event unseen):
   the merchant refunds the sale. Lost and damaged parcels were refunded already.
@@ -105,7 +106,10 @@ class AfterSales:
         rng = model.rng
         wismo = rng.poisson(lam)
         damage = rng.poisson(np.where(hit, cfg.damage_contacts, 0.0))
-        p_dispute = np.where(late_days > 0, cfg.dispute_rate_late, 0.0) + np.where(hit, cfg.dispute_rate_hit, 0.0)
+        # a consumer who can follow the parcel, or was warned of its delay, disputes less (as for WISMO)
+        p_dispute = np.where(late_days > 0, cfg.dispute_rate_late, 0.0) \
+            * (1.0 - cfg.tracking_reduction * seen_share) * np.where(warned, 1.0 - cfg.warn_reduction, 1.0) \
+            + np.where(hit, cfg.dispute_rate_hit, 0.0)
         dispute = rng.random(n) < np.minimum(p_dispute, 1.0)
         last = np.clip(n_st - 1, 0, seen.shape[1] - 1)
         proof = seen[np.arange(n), last] >= 0

@@ -66,6 +66,7 @@ COLUMNS: dict[str, np.dtype] = {
     # visibility and after-sales (market/goods/tracking.py, market/goods/aftersales.py)
     "delays": np.int8,           # legs that ran late (carrier delay, inspection, hold)
     "delays_detected": np.int8,  # ... of which the buyer saw the exception before the leg ended
+    "expedited_legs": np.int8,   # legs a 4PL paid to expedite
     "expedited_days": np.int16,  # days a 4PL recovered by expediting detected delays
     "wismo": np.int8,            # "where is my order" contacts
     "damage_contacts": np.int8,  # loss and damage contacts

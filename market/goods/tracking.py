@@ -6,9 +6,10 @@ exception (a carrier delay, a customs inspection or hold) on the day the leg sho
 ended. Whether an event is *recorded* depends on the provider serving the leg (its
 ``tracking_coverage``: postal small packets often go untracked abroad, express carriers scan
 at every hand-off); whether and when the buyer of the legs (a merchant doing it itself, or
-its 4PL) *sees* it depends on its systems: without a control tower it sees a share
-(``tracking.portal_capture``) of what is recorded after a Poisson latency; a 4PL's control
-tower sees every recorded event the same day, at a cost a day and a cost per provider it
+its 4PL) *sees* it depends on its systems: a merchant reading portals sees a share
+``tracking.portal_capture`` of what is recorded, a 4PL's transport management system
+``tracking.fourpl_capture``, both after a Poisson latency; a 4PL's control tower sees every
+recorded event the same day, at a cost a day and a cost per provider it
 integrates with.
 
 What seeing does:
@@ -126,8 +127,10 @@ class Tracking:
             self.add_provider(p)
         n_int = len(model.integrators)
         self.tower = np.zeros(max(n_int, 1), dtype=bool)
-        if self.cfg.control_tower == "always":
-            self.tower[:n_int] = True
+        self.rule = [self.cfg.tower_by_integrator[i] if i < len(self.cfg.tower_by_integrator)
+                     else self.cfg.control_tower for i in range(n_int)]
+        for i, rule in enumerate(self.rule):
+            self.tower[i] = rule == "always"
         for it in model.integrators:
             it.control_tower = bool(self.tower[it.index])
         self.n_slots = n_int + 1
@@ -187,7 +190,8 @@ class Tracking:
         tower = np.zeros(integrator_idx.size, dtype=bool)
         has = integrator_idx >= 0
         tower[has] = self.tower[integrator_idx[has]]
-        return np.where(tower, 1.0, self.cfg.portal_capture), ~tower
+        share = np.where(has, self.cfg.fourpl_capture, self.cfg.portal_capture)
+        return np.where(tower, 1.0, share), ~tower
 
     def on_start(self, rows: np.ndarray, stage: np.ndarray, uid: np.ndarray, payee: np.ndarray, day: int,
                  days: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -218,7 +222,7 @@ class Tracking:
         saved = np.zeros(n, dtype=np.int64)
         if act.any() and cfg.expedite_share > 0:
             saved[act] = np.floor((end[act] - detect[act]) * cfg.expedite_share).astype(np.int64)
-            paid = act & (saved > 0)
+            paid = saved > 0
             if paid.any() and cfg.expedite_cost > 0:
                 cents = np.full(int(paid.sum()), int(to_cents(float(cfg.expedite_cost))), dtype=np.int64)
                 model.ledger.post(parcels["buyer_acct"][rows[paid]], payee[paid], cents, "expedite")
@@ -232,13 +236,17 @@ class Tracking:
         parcels["delays"][rows] += delayed.astype(np.int8)
         parcels["delays_detected"][rows] += detected.astype(np.int8)
         parcels["expedited_days"][rows] += saved.astype(np.int16)
+        parcels["expedited_legs"][rows] += (saved > 0).astype(np.int8)
         # counters
         slot = integ + 1
         ch = parcels["channel"][rows].astype(np.int64)
-        np.add.at(self.legs, (ch, slot), 1)
-        np.add.at(self.legs_seen, (ch, slot), seen.astype(np.int64))
-        np.add.at(self.legs_by_uid, uid, 1)
-        np.add.at(self.recorded_by_uid, uid, (u[:, 1] < self.coverage[uid]).astype(np.int64))
+        key = ch * self.n_slots + slot
+        size = self.legs.size
+        self.legs += np.bincount(key, minlength=size).reshape(self.legs.shape)
+        self.legs_seen += np.bincount(key[seen], minlength=size).reshape(self.legs.shape)
+        self.legs_by_uid += np.bincount(uid, minlength=self.legs_by_uid.size)[: self.legs_by_uid.size]
+        recorded = uid[u[:, 1] < self.coverage[uid]]
+        self.recorded_by_uid += np.bincount(recorded, minlength=self.recorded_by_uid.size)[: self.recorded_by_uid.size]
         self.delays += np.bincount(slot, weights=delayed, minlength=self.n_slots).astype(np.int64)
         self.detected += np.bincount(slot, weights=detected, minlength=self.n_slots).astype(np.int64)
         self.expedited_days += np.bincount(slot, weights=saved, minlength=self.n_slots).astype(np.int64)
@@ -258,6 +266,15 @@ class Tracking:
         """Chance a bulk consignment's progress is recorded: the freight carriers' coverage."""
         return float(self.cfg.coverage_freight * self.cfg.coverage_scale)
 
+    def spread_faced(self, channel: int, slot: int, prior_sd: float) -> float:
+        """The delivery-time spread consumers face for a channel and buyer slot: the spread
+        delivered parcels showed, less ``tracking.eta_relief`` times the share of legs whose
+        event was seen there (a consumer who can follow the parcel learns of a delay as it
+        happens)."""
+        legs = self.legs[channel, slot]
+        seen = self.legs_seen[channel, slot] / legs if legs else 0.0
+        return self.spread.sd(channel, slot, prior_sd) * (1.0 - self.cfg.eta_relief * seen)
+
     def position_known(self, rows: np.ndarray, day: int) -> np.ndarray:
         """Whether the buyer knows where these parcels are today: at their first leg, or the
         last leg they finished was seen by today."""
@@ -272,7 +289,7 @@ class Tracking:
         """An integrator's day: review its control tower when due (``decide``), and pay for it."""
         model, cfg = self.model, self.cfg
         if model.day % cfg.tower_review_days == 0:
-            if cfg.control_tower == "decide":
+            if self.rule[it.index] == "decide":
                 self.tower[it.index] = self.tower_pays(it)
             # the tower's cost per parcel, which its prices carry until the next review
             it.systems_per_parcel = self.tower_cost_per_day(it) / max(self.parcels_per_day(it), 1.0) \
@@ -308,7 +325,7 @@ class Tracking:
 
     def tower_pays(self, it) -> bool:
         """Whether a control tower is worth its cost: the after-sales contacts it avoids (the
-        events it adds, ``1 - portal_capture`` of what providers record, each sparing its share of
+        events it adds, ``1 - fourpl_capture`` of what providers record, each sparing its share of
         the on-time WISMO contacts) and the delays it lets the integrator expedite (each day saved
         sparing the lateness contacts and the service credit's share of its price), on the
         parcels it handled since its last review, against the tower's cost over the same days."""
@@ -317,7 +334,7 @@ class Tracking:
         slot = it.index + 1
         recorded = float(self.recorded_by_uid.sum()) / max(float(self.legs_by_uid.sum()), 1.0) \
             if self.legs_by_uid.sum() else float(np.mean(self.coverage[self.klass >= 0]))
-        gain = recorded * (1.0 - cfg.portal_capture)          # extra share of events seen
+        gain = recorded * (1.0 - cfg.fourpl_capture)          # extra share of events seen
         contacts = ac.wismo_rate * ac.tracking_reduction * gain * ac.contact_cost
         delay_rate = float(self.delays[slot]) / max(float(self.parcels_slot[slot]), 1.0)   # delays per parcel
         # days recovered per delay it detects: what it has recovered so far (before any, 2 days assumed)

@@ -51,14 +51,27 @@ class AfterSales:
         self.acct = model.ledger.open("after-sales (contact centres, card schemes)")
         n_ch = len(model.world.channels)
         n_slots = len(model.integrators) + 1
-        prior = self.cfg.wismo_rate * (1.0 - 0.5 * self.cfg.tracking_reduction) * self.cfg.contact_cost
-        self.cost_ema = np.full((n_ch, n_slots), prior)     # USD per finished parcel, by channel x slot
+        self.cost_ema = np.full((n_ch, n_slots), 0.0)       # USD per finished parcel, by channel x slot
+        self.cost_ema[:] = self.prior(model.tracking)[None, :]
         self.counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.cents: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.dispute_refund_cents = 0
         self.disputes_lost = 0
         self.by_slot = np.zeros((n_slots, 2), dtype=np.int64)   # contacts, cents
         self.reset_day()
+
+    def prior(self, tracking) -> np.ndarray:
+        """The contact cost per parcel each buyer slot expects before it has seen any: the
+        on-time WISMO rate at the share of events it would see (providers' mean coverage times
+        its capture) plus the loss and damage contacts at the world's mean loss and damage
+        risk, times the contact cost."""
+        cfg, model = self.cfg, self.model
+        slots = np.arange(len(model.integrators) + 1) - 1
+        capture, _ = tracking.capture(slots)
+        cov = float(np.mean(tracking.coverage[tracking.klass >= 0])) if (tracking.klass >= 0).any() else 0.0
+        hit = float(np.mean(model.net.route_loss)) + float(np.mean(model.net.res_damage))
+        return (cfg.wismo_rate * (1.0 - cfg.tracking_reduction * cov * capture) + cfg.damage_contacts * hit) \
+            * cfg.contact_cost
 
     def reset_day(self):
         """Zero today's counters."""

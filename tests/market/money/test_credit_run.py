@@ -52,7 +52,13 @@ def test_scores_differ_across_buyers(credit_run):
     inv = pd.read_parquet(credit_run.out / "invoices.parquet")
     accts = m.merchant_accts
     scores = m.credit.scores(accts)
-    late = inv.groupby("debtor")["late"].sum().reindex(accts, fill_value=0).to_numpy()
+    # a payment record fails on a day that starts with an invoice past due: an invoice paid the
+    # day after its due date is marked late but never was past due at a day's record (issue 13's
+    # market had such a merchant, scored as one that never paid late), so "late" here is an
+    # invoice still open a day after its due date (closed two or more days after it, or open
+    # or defaulted past it)
+    closed = inv["closed"].where(inv["status"].astype(str) == "paid", m.day + 1)
+    late = (inv["late"] & (closed - inv["due"] >= 2)).groupby(inv["debtor"]).sum().reindex(accts, fill_value=0).to_numpy()
     assert (late > 0).any() and (late == 0).any()
     assert scores[late > 0].max() < scores[late == 0].min()
     assert scores.max() - scores.min() > 0.1

@@ -94,6 +94,7 @@ class Inventory:
         self.duty_cents = 0                    # duty and VAT on bulk imports
         self.fee_cents = 0                     # inspection fees on bulk imports
         self.unseen_dispatched = 0             # consignments sent that their buyer did not track
+        self.unseen: list[Consignment] = []    # ... of them, those still on their way
 
     # ---- space ----
     def space(self) -> np.ndarray:
@@ -159,8 +160,8 @@ class Inventory:
         """Units on their way to a warehouse that replenishment counts: those its buyer tracks,
         and untracked ones until they are overdue (after that nobody knows whether they come)."""
         out = self.on_order_seen[products, wh].copy()
-        for c in self.consignments:
-            if c.status == IN_TRANSIT and not c.seen and c.warehouse == wh and day <= c.due_day:
+        for c in self.unseen:
+            if c.status == IN_TRANSIT and c.warehouse == wh and day <= c.due_day:
                 hit = np.isin(products, c.products)
                 if hit.any():
                     qty = dict(zip(c.products.tolist(), c.qty.tolist()))
@@ -194,6 +195,7 @@ class Inventory:
             np.add.at(self.on_order_seen, (products, np.full(products.size, wh)), qty)
         else:
             self.unseen_dispatched += 1
+            self.unseen.append(consignment)
         # a 4PL that makes merchants whole on lost goods insures the consignment (pooled cover);
         # a merchant shipping its own stock insures it by the same rule as its parcels: when the
         # uninsured loss it fears (expected loss x its risk aversion) exceeds the premium
@@ -230,6 +232,7 @@ class Inventory:
             if not changed:
                 break
         self.consignments = [c for c in self.consignments if c.status == IN_TRANSIT]
+        self.unseen = [c for c in self.unseen if c.status == IN_TRANSIT]
 
     def _start(self, consignment: Consignment, day: int) -> bool:
         """Start the consignment's next stage if a contract allowance or spot capacity takes it

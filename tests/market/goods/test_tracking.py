@@ -167,11 +167,13 @@ def test_claims_with_proof_settle_faster(baseline_run):
 def test_reroute_moves_only_parcels_it_can_locate():
     """When the Suifenhe crossing closes, the 4PL moves its parcels on the closed border routes
     that it can locate (first leg, or last hand-off seen); those it cannot locate stay on their
-    route. Re-routing an unseen parcel fails here."""
+    route (none of those could be moved in the shipped world: see below; the gate itself is
+    checked in test_reroute_gate_in_isolation)."""
     start = dt.date(2024, 2, 10)
     # only the border warehouse to Russia has route variants (via Suifenhe or Manzhouli)
     m = Marketplace("ru-border-closure", rng=5, **{"simulation.start_date": start, "integrators.count": 1,
-                                                   "tracking.control_tower": "never", "integrators.markup": 0.0,
+                                                   "tracking.control_tower": "never",
+                                                   "integrators.markup": 0.0,
                                                    "merchants.allowed_channels": ["border_warehouse"]})
     closure = (dt.date(2024, 3, 1) - start).days
     for _ in range(closure):
@@ -182,16 +184,24 @@ def test_reroute_moves_only_parcels_it_can_locate():
     ids = parcels["parcel_id"][live].copy()
     before = parcels["route"][live].copy()
     known = m.tracking.position_known(live, m.day + 1)     # as the integrator sees them tomorrow morning
+    stage_now = parcels["stage"][live] + (parcels["status"][live] == IN_STAGE)
     blind_before, moved_before = it.reroute_blind, it.rerouted
     m.step()                                  # the closure day: integrators re-route before parcels move
     assert m.network_changed
     closed = np.array([not m.quoter.route_open(int(r)) for r in before])
+    # where an open variant shares what the parcel has done so far (the integrator's own search)
+    has_alt = np.array([closed[k] and it.catalogue.best_open_route(
+        m.world.routes[int(r)].family, prefix=m.world.routes[int(r)].resources[: int(stage_now[k])]) not in (None, int(r))
+        for k, r in enumerate(before)])
     row_of = {int(pid): i for i, pid in enumerate(m.parcels["parcel_id"])}
     after = np.array([m.parcels["route"][row_of[int(pid)]] if int(pid) in row_of else -1 for pid in ids])
     stuck_blind = closed & ~known & (after >= 0)
-    stuck_seen = closed & known & (after >= 0)
-    assert stuck_blind.sum() > 0 and stuck_seen.sum() > 0
+    stuck_seen = closed & has_alt & known & (after >= 0)
+    assert stuck_seen.sum() > 0 and (closed & ~known).sum() > 0
     assert (after[stuck_blind] == before[stuck_blind]).all(), "a parcel out of sight was re-routed"
+    # (in the shipped world the fork to Manzhouli comes right after the warehouse's first leg,
+    # where the 4PL always knows the parcel: every parcel it cannot locate is past the fork)
+    assert not (has_alt & ~known).any()
     assert (after[stuck_seen] != before[stuck_seen]).any(), "no located parcel was re-routed"
     assert it.reroute_blind - blind_before == int((closed & ~known).sum())
     assert it.rerouted > moved_before
@@ -211,6 +221,37 @@ def test_reroute_gate_in_isolation():
     expect = (stage == 0) | ((prev >= 0) & (prev <= m.day))
     assert (known == expect).all()
     assert (~known).any() and known.any()
+
+
+def test_reroute_skips_parcels_it_cannot_locate():
+    """The integrator's re-routing itself, on parcels put where the gate matters: the Suifenhe
+    crossing is closed; 4PL parcels wait at the Harbin border warehouse after its first leg
+    (before the fork to Manzhouli). Those whose warehouse scan it saw move to the Manzhouli
+    variant; those whose scan it missed stay where they are. Re-routing an unseen parcel fails
+    here."""
+    start = dt.date(2024, 2, 10)
+    m = Marketplace("ru-border-closure", rng=5, **{"simulation.start_date": start, "integrators.count": 1,
+                                                   "tracking.control_tower": "never", "integrators.markup": 0.0,
+                                                   "merchants.allowed_channels": ["border_warehouse"]})
+    for _ in range((dt.date(2024, 3, 1) - start).days + 1):      # through the closure day
+        m.step()
+    it, p = m.integrators[0], m.parcels
+    suifenhe, manzhouli = m.world.route_variants[("harbin_wh", "RU", "border_warehouse")][:2]
+    assert not m.quoter.route_open(suifenhe) and m.quoter.route_open(manzhouli)
+    rows = np.flatnonzero((p["integrator_idx"] == it.index) & ((p["status"] == WAITING) | (p["status"] == IN_STAGE)))[:40]
+    assert rows.size == 40
+    # after the warehouse leg, waiting for the truck towards Suifenhe; half of the scans seen
+    p["route"][rows] = suifenhe
+    p["n_stages"][rows] = m.net.route_n[suifenhe]
+    p["stage"][rows] = 1
+    p["status"][rows] = WAITING
+    p["leg_seen"][rows, 0] = np.where(np.arange(rows.size) % 2 == 0, m.day, -1)
+    seen = p["leg_seen"][rows, 0] >= 0
+    blind_before = it.reroute_blind
+    it.reroute()
+    assert (p["route"][rows[seen]] == manzhouli).all(), "a located parcel was left on the closed route"
+    assert (p["route"][rows[~seen]] == suifenhe).all(), "a parcel out of sight was re-routed"
+    assert it.reroute_blind - blind_before >= int((~seen).sum())   # (and others past the fork)
 
 
 # ---------------------------------------------------------------------------- paired seeds

@@ -233,17 +233,18 @@ def test_after_sales_and_expediting_money_match_the_parcels(run):
     def paid(kind, by):
         return journal[journal["kind"] == kind].groupby("payer")["amount_cents"].sum().reindex(by.index, fill_value=0)
 
-    contacts = ((p["wismo"] + p["damage_contacts"]) * int(round(cfg.aftersales.contact_cost * 100))).groupby(p["payer"]).sum()
+    n_contacts = p["wismo"].astype(np.int64) + p["damage_contacts"].astype(np.int64)
+    contacts = (n_contacts * int(round(cfg.aftersales.contact_cost * 100))).groupby(p["payer"]).sum()
     contacts = contacts[contacts > 0]
     assert (paid("contact", contacts) == contacts).all()
     assert journal.loc[journal["kind"] == "contact", "amount_cents"].sum() == contacts.sum() == cents(p["contact_usd"]).sum()
-    fees = (p["consumer_dispute"] * int(round(cfg.aftersales.dispute_fee * 100))).groupby(p["m_acct"]).sum()
+    fees = (p["consumer_dispute"].astype(np.int64) * int(round(cfg.aftersales.dispute_fee * 100))).groupby(p["m_acct"]).sum()
     fees = fees[fees > 0]
     assert (paid("dispute_fee", fees) == fees).all()
     assert journal.loc[journal["kind"] == "dispute_fee", "amount_cents"].sum() == fees.sum()
     refunds = journal.loc[journal["kind"] == "dispute_refund", "amount_cents"].sum()
     assert refunds <= cents(p.loc[p["consumer_dispute"] > 0, "sale_usd"]).sum()
-    exp = (p["expedited_legs"] * int(round(cfg.tracking.expedite_cost * 100))).groupby(p["payer"]).sum()
+    exp = (p["expedited_legs"].astype(np.int64) * int(round(cfg.tracking.expedite_cost * 100))).groupby(p["payer"]).sum()
     exp = exp[exp > 0]
     assert (paid("expedite", exp) == exp).all()
     assert journal.loc[journal["kind"] == "expedite", "amount_cents"].sum() == exp.sum()

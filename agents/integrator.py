@@ -4,13 +4,15 @@ It keeps a service graph of the legs it has contracted or can buy, composes Pare
 services (economy, standard, express) per route family, prices them by its pricing policy
 (cost-plus, value-based, or a markup learned by a bandit), pools many merchants' volume into
 tenders (volume discounts a single merchant cannot get), coordinates hand-offs, gives
-merchants tracking visibility, handles claims on their behalf, insures what it carries, and
-re-routes its parcels around a closed lane or border.
+merchants tracking (what its providers record, and with a control tower all of it at once),
+expedites the delays it sees in time, handles its merchants' after-sales contacts and claims,
+insures what it carries, and re-routes the parcels it can locate around a closed lane or
+border (``market/goods/tracking.py``).
 
 Integrators differ (drawn per integrator in ``market/build.py``): their own cost per parcel
 (``overhead``: platform, customer service, claims handling, times a cost factor), their
-network (the channels they serve, ``covers``) and their service (the tracking ``visibility``
-they give, which consumers answer).
+network (the channels they serve, ``covers``) and whether they run a control tower (decided
+by what it saves, ``tracking.control_tower``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ class Integrator(mesa.Agent):
 
     role = "integrator"
 
-    def __init__(self, model, name: str, markup: float, cost_factor: float = 1.0, covers=None,
-                 visibility: float = 1.0):
+    def __init__(self, model, name: str, markup: float, cost_factor: float = 1.0, covers=None):
         super().__init__(model)
         cfg = model.config.integrators
         self.name = name
@@ -40,7 +41,9 @@ class Integrator(mesa.Agent):
         self.overhead = cfg.overhead_per_parcel * cost_factor      # its own cost per parcel, USD
         n_channels = len(model.world.channels)
         self.covers = np.ones(n_channels, dtype=bool) if covers is None else np.asarray(covers, dtype=bool)
-        self.visibility = visibility
+        self.control_tower = False        # set by market.goods.tracking.Tracking
+        self.systems_per_parcel = 0.0     # its control tower's cost per parcel, USD (priced in)
+        self.reroute_blind = 0            # parcels it could not re-route: it did not know where they were
         self.acct = model.ledger.open(f"integrator:{name}", self.role, self.unique_id)
         self.index = len(model.integrators)
         self.in_market = True
@@ -99,9 +102,12 @@ class Integrator(mesa.Agent):
         return a + b * np.asarray(weights, dtype=np.float64)
 
     def unit_basis(self, route: int, weights) -> np.ndarray:
-        """What a parcel along a route costs it all in today (legs plus its own overhead): the
-        basis its quotes and fees mark up."""
-        return self.route_cost(route, weights) + self.overhead
+        """What a parcel along a route costs it all in today (legs, its own overhead, the
+        after-sales contacts it handles on the route's channel and its control tower): the basis
+        its quotes and fees mark up."""
+        model = self.model
+        after = model.aftersales.expected_cost(int(model.net.route_channel[route]), self.index)
+        return self.route_cost(route, weights) + self.overhead + after + self.systems_per_parcel
 
     # ---- services and prices ----
     def offers(self, family: tuple, volume: float) -> dict[str, ServiceOffer]:
@@ -167,10 +173,12 @@ class Integrator(mesa.Agent):
 
     # ---- the day ----
     def step(self):
-        """Report its current headline markup; re-route when a shock changed the network today."""
+        """Report its current headline markup; review and pay for its control tower; re-route
+        when a shock changed the network today."""
         model = self.model
         if not self.in_market:
             return
+        model.tracking.integrator_day(self)
         if hasattr(self.policy, "best_markup"):
             self.markup = self.policy.best_markup
         elif hasattr(self.policy, "markup"):
@@ -204,7 +212,11 @@ class Integrator(mesa.Agent):
             return
         routes = parcels["route"][waiting]
         closed = np.array([not model.quoter.route_open(int(r)) for r in routes])
-        for i in waiting[closed]:
+        # only a parcel it can locate (its last hand-off seen) can be re-routed
+        stuck = waiting[closed]
+        known = model.tracking.position_known(stuck, model.day)
+        self.reroute_blind += int((~known).sum())
+        for i in stuck[known]:
             r, s = int(parcels["route"][i]), int(parcels["stage"][i]) + int(status[i] == IN_STAGE)
             done = model.world.routes[r].resources[:s]
             alt = self.catalogue.best_open_route(model.world.routes[r].family, prefix=done)
@@ -219,6 +231,20 @@ class Integrator(mesa.Agent):
         return self.loss_periods >= exit_after
 
     # ---- reporting ----
+    def visibility(self) -> dict:
+        """Its tracking figures (the app's agent inspector): control tower, share of legs seen,
+        delays detected and missed, days expedited, contacts and their cost, systems' cost."""
+        model = self.model
+        out = model.tracking.integrator_figures(self)
+        out.update(model.aftersales.slot_figures(self.index + 1))
+        out["reroute_blind"] = self.reroute_blind
+        return out
+
+    @property
+    def tracking_coverage(self) -> float | None:
+        """Share of its parcels' legs whose event it saw (None before any leg)."""
+        return self.model.tracking.coverage_of(self.index + 1)
+
     @property
     def cash(self) -> float:
         """Its ledger balance, USD."""

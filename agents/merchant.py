@@ -7,8 +7,9 @@ route variant (crossing, gateway, replenishment mode) that pays best. It prices 
 from its costs: the retail price moves with the unit's logistics cost by the pass-through, and
 the consumer pays the duty and VAT on top (``market/world/demand.py``). Each option's value is
 the expected daily profit it gives - orders answer the consumer's landed price, the delivery
-time and the reliability consumers expect, and the visibility of the service - plus the
-reliability and visibility the merchant itself cares about; it chooses by a nested logit (a
+time and the reliability consumers expect, and the spread of delivery times they see for the
+channel and provider (``market/goods/tracking.py``); costs include the after-sales contacts
+of parcels it ships itself - plus the reliability the merchant itself cares about; it chooses by a nested logit (a
 nest per channel for doing it itself and one per channel for the 4PLs' services, which are
 close substitutes) with its own preferences, reviews periodically, and pays a switching cost to
 move. Doing it yourself has real frictions: a transaction cost for each contract, hand-off
@@ -28,8 +29,9 @@ from market.goods.parcels import DELIVERED, IN_STAGE, WAITING
 from market.integration.choice import nested_logit_probabilities, sample_choice
 from market.money.contracts import ACTIVE, EXECUTED, SERVICES
 from market.money.ledger import to_cents
-from market.world.demand import (consumer_price, price_factor, reliability_factor, retail_price, time_factor,
-                                 unit_margin)
+from market.goods.tracking import SPREAD_PRIOR
+from market.world.demand import (consumer_price, price_factor, reliability_factor, retail_price, spread_factor,
+                                 time_factor, unit_margin)
 
 MAX_INTEGRATORS = 20      # the schema's limit on integrators.count
 MARKET_COST_DAYS = 30     # merchants pay the fixed cost of each market they serve every 30 days
@@ -53,12 +55,12 @@ class Option:
     orders: float          # expected orders a day
     profit: float          # expected profit a day, USD
     reliability: float = 1.0
-    visibility: float = 0.0
+    spread: float = 0.0    # standard deviation of delivery days consumers see for the channel and provider
     service: str = "diy"   # the integrator's service name (economy / standard / express)
     markup: float = 0.0    # the integrator's markup in the quote
     arm: int = -1          # the pricing bandit's arm behind the quote
     basis: float = 0.0     # the integrator's cost per order behind the quote
-    nonprice: float = 1.0  # demand factor of delivery time, reliability and visibility
+    nonprice: float = 1.0  # demand factor of delivery time, reliability and delivery-time spread
     unit_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))   # logistics + carrying per unit
     price: np.ndarray = field(default_factory=lambda: np.zeros(0))       # retail price per unit
     tax: np.ndarray = field(default_factory=lambda: np.zeros(0))         # duty and VAT per unit
@@ -70,7 +72,7 @@ class MerchantMarkets:
 
     Data, not an agent: merchants write their choices here; orders, replenishment, planning and
     the integrators read them as columns. ``demand_factor`` multiplies a row's base orders:
-    delivery time, reliability, visibility and its products' prices (0 while the merchant does
+    delivery time, reliability, delivery-time spread and its products' prices (0 while the merchant does
     not serve the market); ``nonprice`` is its part without prices.
     """
 
@@ -159,9 +161,8 @@ class Merchant(mesa.Agent):
         self.switches = 0
         self.best_profit = float("nan")               # expected profit a day of the best option at the last look
         mc = model.config.merchants
-        # heterogeneous preferences: how much it values reliability and visibility
+        # heterogeneous preferences: how much it values reliability
         self.reliability_weight = mc.reliability_weight * model.rng.lognormal(-0.125, 0.5)
-        self.visibility_weight = mc.visibility_weight * model.rng.lognormal(-0.125, 0.5)
         self.risk_aversion = model.rng.uniform(*model.config.insurance.risk_aversion)
         # persistent, merchant-specific liking of each channel done itself (column 0) or through
         # a 4PL (column 1): unobserved heterogeneity. Not per integrator: integrators differ in
@@ -213,7 +214,7 @@ class Merchant(mesa.Agent):
         weights = model.prod_weight[prods]
         value, goods, ref_cost, ref_price = self._reference(row)
         base = mm.base[row] * cfg.demand.scale
-        uplift = cfg.integrators.visibility_uplift
+        tracking = model.tracking
         allowed = model.allowed_channels()
         # the market's currency against the USD today, and the CNY goods made in China are bought in
         # (market/money/currency.py): prices are listed in local units, passing on part of the
@@ -244,7 +245,7 @@ class Merchant(mesa.Agent):
                     (lead + cfg.merchants.replenish_review_days) / max(daily_orders, 1.0))
             carrying = goods * cfg.merchants.carrying_cost_rate * stock_days / 365
 
-            def value_of(logistics, days, reliability, visibility, integ, route, rep_route, **kw):
+            def value_of(logistics, days, reliability, integ, route, rep_route, **kw):
                 """An option's prices, orders and profit, from its logistics cost per unit."""
                 if not np.all(np.isfinite(logistics)):
                     return None
@@ -253,13 +254,16 @@ class Merchant(mesa.Agent):
                 if current and mm.lead_n[row] >= 30:
                     days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
                     on_time = 0.5 * on_time + 0.5 * mm.ontime_ema[row]
+                # the spread of delivery days consumers have seen for this channel and provider
+                sd = tracking.spread_faced(channel, integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route])
                 unit_cost = logistics + carrying
                 price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
                 tax = model.orders.taxes(prods, route, rep_route, price)
                 paid = consumer_price(price, tax, demand.tax_pass_through)
                 pf = price_factor(paid, ref_price, demand.price_elasticity)
                 nonprice = float(time_factor(days, demand.time_elasticity, demand.reference_days)
-                                 * reliability_factor(on_time, demand.late_churn) * (1.0 + uplift * visibility))
+                                 * reliability_factor(on_time, demand.late_churn)
+                                 * spread_factor(sd, demand.spread_penalty))
                 orders = base * nonprice * share * pf
                 # in USD at today's rate, less the payment fee of the channel's payment route and
                 # the expected cost of returns (refunds less what the returned units recover)
@@ -268,21 +272,22 @@ class Merchant(mesa.Agent):
                     - model.returns.expected_cost(prods, paid * fx, tax * fx, mm.market[row], wh_idx, on_time)
                 return Option(channel, integ, route, rep_route, float((share * logistics).sum()),
                               float((share * tax).sum()), float(days), float(orders.sum()),
-                              float((orders * margin).sum()), reliability, visibility, nonprice=nonprice,
+                              float((orders * margin).sum()), reliability, sd, nonprice=nonprice,
                               unit_cost=unit_cost, price=price, tax=tax, pf=pf, **kw)
 
             # do it yourself: the best route variant (crossing, gateway) and replenishment
             # variant (sea, rail, air) at its own contract rates, else list or spot prices
             transaction_cost = cfg.merchants.diy_transaction_cost
+            after = model.aftersales.expected_cost(channel, -1)   # the contacts it handles itself
             best = None
             kg = base * float((share * weights).sum())
             for route in variants:
-                parcel = quoter.route_cost(self.acct, route, weights, base, transaction_cost)
+                parcel = quoter.route_cost(self.acct, route, weights, base, transaction_cost) + after
                 days = model.net.route_expected_days[route] + model.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
                 for rep in reps:
                     cost = parcel if rep < 0 else parcel + quoter.replenish_cost(
                         self.acct, rep, wh, weights, units, stock_days, transaction_cost, kg)
-                    opt = value_of(cost, days, 1.0 - model.net.route_risk[route], 0.0, -1, route, rep)
+                    opt = value_of(cost, days, 1.0 - model.net.route_risk[route], -1, route, rep)
                     if opt is not None and (best is None or opt.profit > best.profit):
                         best = opt
             if best is not None:
@@ -304,7 +309,7 @@ class Merchant(mesa.Agent):
                         basis = basis + quoter.replenish_cost(it.acct, rep_route, wh, weights, units, stock_days)
                     mean_basis = float((share * basis).sum())
                     markup, arm = it.price(mean_basis, diy_cost, key=(row, model.day))
-                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.risk, it.visibility, it.index,
+                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.risk, it.index,
                                    svc.route, rep_route, service=name, markup=markup, arm=arm, basis=mean_basis)
                     if opt is not None:
                         out.append(opt)
@@ -330,12 +335,10 @@ class Merchant(mesa.Agent):
         beta = 1.0 / max(cfg.choice_noise * scale, 1e-9)     # utility per USD a day
         profit = np.array([opt.profit for opt in opts])
         rel = np.array([opt.reliability for opt in opts])
-        vis = np.array([opt.visibility for opt in opts])
         via = np.array([opt.integrator >= 0 for opt in opts], dtype=np.int64)
         channel = np.array([opt.channel for opt in opts], dtype=np.int64)
         taste = self.taste[channel, via]
-        U = beta * (profit + scale * (self.reliability_weight * rel + self.visibility_weight * vis
-                                      + cfg.taste_spread * taste))
+        U = beta * (profit + scale * (self.reliability_weight * rel + cfg.taste_spread * taste))
         mm = model.mm
         is_current = (channel == mm.channel[row]) & (np.array([opt.integrator for opt in opts]) == mm.integrator[row])
         if not initial and not forced and is_current.any():
@@ -643,7 +646,8 @@ class Merchant(mesa.Agent):
             cycle = cal[k:k + int(np.ceil(cfg.order_cycle_days))].sum()
             s = level * cover + cfg.service_level_z * sd * np.sqrt(lead)
             S = s + level * cycle
-            position = inv.stock[prods, wh] + inv.on_order[prods, wh]
+            # stock on its way counts where it is tracked, or not yet overdue (market/goods/tracking.py)
+            position = inv.stock[prods, wh] + inv.on_order_counted(prods, int(wh), day)
             qty = np.where(position <= s, np.ceil(S - position), 0).astype(np.int64)
             qty = inv.fit_to_space(int(wh), qty)     # the warehouse's space is shared by all its users
             if qty.any():

@@ -67,8 +67,11 @@ def _jsonable(x):
 def agents_frame(model: Marketplace) -> pd.DataFrame:
     rows = []
     for a in model.agents:
+        cov = getattr(a, "tracking_coverage", None)
         rows.append({"agent_id": a.unique_id, "type": a.role, "name": a.name,
-                     "group": getattr(a, "group", ""), "account": a.acct, "cash_usd": a.cash})
+                     "group": getattr(a, "group", ""), "account": a.acct, "cash_usd": a.cash,
+                     # providers: the chance they record a leg's event; 4PLs: the share of legs they saw
+                     "tracking_coverage": np.nan if cov is None else float(cov)})
     return pd.DataFrame(rows).sort_values("agent_id", kind="stable").reset_index(drop=True)
 
 

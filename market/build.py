@@ -317,7 +317,9 @@ def size_capacity(model: Marketplace):
 def build_integrators(model: Marketplace):
     """The 4PL integrators, each with its starting capital and its own traits: a cost factor on
     its overhead, the channels it serves (each with chance ``integrators.coverage``, at least
-    one) and its tracking visibility.
+    one). (The second draw of each, once its tracking visibility, is kept so that later draws
+    stay where they were; visibility now comes from providers and control towers,
+    market/goods/tracking.py.)
 
     The traits of the most integrators a scenario may have are drawn at once, whatever the
     count, so the merchants drawn next are the same for every number of integrators (common
@@ -326,14 +328,13 @@ def build_integrators(model: Marketplace):
     n_channels = len(model.world.channels)
     draws = model.rng.random((MAX_INTEGRATORS, 2 + n_channels))
     for i in range(cfg.count):
-        u_cost, u_vis, u_cover = draws[i, 0], draws[i, 1], draws[i, 2:]
+        u_cost, u_cover = draws[i, 0], draws[i, 2:]
         covers = u_cover < cfg.coverage
         if not covers.any():
             covers[int(np.argmin(u_cover))] = True
-        lo, hi = cfg.visibility
         integrator = Integrator(model, f"4PL-{i + 1}", cfg.markup,
                                 cost_factor=1.0 + cfg.cost_spread * (2.0 * u_cost - 1.0),
-                                covers=covers, visibility=lo + (hi - lo) * u_vis)
+                                covers=covers)
         model.integrators.append(integrator)
         model.ledger.transfer(model.acct_capital, integrator.acct, int(to_cents(cfg.cash)), "capital")
 

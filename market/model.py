@@ -26,11 +26,13 @@ from agents.warehouse_operator import WarehouseOperator
 from market.build import (CHINA, build_integrators, build_merchants, build_providers, open_outside_accounts,
                           size_capacity, size_storage)
 from market.evolution import Evolution
+from market.goods.aftersales import AfterSales
 from market.goods.flows import ParcelFlow
 from market.goods.inventory import Inventory
 from market.goods.orders import Orders
 from market.goods.parcels import DELIVERED, LOST, ParcelSink, ParcelTable
 from market.goods.returns import Returns
+from market.goods.tracking import Tracking
 from market.integration.efficiency import measure as measure_efficiency
 from market.mechanisms.reputation import ReputationBook
 from market.metrics.recorder import Metrics
@@ -151,6 +153,9 @@ class Marketplace(mesa.Model):
         # goods made in China are bought in CNY, others in USD (market/money/currency.py)
         self.prod_in_cny = np.isin(self.prod_origin_territory, [self.world.territories.index(t) for t in CHINA
                                                                  if t in self.world.territories])
+        # visibility and after-sales: providers' tracking coverage (one draw each), 4PLs' towers
+        self.tracking = Tracking(self)
+        self.aftersales = AfterSales(self)
         self.expected_duties = ExpectedDuties(self.world, self.duties, self.prod_value, self.prod_cost_share,
                                               self.prod_weight, self.prod_category, self.prod_origin_territory)
         self.merchant_accts = np.array([m.acct for m in self.merchants], dtype=np.int64)
@@ -254,6 +259,8 @@ class Marketplace(mesa.Model):
         self.date = cfg.simulation.start_date + dt.timedelta(days=day)
         self.demand_calendar.ahead(0, day)     # keeps the demand calendar ahead of the clock
         self.flow.reset_counters()
+        self.tracking.reset_day()
+        self.aftersales.reset_day()
         self.metrics.start_day()
         if day > 0:
             self.rates.advance()               # today's exchange rates
@@ -327,6 +334,10 @@ class Marketplace(mesa.Model):
         if new.any():
             finished = parcels.take(new)
             parcels["collected"][new] = 1
+            self.aftersales.on_finished(finished, day)     # contacts and disputes, their cost
+            ok = finished["status"] == DELIVERED
+            self.tracking.spread.observe(finished["channel"][ok], finished["integrator_idx"][ok] + 1,
+                                         (finished["finished_day"][ok] - finished["created_day"][ok]).astype(np.float64))
             self.metrics.on_finished(finished)
             self.mm.learn_lead_times(finished)
             self.sink.add(finished)
@@ -375,6 +386,7 @@ class Marketplace(mesa.Model):
         if uid >= self.reputation.n_entities:
             self.reputation.add_entities(uid + 1 - self.reputation.n_entities)
         self.bidding.add_offers(provider.offer_ids)
+        self.tracking.add_provider(provider)
         self.credit.add_creditor(provider.acct)
         for it in self.integrators:
             if it.catalogue is not None:

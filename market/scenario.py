@@ -155,6 +155,10 @@ class Demand(Section):
         0.17, ge=0, le=1,
         source="Voxware survey of 600 US online shoppers (Internet Retailer, 29 Nov 2012): 83% would keep buying from a retailer after one order arrived later than promised",
         description="chance a late parcel loses its buyer: orders x (1 - late_churn x (1 - on-time share))")
+    spread_penalty: float = param(
+        0.02, ge=0, le=1, unit="1/day",
+        source="assumption: consumers answer the delivery-time uncertainty they face (a learned standard deviation of the channel's and provider's delivery time), not a tracking flag",
+        description="semi-elasticity of orders to the standard deviation of delivery days consumers see for the merchant's channel and provider: orders x exp(-p x sd)")
     weekly: list[float] = param([1.08, 1.06, 1.02, 0.98, 0.94, 0.92, 1.0], description="order multipliers Monday..Sunday (normalised to mean 1)")
     peaks: list[Peak] = param(
         [Peak(name="11.11 Singles' Day", date="11-11", width=2.5, amplitude=1.6),
@@ -197,7 +201,6 @@ class Merchants(Section):
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
     allowed_channels: list[str] = param([], description="channels merchants may choose (empty: all); e.g. to compare strategies")
     reliability_weight: float = param(0.5, ge=0, le=10, description="merchants' value of a fully reliable service, as a share of their typical daily profit (mean; lognormal across merchants)")
-    visibility_weight: float = param(0.05, ge=0, le=10, source="assumption (no published figure; tracking has no operational effect yet)", description="merchants' value of end-to-end tracking, as a share of their typical daily profit (mean)")
     taste_spread: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent liking of each channel, doing it themselves or through a 4PL, relative to their typical daily profit")
     choice_noise: float = param(0.03, ge=0, le=2, description="scale of the unobserved part of a merchant's choice (nested logit), relative to its typical daily profit")
     nest_dissimilarity: float = param(
@@ -258,11 +261,9 @@ class Integrators(Section):
     learning_discount: float = param(0.98, gt=0, le=1, description="adaptive pricing: how much old evidence is kept at each update (forgetting for a moving market)")
     learning: Literal["logistic", "thompson"] = param(
         "logistic", description="adaptive pricing's learner: Thompson sampling on a logistic acceptance curve over the markup (every answer informs every markup), or on each markup of the grid apart (a Beta-Bernoulli bandit)")
-    visibility_uplift: float = param(0.03, ge=0, le=1, ui=True, step=0.01, source="assumption (no published figure; tracking has no operational effect yet)", description="extra orders a merchant gets when its buyers can track parcels end to end (times the integrator's visibility)")
     overhead_per_parcel: Money = param(0.2, ge=0, unit="USD/parcel", source="assumption", description="an integrator's own cost per parcel it sells (platform, customer service, claims handling), times its cost factor")
     cost_spread: float = param(0.3, ge=0, le=0.9, source="assumption", description="spread of integrators' cost factors on their overhead (uniform +/-): some run leaner than others")
     coverage: float = param(0.85, ge=0, le=1, source="assumption", description="chance an integrator serves each channel (its network); it always serves at least one")
-    visibility: tuple[float, float] = param((0.7, 1.0), source="assumption", description="range of integrators' tracking visibility (0: none, 1: end to end), drawn per integrator")
     procurement: Literal["tender", "contract_net"] = param(
         "tender", description="how an integrator buys legs: the market's tender format per resource, or the contract net protocol per route (a lead provider subcontracts the legs it does not serve)")
     lead_margin: float = param(0.05, ge=0, le=1, description="contract net: the lead provider's margin on legs it subcontracts")
@@ -316,6 +317,8 @@ class Claims(Section):
     dispute_days: tuple[float, float, float] = param((30.0, 60.0, 120.0), unit="days", description="extra time a disputed claim takes [min, mode, max]")
     dispute_cost: Money = param(150.0, ge=0, unit="USD", description="cost to each side of handling a dispute")
     dispute_recovery: tuple[float, float] = param((0.3, 1.0), description="range of the share of a disputed claim finally paid")
+    proof_speedup: float = param(0.5, ge=0, le=1, source="assumption: tracking logs are the evidence a claim needs (https://helpcenter.withreach.com/processing-disputes-evidence lists tracking logs and proof of delivery)", description="share of the processing time a claim saves when the claimant has tracking proof of the hand-over")
+    proof_dispute_factor: float = param(0.5, ge=0, le=1, source="assumption", description="a claim with tracking proof is disputed this much as often")
 
 
 class Insurance(Section):
@@ -480,6 +483,48 @@ class Network(Section):
     capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity (after sizing)")
     fallback_share: float = param(0.05, ge=0, le=1, description="share of a warehouse channel's orders for which capacity is planned on its stock-out fallback route (shipped direct by express when the shelf is empty); about 2.6% of warehouse orders stocked out in the 2024 baseline")
     spare_share: float = param(0.1, gt=0, le=2, description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of its planned capacity (for a resource nobody plans to use, of the median planned capacity of resources of its kind); it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
+
+
+class Tracking(Section):
+    """Visibility (market/goods/tracking.py): which tracking events each provider records, how
+    soon the buyer of the legs (a merchant, or its 4PL) sees them, and what a 4PL's control
+    tower adds. Only a delay or hold that is seen before the leg ends can be acted on."""
+
+    coverage_postal: float = param(0.55, ge=0, le=1, source="https://hongocean.com/how-do-i-track-a-china-post-package: economical China Post small packets are often tracked only within China and stop updating once they leave it; 0.55 assumed", description="chance a postal carrier (carrier groups named *post*) records a leg's tracking event")
+    coverage_express: float = param(0.98, ge=0, le=1, source="assumption: integrated express carriers scan at every hand-off", description="chance an express or dedicated-line carrier records a leg's tracking event")
+    coverage_freight: float = param(0.85, ge=0, le=1, source="assumption: line haul, sea, rail and trucking report milestones, not every scan", description="chance another carrier (trucking, sea, rail, drayage) records a leg's tracking event")
+    coverage_warehouse: float = param(0.95, ge=0, le=1, source="assumption: warehouse management systems scan inbound and outbound", description="chance a warehouse operator records a leg's event (pick, pack, hand-off)")
+    coverage_customs: float = param(0.9, ge=0, le=1, source="assumption: electronic release messages where brokers file electronically", description="chance a customs broker records the customs release (or hold)")
+    provider_spread: float = param(0.1, ge=0, le=0.5, source="assumption", description="spread of providers' coverage around their kind's (uniform +/- this share), drawn per provider")
+    coverage_scale: float = param(1.0, ge=0, le=1, ui=True, step=0.05, source="assumption (a what-if switch: 0 is no tracking at all)", description="multiplies every provider's coverage")
+    latency_postal: float = param(2.0, ge=0, le=30, unit="days", source="assumption: postal scans reach portals in batches", description="mean days (Poisson) until a buyer without a control tower sees a postal carrier's event")
+    latency_other: float = param(0.5, ge=0, le=30, unit="days", source="assumption", description="mean days (Poisson) until a buyer without a control tower sees another provider's event")
+    portal_capture: float = param(0.5, ge=0, le=1, source="assumption: a merchant reading carriers' portals and e-mails misses much of what they record", description="share of recorded events a merchant doing it itself sees")
+    fourpl_capture: float = param(0.8, ge=0, le=1, source="assumption: a 4PL's transport management system takes its contracted providers' status feeds (EDI, API), with gaps", description="share of recorded events a 4PL without a control tower sees (0: a 4PL with no visibility at all)")
+    control_tower: Literal["decide", "always", "never"] = param("decide", ui=True, description="whether 4PLs run a control tower (every recorded event seen the same day): each decides by its expected saving against its cost ('decide'), all do, or none does")
+    tower_by_integrator: list[Literal["decide", "always", "never"]] = param([], description="control tower rule of each integrator in turn (overrides control_tower for the first ones; to let 4PLs with and without one compete)")
+    tower_cost: Money = param(10.0, ge=0, unit="USD/day", source="assumption: a visibility platform subscription for a small 4PL, about USD 300 a month", description="a control tower's cost a day")
+    integration_cost: Money = param(0.5, ge=0, unit="USD/day per provider", source="assumption: maintaining an API or EDI feed with one provider", description="a control tower's cost a day of each provider the 4PL holds a contract with")
+    tower_review_days: int = param(28, ge=1, le=365, unit="days", description="how often a 4PL reviews whether its control tower pays")
+    eta_relief: float = param(0.5, ge=0, le=1, source="assumption: a consumer who can follow the parcel knows of a delay as it happens, so part of the uncertainty about the delivery day goes", description="share of the delivery-time spread consumers no longer face when they see every leg's event (pro rata to the share of legs seen for the channel and provider)")
+    expedite_share: float = param(0.5, ge=0, le=1, source="assumption: re-booking, priority handling or a broker correcting a filing recovers about half of what is left of a delay", description="share of the remaining delay (transport delay, inspection, customs hold) a 4PL recovers when it sees the delay before the leg ends")
+    expedite_cost: Money = param(2.0, ge=0, unit="USD/parcel", source="assumption", description="what a 4PL pays the leg's provider to expedite one delayed parcel")
+
+
+class AfterSales(Section):
+    """After-sales contacts and consumer disputes (market/goods/aftersales.py): "where is my
+    order" (WISMO) contacts rise with lateness and fall with the tracking consumers see; loss
+    and damage contacts; payment disputes, lost without proof of delivery."""
+
+    wismo_rate: float = param(0.25, ge=0, le=5, unit="contacts/parcel", source="https://helmwms.com/glossary/wismo-(where-is-my-order): a retailer without proactive tracking updates sees a 25% WISMO rate per order and cut WISMO by 70% with proactive communication", description="WISMO contacts per parcel delivered on time with no tracking seen")
+    tracking_reduction: float = param(0.7, ge=0, le=1, source="https://helmwms.com/glossary/wismo-(where-is-my-order): a retailer without proactive tracking updates sees a 25% WISMO rate per order and cut WISMO by 70% with proactive communication", description="share of the on-time WISMO contacts tracking avoids when every leg's event is seen (pro rata to the share seen)")
+    wismo_per_late_day: float = param(0.1, ge=0, le=5, unit="contacts/day", source="assumption: late parcels drive WISMO (https://ignyteiq.com/glossary/wismo/: it moves first when something upstream breaks)", description="extra WISMO contacts per day a parcel is late")
+    warn_reduction: float = param(0.5, ge=0, le=1, source="assumption: a proactive delay notice pre-empts contacts (https://www.getconvey.com/blog/wismo-avoid-customer-service-calls/)", description="share of the lateness contacts avoided when the buyer saw the delay and warned the consumer")
+    damage_contacts: float = param(1.5, ge=0, le=10, unit="contacts/parcel", source="assumption", description="contacts per lost or damaged parcel")
+    contact_cost: Money = param(5.0, ge=0, unit="USD/contact", source="https://www.getconvey.com/blog/wismo-avoid-customer-service-calls/: WISMO calls cost about USD 5 each to resolve (BenchmarkPortal: USD 4-7, https://www.eteria.biz/en/cose-wismo-where-is-my-order/)", description="cost of handling one after-sales contact, paid by the parcel's logistics buyer (the 4PL, or the merchant doing it itself)")
+    dispute_rate_late: float = param(0.03, ge=0, le=1, source="assumption", description="chance a late parcel's consumer opens a payment dispute (item not received)")
+    dispute_rate_hit: float = param(0.1, ge=0, le=1, source="assumption", description="chance a lost or damaged parcel's consumer opens a payment dispute")
+    dispute_fee: Money = param(20.0, ge=0, unit="USD/dispute", source="https://help.solo.co/en/articles/6577365-chargeback-received: a USD 20 fee for every chargeback", description="fee the merchant pays per payment dispute")
 
 
 class Output(Section):
@@ -649,6 +694,8 @@ class Scenario(Section):
     returns: Returns = Field(default_factory=Returns)
     network: Network = Field(default_factory=Network)
     evolution: Evolution = Field(default_factory=Evolution)
+    tracking: Tracking = Field(default_factory=Tracking)
+    aftersales: AfterSales = Field(default_factory=AfterSales)
     output: Output = Field(default_factory=Output)
     shocks: list[Shock] = Field(default_factory=list, max_length=1000, description="scheduled disruptions and policy changes", **LAX)
 
@@ -680,9 +727,6 @@ class Scenario(Section):
         lo, hi = self.customs_agents.accuracy
         if not 0 < lo <= hi <= 1:
             raise ValueError("customs_agents.accuracy must be [low, high] within (0, 1]")
-        lo, hi = self.integrators.visibility
-        if not 0 <= lo <= hi <= 1:
-            raise ValueError("integrators.visibility must be [low, high] within [0, 1]")
         if self.integrators.min_markup > self.integrators.max_markup:
             raise ValueError("integrators.min_markup must not exceed integrators.max_markup")
         if self.market.min_winners > self.market.max_winners:

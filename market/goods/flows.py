@@ -158,17 +158,24 @@ class ParcelFlow:
         # same order for every leg (transit, delay, handling, clearance, inspection, hold)
         clearance = self.clearance
 
-        def add_drawn(where: np.ndarray, tri: np.ndarray, draw: np.ndarray, scale=None):
-            """Add a triangular draw (rows of ``tri``: low, mode, high) to the legs in ``where``."""
+        def add_drawn(where: np.ndarray, tri: np.ndarray, draw: np.ndarray, scale=None, also=None):
+            """Add a triangular draw (rows of ``tri``: low, mode, high) to the legs in ``where``
+            (and to ``also``, when given)."""
             if where.any():
                 x = triangular(tri[:, 0], tri[:, 1], tri[:, 2], draw[where])
-                dur[where] += x if scale is None else x * scale[where]
+                if scale is not None:
+                    x = x * scale[where]
+                dur[where] += x
+                if also is not None:
+                    also[where] += x
         dur = np.zeros(n)
         is_t = kind == TRANSPORT
         is_h = kind == HANDLING
         delayed = is_t & (u[:, 1] < self.res_delay[res] * offers.delay_mult[offer])
+        # the part of a leg that is delay (a carrier's delay, an inspection, a hold): what tracking may catch
+        extra = np.zeros(n)
         add_drawn(is_t, self.res_tri[res[is_t]], u[:, 0], offers.speed[offer])
-        add_drawn(delayed, self.res_delay_tri[res[delayed]], u[:, 2])
+        add_drawn(delayed, self.res_delay_tri[res[delayed]], u[:, 2], also=extra)
         add_drawn(is_h, self.res_tri[res[is_h]], u[:, 0])
         is_e, is_i = kind == EXPORT, kind == IMPORT
         customs = is_e | is_i
@@ -177,9 +184,9 @@ class ParcelFlow:
         add_drawn(customs, ctri, u[:, 0])
         category = parcels["category"][rows]
         inspected = is_i & (u[:, 3] < clearance.inspection[terr, regime] * clearance.inspection_multiplier[category])
-        add_drawn(inspected, clearance.inspection_days[terr[inspected]], u[:, 2])
+        add_drawn(inspected, clearance.inspection_days[terr[inspected]], u[:, 2], also=extra)
         customs_hold = customs & (u[:, 4] > offers.accuracy[offer])
-        add_drawn(customs_hold, clearance.hold_days[terr[customs_hold]], u[:, 5])
+        add_drawn(customs_hold, clearance.hold_days[terr[customs_hold]], u[:, 5], also=extra)
         days = whole_days(dur, model.rng)
         lose = is_t & (u[:, 5] < self.res_loss[res] * offers.loss_mult[offer])
         damage = is_t & ~lose & (model.rng.random(n) < self.res_damage[res] * offers.loss_mult[offer])
@@ -215,6 +222,9 @@ class ParcelFlow:
         # ---- import duty and VAT, under the rule in force today ----
         if is_i.any():
             self._assess_duties(rows[is_i], terr[is_i], regime[is_i])
+
+        # ---- tracking: events seen, delays detected and (by a 4PL) expedited ----
+        days = model.tracking.on_start(rows, stage, offers.provider[offer], payee, day, days, extra)
 
         # ---- record ----
         parcels["status"][rows] = IN_STAGE
@@ -360,11 +370,15 @@ class ParcelFlow:
                                   full[via_4pl], "claim")
             kind = np.where(lost[hit], LOSS, DAMAGE)
             carrier_claim = to_cents(shares.carrier)
+            # tracking proof: the hand-over to this leg was seen (or it is the first leg)
+            hit_stage = stage[hit]
+            prev_seen = parcels["leg_seen"][hit_rows, np.maximum(hit_stage - 1, 0)]
+            proof = (hit_stage == 0) | ((prev_seen >= 0) & (prev_seen <= day))
             model.claims.file(day, kind, parcels["buyer_acct"][hit_rows], resp_acct, resp_uid, carrier_claim,
-                              parcels["parcel_id"][hit_rows], via_4pl)
+                              parcels["parcel_id"][hit_rows], via_4pl, proof)
             rest = to_cents(shares.insurer)
             model.claims.file(day, INSURANCE, parcels["buyer_acct"][hit_rows], model.acct_insurer, -1, rest,
-                              parcels["parcel_id"][hit_rows], via_4pl)
+                              parcels["parcel_id"][hit_rows], via_4pl, proof)
             parcels["claim_cents"][hit_rows] += carrier_claim + rest
             self.claims_cents += int(carrier_claim.sum() + rest.sum())
         if lost.any():

@@ -53,6 +53,8 @@ class Consignment:
     status: int = IN_TRANSIT
     will_lose: bool = False
     insured: bool = False
+    seen: bool = True             # its buyer tracks it on its way (market/goods/tracking.py)
+    due_day: int = 0              # the day it is expected at the warehouse
     cost_cents: int = 0           # logistics paid (freight, brokerage, fees)
     duty_cents: int = 0
     providers: list = field(default_factory=list)
@@ -75,6 +77,7 @@ class Inventory:
         shape = (n_products, n_warehouses)
         self.stock = np.zeros(shape, dtype=np.int64)
         self.on_order = np.zeros(shape, dtype=np.int64)
+        self.on_order_seen = np.zeros(shape, dtype=np.int64)   # ... of which its buyer tracks on its way
         self.pool_cost = np.zeros(shape)       # USD of upstream logistics in stock
         self.pool_duty = np.zeros(shape)       # USD of import duty in stock
         self.demand_ema = np.zeros(shape)      # orders a day, exponentially smoothed
@@ -90,6 +93,8 @@ class Inventory:
         self.leg_cents = 0                     # paid to providers for consignment legs
         self.duty_cents = 0                    # duty and VAT on bulk imports
         self.fee_cents = 0                     # inspection fees on bulk imports
+        self.unseen_dispatched = 0             # consignments sent that their buyer did not track
+        self.unseen: list[Consignment] = []    # ... of them, those still on their way
 
     # ---- space ----
     def space(self) -> np.ndarray:
@@ -151,6 +156,18 @@ class Inventory:
         return np.sqrt(np.maximum(self.demand_sq - self.demand_ema ** 2, 0.0))
 
     # ---- consignments ----
+    def on_order_counted(self, products: np.ndarray, wh: int, day: int) -> np.ndarray:
+        """Units on their way to a warehouse that replenishment counts: those its buyer tracks,
+        and untracked ones until they are overdue (after that nobody knows whether they come)."""
+        out = self.on_order_seen[products, wh].copy()
+        for c in self.unseen:
+            if c.status == IN_TRANSIT and c.warehouse == wh and day <= c.due_day:
+                hit = np.isin(products, c.products)
+                if hit.any():
+                    qty = dict(zip(c.products.tolist(), c.qty.tolist()))
+                    out[hit] += np.array([qty[p] for p in products[hit].tolist()], dtype=np.int64)
+        return out
+
     def dispatch(self, merchant_idx: int, buyer_acct: int, integrator_idx: int, route: int, wh: int,
                  products: np.ndarray, qty: np.ndarray, day: int) -> Consignment | None:
         """Buy goods from the supplier and send them to a warehouse as one consignment."""
@@ -171,6 +188,16 @@ class Inventory:
                                   goods_value=goods, created_day=day, ready_day=day)
         self.next_id += 1
         np.add.at(self.on_order, (products, np.full(products.size, wh)), qty)
+        # whether the buyer tracks the consignment on its way (bulk freight's coverage, through its
+        # portal or its control tower): replenishment counts only stock on its way that it sees
+        consignment.due_day = day + int(np.ceil(model.net.route_expected_days[route]))
+        capture, _ = model.tracking.capture(np.array([integrator_idx]))
+        consignment.seen = bool(model.rng.random() < model.tracking.bulk_coverage() * float(capture[0]))
+        if consignment.seen:
+            np.add.at(self.on_order_seen, (products, np.full(products.size, wh)), qty)
+        else:
+            self.unseen_dispatched += 1
+            self.unseen.append(consignment)
         # a 4PL that makes merchants whole on lost goods insures the consignment (pooled cover);
         # a merchant shipping its own stock insures it by the same rule as its parcels: when the
         # uninsured loss it fears (expected loss x its risk aversion) exceeds the premium
@@ -207,6 +234,7 @@ class Inventory:
             if not changed:
                 break
         self.consignments = [c for c in self.consignments if c.status == IN_TRANSIT]
+        self.unseen = [c for c in self.unseen if c.status == IN_TRANSIT]
 
     def _start(self, consignment: Consignment, day: int) -> bool:
         """Start the consignment's next stage if a contract allowance or spot capacity takes it
@@ -331,6 +359,8 @@ class Inventory:
         if consignment.will_lose:
             consignment.status = LOST_C
             np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
+            if consignment.seen:
+                np.subtract.at(self.on_order_seen, (consignment.products, wh_idx), consignment.qty)
             liability = to_cents(min(consignment.goods_value,
                                      model.config.carriers.liability_per_kg * consignment.weight))
             uid, acct = consignment.providers[-1]
@@ -357,6 +387,8 @@ class Inventory:
         consignment.status = ARRIVED
         self.arrived_today += 1
         np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
+        if consignment.seen:
+            np.subtract.at(self.on_order_seen, (consignment.products, wh_idx), consignment.qty)
         np.add.at(self.stock, (consignment.products, wh_idx), consignment.qty)
         wshare = model.prod_weight[consignment.products] * consignment.qty / max(consignment.weight, 1e-9)
         np.add.at(self.pool_cost, (consignment.products, wh_idx), wshare * consignment.cost_cents / 100.0)

@@ -2,7 +2,7 @@
 
 A listing's orders are Poisson with the mean of the demand model (``market/world/demand.py``):
 its merchant's base rate in the market, the product's share, the sales calendar and shocks,
-the delivery time, reliability and visibility consumers expect of the merchant's choice, and
+the delivery time, reliability and delivery-time spread consumers expect of the merchant's choice, and
 the landed price they pay (the listed retail price plus the duty and VAT passed on to them,
 against the listing's reference price). On a day the duty rules change, every listing's duty
 and VAT, and so the demand it meets, change at once.

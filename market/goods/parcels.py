@@ -63,6 +63,15 @@ COLUMNS: dict[str, np.dtype] = {
     "handoff_days": np.int16,    # days lost at hand-offs between providers (DIY)
     "damage_leg": np.int8,       # stage on which the parcel is damaged (-1: none)
     "collected": np.int8,        # 1: finished and already reported (awaits compaction)
+    # visibility and after-sales (market/goods/tracking.py, market/goods/aftersales.py)
+    "delays": np.int8,           # legs that ran late (carrier delay, inspection, hold)
+    "delays_detected": np.int8,  # ... of which the buyer saw the exception before the leg ended
+    "expedited_legs": np.int8,   # legs a 4PL paid to expedite
+    "expedited_days": np.int16,  # days a 4PL recovered by expediting detected delays
+    "wismo": np.int8,            # "where is my order" contacts
+    "damage_contacts": np.int8,  # loss and damage contacts
+    "consumer_dispute": np.int8, # 1: the consumer opened a payment dispute
+    "contact_cents": np.int64,   # what the contacts cost the logistics buyer
 }
 # columns whose "nothing" value is -1
 DEFAULTS = {"finished_day": -1, "damage_leg": -1, "integrator": -1, "integrator_idx": -1}
@@ -71,6 +80,8 @@ LEG_COLUMNS: dict[str, np.dtype] = {
     "leg_contract": np.int32,    # contract id per stage (-1 spot)
     "leg_start": np.int16,       # day the stage started (tracking event)
     "leg_end": np.int16,         # day the stage ended (tracking event)
+    "leg_seen": np.int16,        # day the buyer saw the stage's end event (-1: never)
+    "leg_detect": np.int16,      # day the buyer saw a delay on the stage before it ended (-1: none)
 }
 
 

@@ -235,6 +235,17 @@ class Metrics:
             row[f"contract_price_{mode}"] = flow.contract_rate_sum[i] / n_c if n_c else float("nan")
             row[f"spot_price_{mode}"] = flow.spot_rate_sum[i] / n_s if n_s else float("nan")
         row["providers_per_4pl_parcel"] = self.t_pps[0] / self.t_pps[1] if self.t_pps[1] else float("nan")
+        # visibility and after-sales (market/goods/tracking.py, market/goods/aftersales.py)
+        tr = model.tracking
+        row["tracking_legs"] = tr.t_legs
+        row["tracking_coverage"] = tr.t_seen / tr.t_legs if tr.t_legs else float("nan")
+        row["delays"] = tr.t_delays
+        row["delays_detected"] = tr.t_detected
+        row["delays_missed"] = tr.t_delays - tr.t_detected
+        row["expedited_days"] = tr.t_expedited_days
+        row["expedite_usd"] = tr.t_expedite_cents / 100.0
+        row["visibility_systems_usd"] = tr.t_systems_cents / 100.0
+        row.update(model.aftersales.daily())
         for it in model.integrators:
             row[f"cash_{it.name}"] = it.cash
             row[f"markup_{it.name}"] = it.markup
@@ -242,6 +253,9 @@ class Metrics:
             eff = model.efficiency.get(it.index, {})
             row[f"efficiency_{it.name}"] = eff.get("efficiency", float("nan"))
             row[f"rerouted_{it.name}"] = it.rerouted
+            cov = it.tracking_coverage
+            row[f"tracking_coverage_{it.name}"] = cov if cov is not None else float("nan")
+            row[f"control_tower_{it.name}"] = int(it.control_tower)
         # market structure: providers in the market, entry and exit, concentration by segment
         for role, group in (("carriers", model.carriers), ("warehouse_operators", model.operators),
                             ("customs_agents", model.brokers)):
@@ -412,7 +426,12 @@ class Metrics:
                 "optimum_cost_per_day": eff.get("optimum"), "realised_cost_per_day": eff.get("realised"),
                 "composition_requests": cat.requests if cat else 0,
                 "composition_cache_hits": cat.cache.hits if cat else 0,
+                "visibility": it.visibility(),
             }
+        out["tracking"] = model.tracking.summary()
+        out["tracking"]["diy"] = model.aftersales.slot_figures(0)
+        out["tracking"]["consignments_untracked"] = model.inventory.unseen_dispatched
+        out["aftersales"] = model.aftersales.summary()
         pps = self.providers_per_service
         out["providers_per_4pl_parcel"] = pps[0] / pps[1] if pps[1] else None
         out["evolution"] = {"entries": model.evolution.entries, "exits": model.evolution.exits,

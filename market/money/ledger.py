@@ -62,6 +62,12 @@ KINDS = (
     "fx_gain",          # exchange gain on a sale settled at a better rate than it was booked at
     "fx_loss",          # exchange loss on a sale settled at a worse rate than it was booked at
     "hedge_cost",       # cost of a forward selling a day's foreign-currency sales for the settlement date
+    # visibility and after-sales (market/goods/tracking.py, market/goods/aftersales.py)
+    "expedite",         # a 4PL pays the leg's provider to expedite a delay it detected
+    "visibility_systems",  # a 4PL's control tower and its integrations with providers (per day)
+    "contact",          # after-sales contacts (where is my order, damage) handled by a contact centre
+    "dispute_fee",      # a consumer's payment dispute (chargeback) fee, paid by the merchant
+    "dispute_refund",   # a consumer's dispute lost for want of proof of delivery: the sale refunded
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 # postings that move credit, not income: not counted in an account's ``received`` (revenue)

@@ -118,6 +118,12 @@ def reliability_factor(on_time, late_churn: float):
     return np.clip(1.0 - late_churn * (1.0 - np.asarray(on_time, dtype=np.float64)), 0.0, 1.0)
 
 
+def spread_factor(sd_days, penalty: float):
+    """Demand response to delivery-time uncertainty: exp(-penalty x sd), ``sd_days`` the
+    standard deviation of delivery days consumers see for the channel and provider."""
+    return np.exp(-penalty * np.maximum(np.asarray(sd_days, dtype=np.float64), 0.0))
+
+
 def unit_margin(price, taxes, goods_cost, unit_cost, tax_pass_through: float):
     """What the merchant keeps of a unit sold: the consumer's payment less goods, logistics
     (and carrying) cost and the duty and VAT it remits."""

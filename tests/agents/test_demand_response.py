@@ -125,8 +125,11 @@ def test_merchants_leave_a_market_that_stops_paying_and_come_back():
         entries.append(sum(e[3] == "entry" and e[0] >= 70 for e in ev_b) - sum(e[3] == "entry" for e in ev_a))
         # nobody leaves before its reviews have shown losses for exit_after_days
         assert all(e[0] >= 10 + b.config.merchants.exit_after_days for e in ev_b if e[3] == "exit")
-        # while out, a merchant sells nothing there; the market's orders collapse
-        ru_orders.append(orders(b, "RU", 40) - orders(b, "RU", 70) - (orders(a, "RU", 40) - orders(a, "RU", 70)))
+        # while out, a merchant sells nothing there; the market's orders collapse (relative to
+        # the same days without the tariff: the market's size differs across seeds - issue 13's
+        # market gave falls of -791, -631 and -3118 orders, the same collapse at three sizes)
+        ru_orders.append((orders(b, "RU", 40) - orders(b, "RU", 70)) / max(orders(a, "RU", 40) - orders(a, "RU", 70), 1.0)
+                         - 1.0)
         df = series(b)
         assert (df["markets_served"].iloc[1:] <= b.mm.n).all()
         assert df["market_exits"].sum() == sum(e[3] == "exit" for e in b.mm.events)

@@ -215,6 +215,42 @@ def test_cash_is_the_sum_of_the_ledger_lines(run):
     assert s["ledger_imbalance"] == 0
 
 
+def test_after_sales_and_expediting_money_match_the_parcels(run):
+    """Visibility and after-sales money, rebuilt per account from the parcel rows: contacts
+    (WISMO and damage) at the contact cost to each parcel's logistics buyer (its 4PL, or its
+    merchant), dispute fees to the merchant, refunds of disputes lost for want of proof of
+    delivery (the merchant refunds the sale), and expediting at its cost to the 4PL, once per
+    expedited leg."""
+    journal = read(run, "ledger")
+    agents = read(run, "agents")
+    cfg = run.model.config
+    p = read(run, "parcels", ["merchant", "integrator", "wismo", "damage_contacts", "consumer_dispute",
+                              "contact_usd", "expedited_legs", "sale_usd"])
+    acct_of = dict(zip(agents["agent_id"], agents["account"]))
+    p["payer"] = np.where(p["integrator"] >= 0, p["integrator"].map(acct_of).fillna(-1), p["merchant"].map(acct_of))
+    p["m_acct"] = p["merchant"].map(acct_of)
+
+    def paid(kind, by):
+        return journal[journal["kind"] == kind].groupby("payer")["amount_cents"].sum().reindex(by.index, fill_value=0)
+
+    n_contacts = p["wismo"].astype(np.int64) + p["damage_contacts"].astype(np.int64)
+    contacts = (n_contacts * int(round(cfg.aftersales.contact_cost * 100))).groupby(p["payer"]).sum()
+    contacts = contacts[contacts > 0]
+    assert (paid("contact", contacts) == contacts).all()
+    assert journal.loc[journal["kind"] == "contact", "amount_cents"].sum() == contacts.sum() == cents(p["contact_usd"]).sum()
+    fees = (p["consumer_dispute"].astype(np.int64) * int(round(cfg.aftersales.dispute_fee * 100))).groupby(p["m_acct"]).sum()
+    fees = fees[fees > 0]
+    assert (paid("dispute_fee", fees) == fees).all()
+    assert journal.loc[journal["kind"] == "dispute_fee", "amount_cents"].sum() == fees.sum()
+    refunds = journal.loc[journal["kind"] == "dispute_refund", "amount_cents"].sum()
+    assert refunds <= cents(p.loc[p["consumer_dispute"] > 0, "sale_usd"]).sum()
+    exp = (p["expedited_legs"].astype(np.int64) * int(round(cfg.tracking.expedite_cost * 100))).groupby(p["payer"]).sum()
+    exp = exp[exp > 0]
+    assert (paid("expedite", exp) == exp).all()
+    assert journal.loc[journal["kind"] == "expedite", "amount_cents"].sum() == exp.sum()
+    assert (p.loc[p["integrator"] < 0, "expedited_legs"] == 0).all()
+
+
 def test_sales_and_refunds_match_the_parcels(run):
     """Consumers pay for each parcel ordered (its retail price plus the duty and VAT passed on to
     them, never less than the price), that day, to its merchant; they are refunded the value of

@@ -23,7 +23,9 @@ from market.goods.parcels import (COLUMNS, DELIVERED, LEG_COLUMNS, LOST, WAITING
                             ParcelSink, ParcelTable)
 from market.world import EXPORT, HANDLING, IMPORT, TRANSPORT
 
-SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
+# a 4PL at cost: without it a market this small has little pooled volume to contract (merchants
+# doing it themselves rarely contract so little; the 4PL no longer gets a visibility flag's bonus)
+SMALL = {"merchants.exporters": 8, "merchants.importers": 3, "integrators.markup": 0.0}
 START = dt.date(2024, 1, 1)
 
 

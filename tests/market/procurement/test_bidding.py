@@ -248,9 +248,13 @@ def test_first_price_shading_follows_the_number_of_rivals_in_a_whole_run(tmp_pat
         if n == 1:
             np.testing.assert_allclose(a, t, rtol=1e-9)                       # alone: the reserve
         else:
-            assert np.all((share >= 1 / n - 1e-9) & (share < 1)), (n, share)
+            # at least 1/n of the room; all of it only where the reserve binds (the equilibrium
+            # ask c + (hi - c)/n is above the reserve, so the ask is the reserve: seen once with
+            # two bidders since issue 13's market)
+            assert np.all((share >= 1 / n - 1e-9) & (share <= 1 + 1e-9)), (n, share)
         ratio.setdefault(n, []).extend((a / c).tolist())
-    median = {n: float(np.median(v)) for n, v in ratio.items() if len(v) > 10}
+    # (issue 13's market: 7 lone-bidder asks, 407 with two bidders, 20 with three)
+    median = {n: float(np.median(v)) for n, v in ratio.items() if len(v) > 5}
     assert {1, 2, 3} <= median.keys(), {n: len(v) for n, v in ratio.items()}
     assert median[1] > median[2] > 1.0 and median[1] > median[3] > 1.0, median
 

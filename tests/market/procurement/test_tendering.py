@@ -11,7 +11,9 @@ from experiments.run import run_scenario
 from market import Marketplace
 from market.goods.allocation import call_auction_allocate, zi_auction_allocate
 
-SMALL = {"merchants.exporters": 8, "merchants.importers": 3}
+# a 4PL at cost: without it a market this small has little pooled volume to contract (merchants
+# doing it themselves rarely contract so little; the 4PL no longer gets a visibility flag's bonus)
+SMALL = {"merchants.exporters": 8, "merchants.importers": 3, "integrators.markup": 0.0}
 
 
 def run(tmp_path, days=100, seed=3, **over):
@@ -35,7 +37,9 @@ def test_each_auction_format_contracts_and_conserves(tmp_path, fmt, conserved):
     assert ((c["rate_parcel"] + c["rate_kg"] + c["rate_shipment"] + c["rate_storage"]) > 0).all()
     # legs ran under those contracts
     p = pd.read_parquet(tmp_path / "o" / "parcels.parquet")
-    assert (p["leg1_contract"] >= 0).mean() > 0.2
+    # (issue 13: 0.15-0.16 of first legs here, against 0.2 and more while the 4PL had the former
+    # visibility flag's bonus and pooled more of this small market)
+    assert (p["leg1_contract"] >= 0).mean() > 0.1
 
 
 def test_contract_net_subcontracts_legs(tmp_path, conserved):
@@ -163,7 +167,8 @@ def test_adaptive_bidders_learn():
             won[book.offer[signed]] = True
             assert bid[won].all()
             lost = bid & ~won
-            assert won.sum() > 5 and lost.sum() > 10, (day, won.sum(), lost.sum())
+            # enough of both to see (issue 13's smaller 4PL pool: 21 won and 7 lost on day 0, seed 2)
+            assert won.sum() > 5 and lost.sum() > 5, (day, won.sum(), lost.sum())
             assert ((after[won] > before[won]) | np.isclose(after[won], hi)).all()
             assert ((after[lost] < before[lost]) | np.isclose(after[lost], lo)).all()
             np.testing.assert_array_equal(after[~bid], before[~bid])

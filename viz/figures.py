@@ -11,6 +11,7 @@ JavaScript ships in the Python package).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from viz import style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 HEIGHT = 320
-PCT_WORDS = ("rate", "share", "utilisation", "space_used", "efficiency")
+PCT_WORDS = ("rate", "share", "utilisation", "space_used", "efficiency", "coverage")
 USD_WORDS = ("usd", "price", "cost", "cash", "premium", "payout", "landed", "duty", "vat", "fee")
 DAY_WORDS = ("days", "lead_time")
 
@@ -31,7 +32,10 @@ CONFIG = {"displaylogo": False, "responsive": True,
 
 
 def kind_of(column: str) -> str:
-    """'pct' (a share 0..1, shown in percent), 'usd', 'days' or 'count', from the name."""
+    """'pct' (a share 0..1, shown in percent), 'usd', 'days', 'fx' (an exchange rate, units of a
+    currency per USD: ``rate_EUR``) or 'count', from the name."""
+    if FX_COLUMN.match(column):
+        return "fx"
     c = column.lower()
     if c.startswith("markup_"):
         return "pct"
@@ -42,6 +46,9 @@ def kind_of(column: str) -> str:
     if any(w in c for w in USD_WORDS):
         return "usd"
     return "count"
+
+
+FX_COLUMN = re.compile(r"^rate_[A-Z]{3}$")
 
 
 def label_of(column: str) -> str:
@@ -157,11 +164,12 @@ def _xarr(x) -> np.ndarray:
 
 
 def _ytitle(kind: str) -> str:
-    return {"pct": "percent", "usd": "USD", "days": "days", "count": ""}[kind]
+    return {"pct": "percent", "usd": "USD", "days": "days", "fx": "units per USD", "count": ""}[kind]
 
 
 def _hover(kind: str) -> str:
-    fmt = {"pct": "%{y:.1f}%", "usd": "$%{y:,.2f}", "days": "%{y:.2f} d", "count": "%{y:,.2~f}"}[kind]
+    fmt = {"pct": "%{y:.1f}%", "usd": "$%{y:,.2f}", "days": "%{y:.2f} d", "fx": "%{y:,.4~f} per USD",
+           "count": "%{y:,.2~f}"}[kind]
     return fmt + "<extra>%{fullData.name}</extra>"
 
 

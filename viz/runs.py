@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from viz.figures import FX_COLUMN
+
 __all__ = ["LoadError", "Run", "Sweep", "run_from_model", "load_run", "load_sweep", "open_results",
            "flatten", "differing_params", "paired_difference", "column_families", "Family",
            "breakdown_dims", "sweep_paired_difference", "rule_changes", "shock_spans", "derived_parcel_series"]
@@ -392,6 +394,9 @@ def breakdown_dims(columns, world: str = "world") -> dict[str, tuple[str, ...]]:
     segs = sorted(c[len("hhi_"):] for c in cols if c.startswith("hhi_"))
     if segs:
         dims["segment"] = tuple(segs)
+    currencies = sorted(c[len("rate_"):] for c in cols if FX_COLUMN.match(c))
+    if currencies:
+        dims["currency"] = tuple(currencies)
     return dims
 
 

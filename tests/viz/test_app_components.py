@@ -98,10 +98,17 @@ def test_every_component_renders_for_every_scenario(models, name):
 
     rc = render(MarketView(m))
     try:
-        tables = [w for w in walk(rc.box) if isinstance(w, DataTableWidget)]
+        def tables_in(cls):
+            return [w for card in rc.find(v.Card).widgets if cls in (card.class_ or "").split()
+                    for w in walk(card) if isinstance(w, DataTableWidget)]
+
         if len(m.contracts.frame()):
+            tables = tables_in("fourpl-tenders") + tables_in("fourpl-contracts")
             assert len(tables) == 2, "a scenario with contracts shows the tenders and the contracts"
             assert all(t.total_length > 0 for t in tables)
+        if m.config.currency.enabled:  # the day's exchange rates, one row per currency other than the USD
+            [rates] = tables_in("fourpl-currencies")
+            assert rates.total_length == len(m.rates.names) - 1
     finally:
         rc.close()
 

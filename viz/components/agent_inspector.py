@@ -102,6 +102,19 @@ def provider_offers(model, prov) -> pd.DataFrame:
     return out
 
 
+def visibility_table(agent) -> pd.DataFrame:
+    """An integrator's tracking figures (``Integrator.visibility()``) as figure / value rows."""
+    rows = []
+    for key, value in agent.visibility().items():
+        if isinstance(value, dict):
+            rows.extend({"figure": f"{key} {k}".replace("_", " "), "value": v} for k, v in value.items())
+        else:
+            rows.append({"figure": key.replace("_", " "), "value": value})
+    frame = pd.DataFrame(rows)
+    frame["value"] = frame["value"].map(lambda v: f"{v:,.4g}" if isinstance(v, float) else str(v))
+    return frame
+
+
 def _series(history, uid, field):
     return history.of(uid, field) if history is not None else np.zeros(0)
 
@@ -180,6 +193,14 @@ def AgentInspector(model, day: int | None = None):
                     "of parcels created")
             if role == "merchant":
                 Kpi("Switches", style.fmt_int(getattr(agent, "switches", 0)), "channel or provider changes")
+            coverage = getattr(agent, "tracking_coverage", None)
+            if coverage is not None and np.isfinite(coverage):
+                Kpi("Tracking coverage", style.fmt_pct(coverage, 0),
+                    "of its parcels' legs seen" if role == "integrator" else
+                    f"of its legs' events recorded ({getattr(agent, 'tracking_class', '')})")
+            if role == "integrator":
+                Kpi("Control tower", "yes" if getattr(agent, "control_tower", False) else "no",
+                    "sees every recorded event the same day")
 
         with solara.ColumnsResponsive(12, large=[7, 5]):
             with solara.Card(f"{agent.name} over time", subtitle="cash and the day's profit, volume a day, reputation",
@@ -199,6 +220,10 @@ def AgentInspector(model, day: int | None = None):
                         t = merchant_markets(model, agent)
                         if not t.empty:
                             solara.DataFrame(t, items_per_page=10, scrollable=True)
+                elif role == "integrator" and hasattr(agent, "visibility"):
+                    with solara.Card("Visibility and after-sales", subtitle="what tracking let it see and do",
+                                     classes=["fourpl-card", "fourpl-visibility"]):
+                        solara.DataFrame(visibility_table(agent), items_per_page=20, scrollable=True)
                 elif role != "integrator":
                     with solara.Card("Offers", subtitle="capacity, use today and markup on each resource",
                                      classes=["fourpl-card"]):

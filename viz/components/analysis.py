@@ -57,6 +57,23 @@ HEADLINE: tuple[ChartDef, ...] = (
              families=("duty_per_parcel", "vat_per_parcel")),
     ChartDef("landed", "Landed cost per delivered parcel (logistics + duty), by market",
              columns=("landed_cost_per_parcel",), families=("landed_cost_per_parcel",)),
+    ChartDef("returns", "Returns a day, and where they went",
+             columns=("returns_opened", "returns_in_transit_back", "returns_resold", "returns_liquidated",
+                      "returns_scrapped", "returns_back_at_origin"),
+             note="opened; in transit back (stock); resold, liquidated, scrapped, back at origin"),
+    ChartDef("returns_money", "Money of returns a day",
+             columns=("return_refunds_usd", "return_costs_usd", "return_recovered_usd", "return_drawback_usd"),
+             note="refunds paid, reverse-logistics costs, value recovered, duty drawback"),
+    ChartDef("currency", "Exchange rates, units per USD", families=("rate",), log=True,
+             note="each market's currency; shocks shaded"),
+    ChartDef("payment", "Payment and exchange a day",
+             columns=("payment_fees_usd", "fx_gains_usd", "fx_losses_usd", "hedge_costs_usd"),
+             note="payment providers' fees, exchange gains and losses on settlement, hedging cost"),
+    ChartDef("tracking", "Tracking coverage", columns=("tracking_coverage",), families=("tracking_coverage",),
+             note="share of legs whose tracking event the buyer saw; per integrator"),
+    ChartDef("contacts", "After-sales contacts and delays a day",
+             columns=("contacts_wismo", "contacts_damage", "contacts_dispute", "delays_detected", "delays_missed"),
+             note="where-is-my-order, damage and dispute contacts; delays detected in time or missed"),
 )
 CHART_BY_KEY = {c.key: c for c in HEADLINE}
 

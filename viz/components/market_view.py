@@ -16,7 +16,7 @@ import solara
 
 from viz import style
 from viz.components.kpis import Kpi
-from viz.state import column, names_of, resource_label
+from viz.state import column, names_of, resource_label, series
 
 SERVICE_LABELS = {"lane": "Transport", "warehouse": "Warehousing", "brokerage": "Customs brokerage",
                   "end_to_end": "End-to-end service"}
@@ -178,6 +178,48 @@ def contracts_table(model, df: pd.DataFrame, which: str = "Active", buyer: str =
     return out
 
 
+def currency_table(model) -> pd.DataFrame:
+    """Each market currency's rate against the USD on day 0 and today, and the change of its value."""
+    cols = series(model)
+    rows = []
+    for key in sorted(k for k in cols if k.startswith("rate_") and len(k) == 8 and k[5:].isupper()):
+        values = cols[key]
+        if not values:
+            continue
+        first, last = float(values[0]), float(values[-1])
+        rows.append({"currency": key[5:], "per USD, day 0": round(first, 4), "per USD, today": round(last, 4),
+                     "value vs USD since day 0": f"{first / last - 1:+.1%}"})
+    return pd.DataFrame(rows)
+
+
+def returns_table(model) -> pd.DataFrame:
+    """Returns opened so far, by market: how many, what became of them, and their money (USD)."""
+    returns = getattr(model, "returns", None)
+    table = getattr(returns, "table", None)
+    if table is None:
+        return pd.DataFrame()
+    from market.goods.returns import IN_TRANSIT, STATUS_NAMES
+
+    status = table.column("status")
+    opened = status >= IN_TRANSIT  # scheduled ones: the consumer has not sent them yet
+    if not opened.any():
+        return pd.DataFrame()
+    market = table.column("market")[opened]
+    status = status[opened]
+    frame = pd.DataFrame({"market": [model.world.markets[m] for m in market],
+                          "status": [STATUS_NAMES[x] for x in status]})
+    for money in ("refund", "freight", "recovered", "drawback"):
+        frame[money] = table.column(f"{money}_cents")[opened] / 100.0
+    out = frame.groupby("market").agg(returns=("status", "size"), refunds_usd=("refund", "sum"),
+                                      freight_usd=("freight", "sum"), recovered_usd=("recovered", "sum"),
+                                      drawback_usd=("drawback", "sum"))
+    counts = pd.crosstab(frame["market"], frame["status"])
+    out = out.join(counts).reset_index()
+    for c in ("refunds_usd", "freight_usd", "recovered_usd", "drawback_usd"):
+        out[c] = out[c].round(2)
+    return out
+
+
 @solara.component
 def MarketView(model, day: int | None = None):
     """The latest tenders and the contract book, with filters."""
@@ -221,6 +263,22 @@ def MarketView(model, day: int | None = None):
         with solara.Card(title, subtitle=sub, classes=["fourpl-card", "fourpl-tenders"]):
             if not tenders.empty:
                 solara.DataFrame(tenders, items_per_page=10, scrollable=True)
+
+        fx, rt = currency_table(model), returns_table(model)
+        if not fx.empty or not rt.empty:
+            with solara.ColumnsResponsive(12, large=[5, 7]):
+                with solara.Card("Currencies", subtitle="each market's currency against the USD (shocks move it)",
+                                 classes=["fourpl-card", "fourpl-currencies"]):
+                    if fx.empty:
+                        solara.Text("No rates recorded yet.", style={"color": style.MUTED})
+                    else:
+                        solara.DataFrame(fx, items_per_page=6, scrollable=True)
+                with solara.Card("Returns by market", subtitle="opened so far, what became of them, and their money",
+                                 classes=["fourpl-card", "fourpl-returns"]):
+                    if rt.empty:
+                        solara.Text("No returns opened yet.", style={"color": style.MUTED})
+                    else:
+                        solara.DataFrame(rt, items_per_page=6, scrollable=True)
 
         buyers = ["All buyers"] + (sorted(df["buyer_name"].astype(str).unique()) if not df.empty else [])
         with solara.Card("Contracts", subtitle="rate, committed capacity, term and how each has performed",

@@ -360,12 +360,12 @@ def test_spot_is_below_contract_in_a_soft_market_and_above_in_a_tight_one():
     The summary's lane-by-lane figure (``prices_by_mode``, Metrics.spot_over_contract) covers the
     lanes that carried both spot and contract legs, whatever their load. In the soft market every
     such truck lane idles, and the truck figure is under 1 in every seed. In the tight market a
-    lane runs full only if merchants keep using its channel: since issue 13's visibility seed 3's
-    merchants left the border-warehouse channel (its Suifenhe truck lanes carried nothing), and
-    its only truck lane with both kinds of legs was the express feeder shenzhen>szx_air, idle at
-    60% capacity (9% of capacity used, posted spot at 0.85 of list): truck figures 1.32, 1.06,
-    0.83 in seeds 1-3, the express feeders at 0.83-0.87 in every seed that used them, the border
-    lanes (62-66% used) at 1.06-1.33. So the tight market's claim is checked with the same figure
+    lane runs full only if merchants keep using its channel: on issue 13's merged market seed 3's
+    Suifenhe border-warehouse truck lanes carried no legs of both kinds, and its only truck lane
+    with both was the express feeder shenzhen>szx_air, idle at 60% capacity (9% of capacity
+    used, posted spot at 0.85 of list): truck figures 1.32, 1.06, 0.83 in seeds 1-3, the express
+    feeders at 0.83-0.87 in every seed that used them, the border lanes (62-66% used) at
+    1.06-1.33. So the tight market's claim is checked with the same figure
     over the lanes that ran full (parcels carried over capacity, outside spare included, at or
     above the low end of ``carriers.utilisation_target``, where the posted spot leaves its slack
     floor): over every mode, and over the truck lanes wherever any ran full."""

@@ -300,13 +300,21 @@ def test_warehouse_channels_recover_more_per_return(simulate):
 @pytest.mark.slow
 def test_returns_move_merchants_towards_warehouse_channels(simulate):
     """Paired seeds: with returns on, merchants weigh the refunds a channel cannot recover, and
-    more parcels go by warehouse channels than with returns off."""
+    more parcels go by warehouse channels than with returns off.
+
+    Six seeds, not three (issue 13): with visibility merged (consumers answer the spread of
+    delivery days they can see) warehouse channels carry most parcels even with returns off,
+    0.863 0.949 0.913 in seeds 1-3, so what returns can add is small and uneven (0.946 0.963
+    0.928 with them: rises 0.083 0.014 0.015, mean 0.038 against 2 s.e. 0.046). Seen in seeds
+    4-6: 0.968 0.925 0.887 -> 0.981 0.963 0.906 (rises 0.013 0.038 0.019); over seeds 1-6 the
+    mean rise is 0.030, 2 s.e. 0.022, every seed rising."""
     def warehouse_share(run):
         by = summary(run)["by_channel"]
         wh = sum(by[c]["parcels_created"] for c in by if c.endswith("_warehouse"))
         return wh / sum(by[c]["parcels_created"] for c in by)
-    on = [warehouse_share(_small(simulate, s)) for s in SEEDS]
-    off = [warehouse_share(_small(simulate, s, **{"returns.enabled": False})) for s in SEEDS]
+    seeds = SEEDS + (4, 5, 6)
+    on = [warehouse_share(_small(simulate, s)) for s in seeds]
+    off = [warehouse_share(_small(simulate, s, **{"returns.enabled": False})) for s in seeds]
     mean, se = paired(off, on)
     assert mean > 2 * se and mean > 0, (off, on)
 

@@ -224,8 +224,9 @@ def test_first_price_shading_follows_the_number_of_rivals_in_a_whole_run(tmp_pat
     Three runs (seeds 4, 5, 6), their asks pooled: which lanes a run tenders depends on the
     channels its eight exporters choose, and lanes with one bidder (the posts' lanes) or three
     (dedicated lines, express) are tendered only by merchants on the postal, dedicated-line and
-    express channels. Since issue 13's visibility (consumers answer the spread of delivery days
-    they see, the postal channels' widest) seed 4 alone had almost none: asks that can win 5, 430
+    express channels. Since issue 13 merged (probably through visibility: consumers answer the
+    spread of delivery days they see, the postal channels' widest; not checked part by part)
+    seed 4 alone had almost none: asks that can win 5, 430
     and 5 with 1, 2 and 3 bidders, all the lone and three-bidder ones merchants' tenders on Russian
     post and dedicated lines; seeds 5 and 6 gave 18, 410, 39 and 9, 470, 36."""
     import agents.provider as provider

@@ -258,7 +258,7 @@ class Merchant(mesa.Agent):
                 sd = tracking.spread_faced(channel, integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route])
                 unit_cost = logistics + carrying
                 price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
-                tax = model.orders.taxes(prods, route, rep_route, price)
+                tax = model.orders.taxes(prods, route, rep_route, price, fx)
                 paid = consumer_price(price, tax, demand.tax_pass_through)
                 pf = price_factor(paid, ref_price, demand.price_elasticity)
                 nonprice = float(time_factor(days, demand.time_elasticity, demand.reference_days)
@@ -440,7 +440,8 @@ class Merchant(mesa.Agent):
         demand = model.config.demand
         sl = mm.listings(row, self.products.size)
         price = model.lst_price[sl]
-        tax = model.orders.taxes(self.products, int(mm.route[row]), int(mm.rep_route[row]), price)
+        fx = float(model.rates.market_value[mm.market[row]])        # price and tax in local units
+        tax = model.orders.taxes(self.products, int(mm.route[row]), int(mm.rep_route[row]), price, fx)
         model.lst_tax[sl] = tax
         model.lst_pf[sl] = price_factor(consumer_price(price, tax, demand.tax_pass_through), model.lst_ref_price[sl],
                                         demand.price_elasticity)

@@ -84,14 +84,19 @@ class Orders:
             self._credit_memo[key] = credit
         return np.maximum(output - credit, 0.0)
 
-    def taxes(self, products: np.ndarray, route: int, rep_route: int, price: np.ndarray) -> np.ndarray:
+    def taxes(self, products: np.ndarray, route: int, rep_route: int, price: np.ndarray, fx: float) -> np.ndarray:
         """Duty and VAT per unit a sale along these routes bears under today's rules: at the
         parcel's import on its sale price, at the bulk entry on its goods cost, and VAT on a
-        sale from stock inside the market (net of the import VAT credited)."""
+        sale from stock inside the market (net of the import VAT credited).
+
+        ``price`` is listed in the market's local units and ``fx`` is today's USD value of one
+        (``Rates.market_value``): duties are assessed in USD (the customs value, thresholds and
+        the goods cost are USD), and the result is in local units, like the price it is added to."""
         model = self.model
-        sale = price if route >= 0 and self.route_imports[route] else None     # else the price is not assessed
-        return model.expected_duties.per_unit(products, route, rep_route, model.day, model.date, sale) \
-            + self.sale_vat(products, route, rep_route, price, model.date)
+        usd = np.asarray(price, dtype=np.float64) * fx
+        sale = usd if route >= 0 and self.route_imports[route] else None     # else the price is not assessed
+        return (model.expected_duties.per_unit(products, route, rep_route, model.day, model.date, sale)
+                + self.sale_vat(products, route, rep_route, usd, model.date)) / fx
 
     def _refresh_taxes_if_rules_changed(self):
         """Re-price every listing's duty and VAT when the rules in force changed (a dated rule
@@ -163,7 +168,9 @@ class Orders:
             # the taxes the consumer's price passes on: the listing's (its channel's) or, selling
             # down stock of a channel it left, those this sale bears (the unit's bulk-entry duty
             # and import VAT, and the sale's VAT net of it), not the new channel's
-            tax = np.where(sell_down, unit_duty[sel] + vat, model.lst_tax[np.flatnonzero(sel)])
+            # (those are USD; the listing's tax, like its price, is in local units)
+            fx = model.rates.market_value[mm.market[listing_row[sel]]]
+            tax = np.where(sell_down, (unit_duty[sel] + vat) / fx, model.lst_tax[np.flatnonzero(sel)])
             groups.append(dict(rows=np.flatnonzero(sel), count=from_stock[sel], route=stock_route,
                                status=WAITING, fallback=0, upstream=unit_cost[sel], updu=unit_duty[sel],
                                goods=False, vat=vat, tax=tax))

@@ -46,23 +46,72 @@ def test_consumers_pay_the_duty_and_vat_of_a_direct_parcel(priced):
     assert checked >= 2
 
 
-def test_a_sale_from_stock_inside_the_market_pays_its_vat_net_of_the_import_vat(priced):
-    """Sold from the EU overseas warehouse: VAT at the EU rate on the retail price, less the
-    import VAT paid on the goods cost (with its duty) when the stock entered."""
-    m = priced.model
-    p = read_parcels(priced)
-    spec = load_world_spec("world")
-    eu = spec.duty_rules["EU"][0]
+def eu_stock_sales(run):
+    """Parcels sold from the EU overseas warehouse, with the goods cost, the EU duty rate of
+    their category and the import VAT paid on that cost (with its duty) at the bulk entry."""
+    m = run.model
+    p = read_parcels(run)
+    eu = load_world_spec("world").duty_rules["EU"][0]
     sold = p[(p["channel"] == "overseas_warehouse") & (p["market"] == "EU") & (p["fallback"] == 0)]
-    assert len(sold) > 500
     cost = m.prod_value[sold["product"]] * m.prod_cost_share[sold["product"]]
     duty_rate = np.array([eu.duty.get(c, 0.0) for c in sold["category"]])
-    input_vat = cost * (1 + duty_rate) * eu.vat
+    return sold, eu, cost, duty_rate, cost * (1 + duty_rate) * eu.vat
+
+
+def test_a_sale_from_stock_inside_the_market_pays_its_vat_net_of_the_import_vat(priced):
+    """Sold from the EU overseas warehouse: VAT at the EU rate on the retail price (in USD at
+    the day's rate), less the import VAT paid on the goods cost (with its duty) when the stock
+    entered."""
+    sold, eu, cost, duty_rate, input_vat = eu_stock_sales(priced)
+    assert len(sold) > 500
     np.testing.assert_allclose(sold["duty_usd"], np.maximum(eu.vat * sold["value"] - input_vat, 0), atol=0.02)
     assert (sold["duty_usd"] > 0).mean() > 0.9
-    # and the consumer paid it, with the duty and import VAT the unit bore at its bulk entry
+
+
+def test_the_consumer_of_a_sale_from_stock_pays_its_vat_and_the_duty_the_unit_bore(simulate):
+    """The consumer paid the sale's net VAT plus the duty and import VAT the unit bore at its
+    bulk entry (complete pass-through).
+
+    Exactly so only while the exchange rate stands still, so this run holds it still
+    (``currency.volatility_scale = 0``): a listing's price, and the taxes passed on in it, are
+    in local units, fixed until the merchant re-prices, while the taxes charged are assessed in
+    USD at the sale; so the part of them that is not a share of the price (the bulk duty, and the
+    import VAT credited) is passed on at the rate of the day of pricing. In the 60-day run of
+    seed 6 with the rates moving, that put the two up to 0.06 USD apart (25 of 16031 parcels over
+    0.05) when the EUR had moved 2% since the listing was priced (3.34 USD of duty x 0.0195). The
+    currency side is checked in the next test."""
+    run = simulate("baseline", days=60, seed=6, **SMALL, **{"currency.volatility_scale": 0.0})
+    sold, eu, cost, duty_rate, input_vat = eu_stock_sales(run)
+    assert len(sold) > 500
+    np.testing.assert_allclose(sold["duty_usd"], np.maximum(eu.vat * sold["value"] - input_vat, 0), atol=0.02)
     np.testing.assert_allclose(sold["sale_usd"] - sold["value"], sold["duty_usd"] + sold["upstream_duty_usd"],
                                atol=0.05)
+
+
+@pytest.mark.parametrize("fx", [0.8, 1.25])
+def test_the_tax_listed_with_a_local_price_is_its_usd_taxes_at_the_days_rate(priced, fx):
+    """A listing's price is in local units; the taxes a merchant lists with it are those the
+    sale bears in USD at the day's rate, in local units too: from the EU overseas warehouse,
+    EU VAT on the price in USD plus the bulk entry's duty on the goods cost (its import VAT is
+    credited against the sale's), recomputed from the world file's rules. A tax assessed on the
+    local price as if it were USD, or a USD duty listed as local units, is off by the rate."""
+    m = priced.model
+    spec = load_world_spec("world")
+    eu = spec.duty_rules["EU"][0]
+    ow = m.world.channels.index("overseas_warehouse")
+    eu_k = m.world.markets.index("EU")
+    rows = [r for r in range(m.mm.market.size) if m.mm.market[r] == eu_k and m.mm.channel[r] == ow
+            and m.mm.route[r] >= 0 and m.mm.rep_route[r] >= 0]
+    assert rows
+    for row in rows:
+        mer = m.merchants[m.mm.merchant[row]]
+        prods = mer.products
+        price = m.lst_price[m.mm.listings(row, prods.size)]
+        tax = m.orders.taxes(prods, int(m.mm.route[row]), int(m.mm.rep_route[row]), price, fx)
+        cost = m.prod_value[prods] * m.prod_cost_share[prods]
+        duty = cost * np.array([eu.duty.get(m.world.categories[c], 0.0) for c in m.prod_category[prods]])
+        want = eu.vat * price * fx + duty
+        np.testing.assert_allclose(tax * fx, want, rtol=1e-9, atol=1e-9)
 
 
 def test_no_pass_through_of_taxes_means_the_consumer_pays_the_price(simulate):

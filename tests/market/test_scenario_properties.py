@@ -80,6 +80,10 @@ def valid_value(row) -> st.SearchStrategy:
         return floats | st.integers(first, last) if first <= last else floats      # an int is a fine float
     if typing.get_origin(ann) is typing.Literal:
         return st.sampled_from(typing.get_args(ann))
+    if typing.get_origin(ann) is list and typing.get_origin(typing.get_args(ann)[0]) is typing.Literal:
+        # a choice per agent in turn (e.g. integrators.pricing_by_integrator, tracking.tower_by_integrator):
+        # any of the allowed words, repeated or not, up to a few more than there are agents
+        return st.lists(st.sampled_from(typing.get_args(typing.get_args(ann)[0])), max_size=4)
     if ann is dt.date:
         return st.dates(FIRST_START, LAST_START)
     if typing.get_origin(ann) is tuple:
@@ -109,8 +113,6 @@ def valid_value(row) -> st.SearchStrategy:
         low, high = (0.001, 1000.0) if key.endswith("start_per_usd") else (0.0, 2.0)
         return st.fixed_dictionaries({"USD": st.just(first), **{c: st.floats(low, high) for c in
                                                                ("EUR", "GBP", "RUB", "CNY")}})
-    if key == "integrators.pricing_by_integrator":
-        return st.lists(st.sampled_from(["cost_plus", "value_based", "adaptive"]), max_size=3)
     raise AssertionError(f"no strategy for {key}: {ann}")
 
 

@@ -57,12 +57,17 @@ def run(tmp_path, name, start, days, seed, channels, shocks=None):
 def test_the_april_peak_and_the_may_truce_reach_each_parcel(tmp_path):
     """2 to 20 May 2025: an express parcel of China pays MFN + Section 301 + IEEPA (145% before
     14 May, 30% from it) on its value; a postal one pays 120% (54% from 14 May) of its value and
-    nothing else (China Post's method: ad valorem)."""
+    nothing else (China Post's method: ad valorem).
+
+    One run per channel (merchants.allowed_channels): with both allowed, which one merchants pick
+    for the US is the market's choice, not the duty rules'; since visibility (ODD 7.17) none of
+    the 8 exporters of seed 2 picked express for the US (0 of 1178 US parcels, against 89 of 384
+    before), so a run with both had no express parcel to check."""
     start = dt.date(2025, 5, 1)
-    r = run(tmp_path, "may", start, 20, seed=2, channels=["postal", "express"])
-    us = us_imports(r, start)
+    express = us_imports(run(tmp_path, "may-express", start, 20, seed=2, channels=["express"]), start)
+    postal = us_imports(run(tmp_path, "may-postal", start, 20, seed=2, channels=["postal"]), start)
     truce = dt.date(2025, 5, 14)
-    express, postal = us[us["channel"] == "express"], us[us["channel"] == "postal"]
+    assert (express["channel"] == "express").all() and (postal["channel"] == "postal").all()
     for frame in (express, postal):
         assert (frame["import_date"] < truce).sum() >= 10 and (frame["import_date"] >= truce).sum() >= 10
     ieepa = np.where(express["import_date"] >= truce, 0.30, 1.45)

@@ -11,6 +11,7 @@ JavaScript ships in the Python package).
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -97,11 +98,30 @@ def series_of(daily: pd.DataFrame, column: str, name: str, kind: str | None = No
     return Series(name=name, x=_xs(daily), y=y * _scale(kind or kind_of(column)), **kw)
 
 
+DAY_MARK = "fourpl-day"  # the name of the line marking the chosen day (the time slider)
+
+
+def day_shapes(day) -> list[dict]:
+    """The vertical line marking a chosen day on a time chart (none for None)."""
+    if day is None:
+        return []
+    return [dict(type="line", name=DAY_MARK, xref="x", yref="paper", x0=day, x1=day, y0=0, y1=1,
+                 line=dict(color=style.INK, width=1.5), layer="above")]
+
+
 def time_figure(series: list[Series], *, title: str = "", kind: str = "count", shocks=(), rules=(),
-                log: bool = False, height: int = HEIGHT, empty_text: str = "Nothing to show yet") -> go.Figure:
+                log: bool = False, height: int = HEIGHT, empty_text: str = "Nothing to show yet",
+                mark=None) -> go.Figure:
     """A time chart: lines (bands shaded), shocks as red spans, customs rule changes as dotted
-    lines with their territory, a unified hover, the legend under the plot."""
-    fig = go.Figure()
+    lines with their territory, a unified hover, the legend under the plot; ``mark``, a date,
+    is drawn as a solid vertical line (the day the time slider chose).
+
+    Built as plain dicts and handed to ``go.Figure`` unvalidated (the values are ours and
+    valid; validating each shape and trace cost tens of milliseconds a chart a day).
+    """
+    traces: list[dict] = []
+    shapes: list[dict] = []
+    notes: list[dict] = []
     for s in series:
         color = s.color
         if s.lo is not None and s.hi is not None:
@@ -110,46 +130,56 @@ def time_figure(series: list[Series], *, title: str = "", kind: str = "count", s
             ok = np.isfinite(hi) & np.isfinite(lo)
             x = np.concatenate([xs[ok], xs[ok][::-1]])
             y = np.concatenate([hi[ok], lo[ok][::-1]])
-            fig.add_trace(go.Scatter(x=x, y=y, fill="toself", mode="lines", line=dict(width=0),
-                                     fillcolor=_rgba(color or style.ACCENT, 0.18), hoverinfo="skip",
-                                     showlegend=False, legendgroup=s.group or s.name, name=f"{s.name} (95% CI)"))
-        fig.add_trace(go.Scatter(x=_xarr(s.x), y=np.asarray(s.y, dtype=float), name=s.name, mode="lines", legendgroup=s.group or s.name,
-                                 line=dict(color=color, dash=s.dash, width=1.8),
-                                 stackgroup="one" if s.stack else None,
-                                 hovertemplate=_hover(kind)))
+            traces.append(dict(type="scatter", x=x, y=y, fill="toself", mode="lines", line=dict(width=0),
+                               fillcolor=_rgba(color or style.ACCENT, 0.18), hoverinfo="skip",
+                               showlegend=False, legendgroup=s.group or s.name, name=f"{s.name} (95% CI)"))
+        line = dict(dash=s.dash, width=1.8)
+        if color:
+            line["color"] = color
+        trace = dict(type="scatter", x=_xarr(s.x), y=np.asarray(s.y, dtype=float), name=s.name, mode="lines",
+                     legendgroup=s.group or s.name, line=line, hovertemplate=_hover(kind))
+        if s.stack:
+            trace["stackgroup"] = "one"
+        traces.append(trace)
     if not series:
-        fig.add_annotation(text=empty_text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                           font=dict(color=style.MUTED, size=13))
+        notes.append(dict(text=empty_text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                          font=dict(color=style.MUTED, size=13)))
     for x0, x1, names in shocks:
         x1 = pd.Timestamp(x1) + pd.Timedelta(days=1) if isinstance(x1, (pd.Timestamp, np.datetime64)) else x1
-        fig.add_vrect(x0=x0, x1=x1, fillcolor=style.DISRUPTED, opacity=0.08, line_width=0, layer="below")
-        fig.add_annotation(x=x0, y=1.0, yref="paper", xanchor="left", yanchor="top", showarrow=False,
-                           text=f"⚠ {names}", font=dict(size=9, color=style.DISRUPTED),
-                           bgcolor="rgba(255,255,255,0.7)", hovertext=f"shock in force: {names}")
+        shapes.append(dict(type="rect", xref="x", yref="y domain", x0=x0, x1=x1, y0=0, y1=1,
+                           fillcolor=style.DISRUPTED, opacity=0.08, line=dict(width=0), layer="below"))
+        notes.append(dict(x=x0, y=1.0, yref="paper", xanchor="left", yanchor="top", showarrow=False,
+                          text=f"⚠ {names}", font=dict(size=9, color=style.DISRUPTED),
+                          bgcolor="rgba(255,255,255,0.7)", hovertext=f"shock in force: {names}"))
     for t, terr, src in rules:
-        fig.add_vline(x=t, line=dict(color="#6a1b9a", width=1, dash="dot"))
-        fig.add_annotation(x=t, y=0.0, yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
-                           text=f"§ {terr}", font=dict(size=9, color="#6a1b9a"),
-                           hovertext=f"{terr} customs rule from {pd.Timestamp(t).date()}: {src}",
-                           bgcolor="rgba(255,255,255,0.7)")
-    yaxis = dict(title=_ytitle(kind), gridcolor=style.GRID, zeroline=False, automargin=True)
+        shapes.append(dict(type="line", xref="x", yref="y domain", x0=t, x1=t, y0=0, y1=1,
+                           line=dict(color="#6a1b9a", width=1, dash="dot")))
+        notes.append(dict(x=t, y=0.0, yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+                          text=f"§ {terr}", font=dict(size=9, color="#6a1b9a"),
+                          hovertext=f"{terr} customs rule from {pd.Timestamp(t).date()}: {src}",
+                          bgcolor="rgba(255,255,255,0.7)"))
+    shapes += day_shapes(mark)
+    yaxis = dict(title=dict(text=_ytitle(kind)), gridcolor=style.GRID, zeroline=False, automargin=True)
     if log:
-        yaxis.update(type="log", tickformat="$.2~f" if kind == "usd" else None, dtick="D2")
+        yaxis.update(type="log", dtick="D2")
+        if kind == "usd":
+            yaxis["tickformat"] = "$.2~f"
     elif kind == "pct":
         yaxis.update(ticksuffix="%", rangemode="tozero")
     elif kind == "usd":
         yaxis.update(tickprefix="$", tickformat=",.2~f", rangemode="tozero")
     else:
         yaxis.update(tickformat=",.4~g", rangemode="tozero")
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=13), x=0.01) if title else None,
+    layout = dict(
         height=height, margin=dict(l=10, r=10, t=34 if title else 12, b=10),
         hovermode="x unified", plot_bgcolor="white", paper_bgcolor="white",
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=10)),
         xaxis=dict(gridcolor=style.GRID, automargin=True, showspikes=True, spikethickness=1),
-        yaxis=yaxis, font=dict(size=11, color=style.INK),
+        yaxis=yaxis, font=dict(size=11, color=style.INK), shapes=shapes, annotations=notes,
     )
-    return fig
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=13), x=0.01)
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 def _xarr(x) -> np.ndarray:
@@ -193,43 +223,200 @@ def _on_points(on_click):
     return callback
 
 
-def PlotlyFigure(fig: go.Figure, on_click=None, version=None):
+class _Held:
+    """A figure handed to the widget component, compared by identity: reacton compares a
+    component's props with ``==`` to decide whether to re-render it, and a Plotly figure's
+    ``==`` walks every value of every trace (tens of milliseconds a chart, every day)."""
+
+    __slots__ = ("fig",)
+
+    def __init__(self, fig):
+        self.fig = fig
+
+    def __eq__(self, other):
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+def figure_json(fig) -> dict:
+    """A figure (``go.Figure`` or its dict) as plain JSON-ready data: dates as ISO strings."""
+    d = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    return {"data": [_plain(t) for t in d.get("data", ())], "layout": _plain(d.get("layout", {}))}
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        if "bdata" in v and "dtype" in v:  # plotly's base64 form of a numpy array: the array again
+            a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+            shape = v.get("shape")
+            if isinstance(shape, str):  # "3, 2"
+                shape = [int(x) for x in shape.split(",")]
+            return a.reshape(shape) if shape else a
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind == "M":
+            day = v.astype("datetime64[D]")
+            return np.datetime_as_string(day if (day == v).all() else v.astype("datetime64[s]")).tolist()
+        # a column of a 2-D array is a strided view: the widget sends arrays as raw buffers, which
+        # must be contiguous (else the kernel drops the whole message)
+        return np.ascontiguousarray(v)
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(v).isoformat()
+    return v
+
+
+def _flat(d: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """A nested dict as dotted paths to its leaves (lists and arrays are leaves)."""
+    out = {} if out is None else out
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            _flat(v, f"{prefix}{k}.", out)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+_FIXED = ("type", "uid")
+
+
+def _same(a, b) -> bool:
+    """Whether two property values are equal (arrays by value, NaN equal to NaN)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return False
+        try:
+            return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc"))
+        except TypeError:
+            return bool(np.array_equal(a.astype(object), b.astype(object)))
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def _set_path(d: dict, path: str, value) -> None:
+    """Set (or, for None, remove) a dotted path in a figure's raw dict."""
+    *parents, last = path.split(".")
+    for p in parents:
+        child = d.get(p)
+        if not isinstance(child, dict):
+            child = d[p] = {}
+        d = child
+    if value is None:
+        d.pop(last, None)
+    else:
+        d[last] = value
+
+
+def _diff(new: dict, old: dict) -> list[str]:
+    return [k for k in new.keys() | old.keys() if not _same(new.get(k), old.get(k))]
+
+
+def _state_of(spec: dict) -> tuple[list[dict], dict]:
+    """A figure as flat property paths: per trace (type and uid left out), and the layout's."""
+    lay = _flat({k: v for k, v in spec["layout"].items() if k != "template"})
+    return [{k: v for k, v in _flat(t).items() if k not in _FIXED} for t in spec["data"]], lay
+
+
+def apply_figure(w, spec: dict) -> str:
+    """Bring a FigureWidget to ``spec`` (:func:`figure_json`); return what was sent: "new",
+    "update" or "none".
+
+    A widget whose traces are of other kinds or number gets the figure whole (its traces
+    validated once). Otherwise one ``Plotly.update`` message carries only what changed since
+    the last figure: the properties that differ (new points, a width, a shape), for the traces
+    where something differs, unvalidated (plotly validates each property path of each trace:
+    on the map's hundred lanes that cost more than the day's simulation). Properties set last
+    time and absent now are reset (sent as null). The widget's own record (``w.data``) is kept
+    in step; the layout's template is set once.
+    """
+    data, layout = spec["data"], spec["layout"]
+    kinds = [t.get("type", "scatter") for t in data]
+    state = getattr(w, "_fourpl_state", None)
+    flats, lay = _state_of(spec)
+    if state is None or [t.type for t in w.data] != kinds:
+        with w.batch_update():
+            w.data = ()
+            w.add_traces(data)
+            w.layout = layout
+        w._fourpl_state = (flats, lay)
+        return "new"
+    prev_traces, prev_layout = state
+    changed: dict[str, set[int]] = {}
+    for i, (new, old) in enumerate(zip(flats, prev_traces)):
+        for k in _diff(new, old):
+            changed.setdefault(k, set()).add(i)
+    traces = sorted(set().union(*changed.values())) if changed else []
+    restyle = {k: [flats[i].get(k) for i in traces] for k in changed}
+    relayout = {k: lay.get(k) for k in _diff(lay, prev_layout)}
+    w._fourpl_state = (flats, lay)
+    if not restyle and not relayout:
+        return "none"
+    for k, vals in restyle.items():
+        for i, v in zip(traces, vals):
+            _set_path(w._data[i], k, v)
+    for k, v in relayout.items():
+        _set_path(w._layout, k, v)
+        # the layout object caches its lists of shapes and annotations: rebuilt from the dict
+        w.layout._compound_array_props.pop(k.split(".")[0], None)
+    w._send_update_msg(restyle_data=restyle, relayout_data=relayout, trace_indexes=traces)
+    return "update"
+
+
+def PlotlyFigure(fig, on_click=None, version=None):
     """A Plotly figure as a widget, kept from one ``version`` (a day, a selection) to the next.
 
     Each FigureWidget carries plotly.js in its first message (megabytes), so a new widget a
-    day is slow; ``solara.FigurePlotly`` keeps one but updates it by adding the new traces and
-    deleting the old ones, which the browser applies asynchronously: under quick steps traces
-    piled up or a plot went blank. Here the widget is kept while the figure has the same traces
-    (kinds and count), and a new version restyles them in place (one message, no indices that
-    can go stale); a figure with other traces gets a new widget.
+    day is slow; ``solara.FigurePlotly`` keeps one but rebuilds its traces. Here the widget is
+    kept while the figure has the same traces (kinds and count), and a new version sends only
+    what changed (:func:`apply_figure`); a figure with other traces gets a new widget.
     """
-    shape = tuple(getattr(t, "type", "?") for t in fig.data)
-    return _Plotly(fig, on_click, version).key(f"plotly-{len(shape)}-{hash(shape)}")
+    shape = tuple((t.get("type", "scatter") if isinstance(t, dict) else getattr(t, "type", "?"))
+                  for t in (fig["data"] if isinstance(fig, dict) else fig.data))
+    return _Plotly(_Held(fig), on_click, version).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
 def _plotly_component():
     import solara
     from plotly.graph_objs import FigureWidget
 
+    class KeptFigure(FigureWidget):
+        """A FigureWidget made with its first figure in its initial state (``initial``, a
+        :func:`figure_json` dict), not filled by a message after it appeared: the browser
+        builds it from that state even when its plotly.js module loads slowly (a message
+        sent meanwhile can be lost for good, and this widget lives on from day to day).
+        Later values of ``initial`` (each render passes one) are ignored: new versions of
+        the figure are applied by :func:`apply_figure`."""
+
+        def __init__(self, initial=None, **kwargs):
+            spec = initial or {"data": [], "layout": {}}
+            super().__init__(data=spec["data"], layout=spec["layout"], **kwargs)
+            self._fourpl_state = _state_of(spec)
+
+        @property
+        def initial(self):
+            return None
+
+        @initial.setter
+        def initial(self, _value):
+            pass
+
     @solara.component
-    def _Plotly(fig, on_click, version):
-        el = FigureWidget.element(on__js2py_pointsCallback=_on_points(on_click))
+    def _Plotly(held, on_click, version):
+        first = solara.use_memo(lambda: figure_json(held.fig), [])
+        el = KeptFigure.element(initial=first, on__js2py_pointsCallback=_on_points(on_click))
 
         def draw():
-            w = solara.get_widget(el)
-            with w.batch_update():
-                if len(w.data) != len(fig.data):  # a new widget: its figure
-                    w.data = ()
-                    w.add_traces(fig.data)
-                else:  # the same traces: their new values in place
-                    for old, new in zip(w.data, fig.data):
-                        old.update(new.to_plotly_json(), overwrite=True)
-                w.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+            apply_figure(solara.get_widget(el), figure_json(held.fig))
 
         solara.use_effect(draw, [repr(version)])
         return el
 
-    return _Plotly
+    return _Plotly, KeptFigure
 
 
-_Plotly = _plotly_component()
+_Plotly, KeptFigure = _plotly_component()

@@ -134,8 +134,56 @@ def node_frame(model, node: str) -> pd.DataFrame:
                          "capacity": total(res, h.cap), "providers": prov})
 
 
-def map_figure(model, data: MapData | None = None, selected: tuple | None = None, height: int = 470) -> go.Figure:
-    """Today's network as a Plotly figure (no tiles): lanes by mode, width by flow; nodes."""
+MID = 8  # the lane curve's middle point (of 16)
+
+
+def _lane_curve(p0: np.ndarray, p1: np.ndarray, bend: float, n: int = 16) -> np.ndarray:
+    """A lane's curve: a quadratic Bezier bowing ``bend`` x its length to the left."""
+    t = np.linspace(0, 1, n)
+    mid = (p0 + p1) / 2
+    d = p1 - p0
+    ctrl = mid + bend * np.array([-d[1], d[0]])
+    return ((1 - t) ** 2)[:, None] * p0 + (2 * (1 - t) * t)[:, None] * ctrl + (t ** 2)[:, None] * p1
+
+
+LANE_SLOTS = 40  # lane traces on the map, always this many (the unused ones empty)
+
+
+def _lane_slots(styled: list[tuple]) -> list[dict]:
+    """The lanes as LANE_SLOTS line traces, one per (colour, width, dash) drawn today.
+
+    Lanes of one colour, width and dash share a trace (curves joined with gaps), so the
+    browser redraws a few dozen paths, not one per lane; widths are rounded to half a point,
+    coarser if there would be more kinds than slots. The number of traces never changes: the
+    widget is kept and updated in place from day to day (a new one would ship plotly.js again).
+    """
+    for step in (0.5, 1.0, 2.0, 4.0, 8.0):
+        groups: dict[tuple, list] = {}
+        for col, width, dashed, curve in styled:
+            groups.setdefault((col, round(width / step) * step, dashed), []).append(curve)
+        if len(groups) <= LANE_SLOTS:
+            break
+    out = []
+    gap = np.full((1, 2), np.nan)
+    for (col, width, dashed), curves in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
+        pts = np.concatenate([np.vstack([c, gap]) for c in curves])
+        out.append(dict(type="scatter", x=pts[:, 0], y=pts[:, 1], mode="lines", hoverinfo="skip", showlegend=False,
+                        line=dict(color=col, width=max(float(width), 0.8), dash="dash" if dashed else "solid")))
+    while len(out) < LANE_SLOTS:
+        out.append(dict(type="scatter", x=np.zeros(0), y=np.zeros(0), mode="lines", hoverinfo="skip",
+                        showlegend=False, line=dict(color=style.IDLE, width=0.8, dash="solid")))
+    return out[:LANE_SLOTS]
+
+
+def map_figure(model, data: MapData | None = None, selected: tuple | None = None, height: int = 470) -> dict:
+    """Today's network as a Plotly figure (no tiles): lanes by mode, width by flow; nodes.
+
+    A plain figure dict (``{"data": [...], "layout": {...}}``, what ``go.Figure(...)`` accepts),
+    not a ``go.Figure`` (validating it cost more than the day's simulation): LANE_SLOTS line
+    traces (:func:`_lane_slots`), then the lanes' midpoint markers (``name="lanes"``,
+    ``customdata`` ``["lane", index]``, today's figures as hover text), then the nodes by kind
+    (``customdata`` ``["node", id]``). The same traces every day.
+    """
     data = data or map_data(model)
     w = model.world
     g = w.graph
@@ -147,49 +195,38 @@ def map_figure(model, data: MapData | None = None, selected: tuple | None = None
     cap = np.nan_to_num(data.capacity)
     pmax = flow[~data.bulk].max() if (~data.bulk).any() else 0.0
     bmax = flow[data.bulk].max() if data.bulk.any() else 0.0
-    fig = go.Figure()
+    traces: list[dict] = []
     mids_x, mids_y, mids_c, mids_t, mids_col = [], [], [], [], []
-    by_mode: dict[tuple, list] = {}
+    styled = []  # (colour, width, dashed, curve) of each lane drawn
     for i, ln in enumerate(lanes):
         if ln.u not in pos or ln.v not in pos:
             continue
-        p0, p1 = pos[ln.u], pos[ln.v]
-        t = np.linspace(0, 1, 16)
-        mid = (p0 + p1) / 2
-        d = p1 - p0
-        ctrl = mid + bend[i] * np.array([-d[1], d[0]])
-        curve = ((1 - t) ** 2)[:, None] * p0 + (2 * (1 - t) * t)[:, None] * ctrl + (t ** 2)[:, None] * p1
+        curve = _lane_curve(pos[ln.u], pos[ln.v], bend[i])
         top = bmax if data.bulk[i] else pmax
         width = 1.0 + 6.0 * math.sqrt(flow[i] / top) if flow[i] > 0 and top > 0 else 0.8
         col = style.DISRUPTED if data.disrupted[i] else (style.mode_color(ln.spec.mode) if flow[i] > 0 else style.IDLE)
-        key = (col, round(width * 2) / 2, bool(data.bulk[i]))
-        by_mode.setdefault(key, []).append(curve)
-        mids_x.append(curve[8, 0])
-        mids_y.append(curve[8, 1])
+        styled.append((col, width, bool(data.bulk[i]), curve))
+        mids_x.append(curve[MID, 0])
+        mids_y.append(curve[MID, 1])
         mids_c.append(["lane", i])
         unit = "kg" if data.bulk[i] else "parcels"
         mids_t.append(f"<b>{lane_name(w, i)}</b><br>today: {flow[i]:,.0f} {unit} of {cap[i]:,.0f} capacity"
                       + ("<br><span style='color:#d62728'>disrupted</span>" if data.disrupted[i] else ""))
         mids_col.append(col)
-    for (col, width, bulk), curves in by_mode.items():
-        # numpy arrays, NaN between lanes: plotly validates them at once (lists point by point)
-        gap = np.full((1, 2), np.nan)
-        pts = np.concatenate([np.vstack([c, gap]) for c in curves])
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", line=dict(color=col, width=width, dash="dash" if bulk else "solid"),
-                                 hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=np.array(mids_x), y=np.array(mids_y), mode="markers", customdata=mids_c, text=mids_t, name="lanes",
-                             hovertemplate="%{text}<extra></extra>", showlegend=False,
-                             marker=dict(size=9, color=mids_col, opacity=0.55, line=dict(width=1, color="white"),
-                                         symbol="diamond")))
-    kinds = {}
+    traces += _lane_slots(styled)
+    traces.append(dict(type="scatter", x=np.array(mids_x), y=np.array(mids_y), mode="markers", customdata=mids_c,
+                       text=mids_t, name="lanes", hovertemplate="%{text}<extra></extra>", showlegend=False,
+                       marker=dict(size=9, color=mids_col, opacity=0.55, line=dict(width=1, color="white"),
+                                   symbol="diamond")))
+    kinds: dict[str, list[int]] = {}
     for i, n in enumerate(lay.nodes):
         kinds.setdefault(g.nodes[n].get("kind", "node"), []).append(i)
     for kind, idx in kinds.items():
         st = style.NODE_STYLE.get(kind, {"color": style.INK, "label": kind})
         names = [g.nodes[lay.nodes[i]].get("name", lay.nodes[i]) for i in idx]
         closed = [lay.nodes[i] in data.closed_nodes for i in idx]
-        fig.add_trace(go.Scatter(
-            x=lay.xy[idx, 0], y=lay.xy[idx, 1], mode="markers+text", name=st.get("label", kind),
+        traces.append(dict(
+            type="scatter", x=lay.xy[idx, 0], y=lay.xy[idx, 1], mode="markers+text", name=st.get("label", kind),
             text=[_short(nm) if kind in ("market", "warehouse") else "" for nm in names], textposition="top center",
             textfont=dict(size=9, color=style.INK),
             customdata=[["node", lay.nodes[i]] for i in idx],
@@ -201,16 +238,15 @@ def map_figure(model, data: MapData | None = None, selected: tuple | None = None
     if selected:
         kind, ident = selected
         if kind == "lane" and int(ident) < len(mids_x):
-            fig.add_trace(go.Scatter(x=[mids_x[int(ident)]], y=[mids_y[int(ident)]], mode="markers", showlegend=False,
-                                     hoverinfo="skip", marker=dict(size=18, color="rgba(0,0,0,0)",
-                                                                   line=dict(width=3, color=style.INK))))
-    fig.update_layout(height=height, margin=dict(l=4, r=4, t=4, b=4), plot_bgcolor="#f4f7f9", paper_bgcolor="white",
-                      legend=dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=10)), dragmode="pan",
-                      hovermode="closest", clickmode="event")
-    fig.update_xaxes(visible=False, range=list(lay.xlim))
+            traces.append(dict(type="scatter", x=[mids_x[int(ident)]], y=[mids_y[int(ident)]], mode="markers",
+                               showlegend=False, hoverinfo="skip",
+                               marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=3, color=style.INK))))
     # no fixed aspect: the layout was nudged apart for the map's own aspect (network_map.MAP_SIZE)
-    fig.update_yaxes(visible=False, range=list(lay.ylim))
-    return fig
+    layout = dict(height=height, margin=dict(l=4, r=4, t=4, b=4), plot_bgcolor="#f4f7f9", paper_bgcolor="white",
+                  legend=dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=10)), dragmode="pan",
+                  hovermode="closest", clickmode="event",
+                  xaxis=dict(visible=False, range=list(lay.xlim)), yaxis=dict(visible=False, range=list(lay.ylim)))
+    return {"data": traces, "layout": layout}
 
 
 def selection_frame(model, selected: tuple | None) -> tuple[str, pd.DataFrame]:

@@ -74,9 +74,14 @@ class ParamSpec:
 
         Wide schema bounds (``demand.scale`` up to 200) make a slider useless, so the top is
         the bound or a few times the default (and twice the current value), whichever is less.
+        A float ``value`` off the step's grid (a calibrated 0.0107 on a 0.001 slider) makes
+        the step finer until it sits on it: a slider snaps its value to its grid, and the
+        snapped value would read as a change the user never made.
         """
         step = self.step if self.step else (1 if self.kind == "int" else _nice_step(self.default))
         lo = self.lower if self.lower is not None else 0.0
+        if self.kind == "float" and value is not None and _is_number(value):
+            step = _fit_step(float(value), lo, step, self.lower_open)
         if self.lower_open:
             lo = lo + step
         ref = [abs(float(self.default or 0)) * 4, lo + 10 * step]
@@ -88,6 +93,17 @@ class ParamSpec:
         if self.kind == "int":
             lo, hi, step = int(math.ceil(lo)), int(math.floor(hi)), max(int(step), 1)
         return lo, hi, step
+
+
+def _fit_step(value: float, lower: float, step: float, lower_open: bool) -> float:
+    """The step, or the first of step/2, step/5, step/10, ... on whose grid ``value`` lies."""
+    for div in (1, 2, 5, 10, 20, 50, 100, 1000, 10_000, 100_000):
+        st = step / div
+        lo = lower + st if lower_open else lower
+        k = (value - lo) / st
+        if abs(k - round(k)) < 1e-6:
+            return st
+    return step
 
 
 def _is_number(x) -> bool:

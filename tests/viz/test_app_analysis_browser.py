@@ -139,7 +139,18 @@ def test_open_compare_hover_export_and_reload(solara_app_server, viz_page, resul
         _tick(page.locator(".fourpl-kept", has_text=label))
     page.get_by_role("tab", name="Charts").click()
     sel = _plot(page, ".fourpl-chart-ontime")
-    page.wait_for_function(f"() => document.querySelector('{sel}').data.filter(t => t.fill === 'toself').length == 2")
+    # wait until the chart holds what was asked for, not for a count met on the way there (the
+    # plot is updated in place as the runs are unticked and the tab opens): the two points'
+    # bands, each drawn over the sweep's days, and no line of the unticked runs
+    bands = page.wait_for_function(f"""() => {{
+        const g = document.querySelector('{sel}');
+        if (!g || !Array.isArray(g.data) || !g._fullLayout) return false;
+        const bands = g.data.filter(t => t.fill === 'toself');
+        if (g.data.some(t => /run-[ab]/.test(t.name || ''))) return false;
+        if (bands.length !== 2 || !bands.every(t => t.x && t.x.length > 0)) return false;
+        return bands.map(t => t.name);
+    }}""").json_value()
+    assert len(bands) == 2 and all("mean of 3" in b for b in bands), bands
     probe.wait_until_quiet()
     probe.screenshot("sweep-bands")
 

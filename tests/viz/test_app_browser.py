@@ -106,6 +106,9 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
     probe.wait_until_quiet()
     probe.screenshot("loaded")
     assert _day(page) == 0
+    # nothing was changed: no "Press Reset to run with ..." (sliders used to snap calibrated
+    # values such as 0.0107 to their step and report the snapped value as a change)
+    expect(page.locator(".fourpl-pending")).to_have_count(0)
 
     before_pts = _points(page, PARCELS)
     before_png = _png(page, PARCELS)

@@ -100,3 +100,22 @@ def test_the_run_stops_at_the_scenario_horizon():
     assert m.running
     m.step()
     assert not m.running  # Mesa's controller disables Play and Step
+
+
+def test_every_scenario_value_sits_on_its_slider_grid():
+    """A slider snaps its value to min + k * step; a scenario value off that grid (a calibrated
+    0.0107 on a 0.001 slider) came back snapped, and the fresh page said "Press Reset to run
+    with Time elasticity 0.011" although nothing was changed."""
+    from market.scenario import builtin_scenarios
+    from viz.state import scenario_values, ui_params
+
+    for name in builtin_scenarios():
+        values = scenario_values(name)
+        for p in ui_params():
+            if p.kind not in ("int", "float") or p.key not in values:
+                continue
+            x = float(values[p.key])
+            lo, hi, step = p.slider_range(values[p.key])
+            k = (x - lo) / step
+            assert abs(k - round(k)) < 1e-6, f"{name}: {p.key} = {x} is off the grid {lo} + k * {step}"
+            assert lo - 1e-12 <= x <= hi + 1e-12, f"{name}: {p.key} = {x} outside [{lo}, {hi}]"

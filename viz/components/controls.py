@@ -39,9 +39,9 @@ def param_class(key: str) -> str:
     return "fourpl-param-" + key.replace(".", "-").replace("_", "-")
 
 
-def _fmt_value(p: ParamSpec, value) -> str:
+def _fmt_value(p: ParamSpec, value, step: float | None = None) -> str:
     if p.kind == "float":
-        digits = max(0, -int(f"{p.step or 0.01:e}".split("e")[1]))
+        digits = max(0, -int(f"{step or p.step or 0.01:e}".split("e")[1]))
         text = f"{float(value):,.{digits}f}"
     elif p.kind == "int":
         text = f"{int(value):,}"
@@ -58,7 +58,7 @@ def ParamControl(p: ParamSpec, value, on_value):
     with solara.v.Html(tag="div", class_=f"fourpl-param {param_class(p.key)}", attributes={"title": p.help_text()}):
         if p.kind in ("float", "int"):
             lo, hi, step = p.slider_range(value)
-            label = f"{p.label}: {_fmt_value(p, value)}"
+            label = f"{p.label}: {_fmt_value(p, value, step)}"
             with solara.Tooltip(p.help_text()):
                 if p.kind == "int":
                     solara.SliderInt(label, value=int(value), min=int(lo), max=int(hi), step=int(step),

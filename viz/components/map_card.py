@@ -28,7 +28,7 @@ def MapCard(model, day: int = 0):
         try:
             pts = data["points"]
             trace, idx = pts["trace_indexes"][0], pts["point_indexes"][0]
-            cd = fig.data[trace].customdata[idx]
+            cd = fig["data"][trace]["customdata"][idx]
             selected.set((str(cd[0]), int(cd[1]) if cd[0] == "lane" else str(cd[1])))
         except (KeyError, IndexError, TypeError, ValueError):
             return

@@ -71,6 +71,25 @@ KNOWN_PAGE_ERRORS: list[tuple[re.Pattern[str], str]] = [
         "plotly FigureWidget view messages a widget closed when its tab was left (upstream)",
     ),
 ]
+# Console errors logged by upstream code when a widget is closed while the browser still holds
+# a reference to it, harmless to the user (the page draws the new widgets) and not ours to fix.
+# Seen only in the analysis test under a loaded full-suite run (both cores busy with simulations
+# in the other worker), never alone: the content checks that follow pass. Same shape as above.
+KNOWN_CONSOLE_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"\bwidget model not found\b"),
+        # @jupyter-widgets/base ManagerBase.get_model (solara-vuetify-app 10.1.1) waits a fixed
+        # 2 s for a model id a view refers to, then throws: a view of a lazy tab's closed chart
+        # that is still rendering, or a model whose creation the starved browser has not finished.
+        "ipywidgets' manager gave up after its fixed 2 s wait for a widget model (upstream)",
+    ),
+    (
+        re.compile(r"^Comm not found for comm id \S+$"),
+        # @jupyterlab/services KernelConnection._handleCommClose: the kernel closes a widget
+        # (a lazy tab left, a chart replaced) whose comm the browser has already dropped.
+        "the kernel closed a widget comm the browser had already dropped (upstream)",
+    ),
+]
 # a logging line of the served app: uvicorn's format puts the level first ("ERROR:    ...")
 _LOG_LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):\s")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -267,6 +286,14 @@ class PageProbe:
         return [e for e in self.page_errors if not any(rx.search(e) for rx, _ in KNOWN_PAGE_ERRORS)]
 
     @property
+    def unexpected_console_errors(self) -> list[str]:
+        return [e for e in self.console_errors if not any(rx.search(e) for rx, _ in KNOWN_CONSOLE_ERRORS)]
+
+    @property
+    def known_console_errors(self) -> list[str]:
+        return [e for e in self.console_errors if e not in self.unexpected_console_errors]
+
+    @property
     def known_page_errors(self) -> list[str]:
         return [e for e in self.page_errors if e not in self.unexpected_page_errors]
 
@@ -300,7 +327,8 @@ class PageProbe:
 
     def problems(self) -> str:
         parts = [
-            ("console errors", self.console_errors),
+            ("console errors", self.unexpected_console_errors),
+            ("known upstream console errors (tolerated)", self.known_console_errors),
             ("page errors", self.unexpected_page_errors),
             ("known upstream page errors (tolerated)", self.known_page_errors),
             ("failed requests", self.failed_requests),

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 
 def _no_problems(probe, server, since=0):
-    assert not probe.console_errors, f"console errors:\n{probe.problems()}"
+    assert not probe.unexpected_console_errors, f"console errors:\n{probe.problems()}"
     assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
     assert not probe.external_requests, f"the page reached for the internet:\n{probe.problems()}"
     server.assert_no_errors(since)

@@ -189,7 +189,7 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
 
     probe.wait_for_cdn_idle()
     assert not probe.cdn_failures, f"/_solara/cdn/ requests failed:\n{probe.problems()}"
-    assert not probe.console_errors, f"console errors:\n{probe.problems()}"
+    assert not probe.unexpected_console_errors, f"console errors:\n{probe.problems()}"
     assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
     assert not probe.failed_requests, f"failed requests:\n{probe.problems()}"
     assert not probe.external_requests, f"the page reached for the internet:\n{probe.problems()}"

@@ -84,3 +84,21 @@ def test_server_errors_are_read_whole_and_from_a_mark(server_log):
     assert server_log.errors(since=mark) == ["Traceback (most recent call last):\nValueError: late"]
     with pytest.raises(AssertionError, match="ValueError: late"):
         server_log.assert_no_errors(since=mark)
+
+
+def test_only_the_named_upstream_console_errors_are_tolerated(tmp_path):
+    """The two upstream widget-teardown messages are set aside; anything else (even one that
+    merely mentions a widget or a comm) still fails a browser test."""
+    from tests.viz.conftest import PageProbe
+
+    probe = PageProbe(page=None, artifacts_dir=tmp_path, name="probe")
+    probe.console_errors += [
+        "Error: widget model not found",
+        "Comm not found for comm id 5c1e0a3f-2b9d-4a51-8c1e-0e0d7a1f2b3c",
+        "Comm not found for comm id 5c1e, and then something else broke",
+        "Failed to load widget model for the chart",
+        "TypeError: cannot read properties of undefined (reading 'data')",
+    ]
+    assert probe.known_console_errors == probe.console_errors[:2]
+    assert probe.unexpected_console_errors == probe.console_errors[2:]
+    assert "known upstream console errors (tolerated)" in probe.problems()

@@ -309,7 +309,7 @@ class Merchant(mesa.Agent):
                         basis = basis + quoter.replenish_cost(it.acct, rep_route, wh, weights, units, stock_days)
                     mean_basis = float((share * basis).sum())
                     markup, arm = it.price(mean_basis, diy_cost, key=(row, model.day))
-                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.risk, it.index,
+                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.loss_risk, it.index,
                                    svc.route, rep_route, service=name, markup=markup, arm=arm, basis=mean_basis)
                     if opt is not None:
                         out.append(opt)

@@ -53,7 +53,9 @@ class ServiceOffer:
     cost_parcel: float        # the integrator's cost: per parcel ...
     cost_kg: float            # ... and per kg
     days: float               # expected days door to door
-    risk: float               # chance of loss, damage or delay on the way
+    risk: float               # chance of loss, damage or delay on the way (what it composes by)
+    loss_risk: float = 0.0    # chance of loss or damage alone, at its providers' loss rates: the
+    #                           measure a merchant's own route is judged by (Network.route_risk)
 
     def cost(self, weight) -> np.ndarray:
         """The integrator's cost of sending parcels of these weights (kg) this way, USD each."""
@@ -220,7 +222,15 @@ class ServiceCatalogue:
         offers = tuple(k for u, v, k in svc.legs if k != -1)
         cp = sum(self.G.edges[u, v, k]["cost_parcel"] for u, v, k in svc.legs)
         ck = sum(self.G.edges[u, v, k]["cost_kg"] for u, v, k in svc.legs)
-        return ServiceOffer(name, int(route), offers, float(cp), float(ck), float(svc.time), float(svc.risk))
+        # loss or damage alone, as the merchant judges its own routes (delays and customs holds
+        # are in `risk`, which a merchant's own route has no counterpart of: comparing one with
+        # the other made every 4PL service look less reliable than shipping oneself)
+        book, net = self.model.offers, self.model.net
+        res = book.resource[np.asarray(offers, dtype=np.int64)]
+        per_leg = np.minimum((net.res_loss[res] + net.res_damage[res]) * book.loss_mult[np.asarray(offers, dtype=np.int64)], 1.0)
+        loss_risk = 1.0 - float(np.prod(1.0 - per_leg))
+        return ServiceOffer(name, int(route), offers, float(cp), float(ck), float(svc.time), float(svc.risk),
+                            loss_risk)
 
     def best_open_route(self, family: tuple, prefix: list[int] | None = None) -> int | None:
         """The cheapest variant of a family whose legs are all open, optionally sharing a prefix."""

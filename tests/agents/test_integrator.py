@@ -289,3 +289,53 @@ def test_end_to_end_contracts_and_competing_policies():
     assert len(active) == len(via)
     assert set(active["provider"]) <= {it.unique_id for it in m.integrators}
     assert (active["rate_parcel"] > 0).all()
+
+
+def test_a_4pl_service_is_judged_by_the_same_reliability_as_shipping_oneself():
+    """A merchant weighs an option's reliability as the chance of neither loss nor damage on the
+    way. Its own route's is 1 - Network.route_risk; a 4PL service's must be the same measure at
+    the providers the 4PL picked (their loss multipliers), not the composition's wider risk
+    (which adds delays and customs holds, and so once made every 4PL service look less reliable
+    than the same route shipped oneself: a high reliability weight drove the 4PL's share to 0).
+    Recomputed here from the offer book; with every provider at the lane's own loss rate, a
+    4PL service and the merchant's own route have the same reliability."""
+    m = Marketplace("baseline", rng=4, **SMALL)
+    m.run_for(3)
+    net, book = m.net, m.offers
+
+    def recomputed(svc) -> float:
+        ok = 1.0
+        for off in svc.offers:
+            r = book.resource[off]
+            ok *= 1.0 - min((net.res_loss[r] + net.res_damage[r]) * book.loss_mult[off], 1.0)
+        return ok
+
+    def fourpl_options():
+        for merchant in m.merchants:
+            for row in merchant.rows:
+                for opt in merchant.options(int(row)):
+                    yield int(row), opt
+
+    checked = 0
+    for row, opt in fourpl_options():
+        if opt.integrator < 0:
+            assert opt.reliability == pytest.approx(1.0 - net.route_risk[opt.route], abs=1e-12)
+            continue
+        # the service the merchant was quoted: the integrator's menu at the merchant's volume
+        volume = m.mm.base[row] * m.config.demand.scale
+        svc = m.integrators[opt.integrator].offers(m.world.routes[opt.route].family, volume)[opt.service]
+        assert svc.route == opt.route
+        assert opt.reliability == pytest.approx(recomputed(svc), abs=1e-12)
+        checked += 1
+    assert checked > 20
+
+    # every provider at its lane's own loss rate: the same route, the same reliability
+    book.loss_mult[:] = 1.0
+    for it in m.integrators:
+        it.catalogue._menus.clear()
+    same = 0
+    for _, opt in fourpl_options():
+        if opt.integrator >= 0:
+            assert opt.reliability == pytest.approx(1.0 - net.route_risk[opt.route], abs=1e-12)
+            same += 1
+    assert same > 20

@@ -193,14 +193,14 @@ class Merchants(Section):
     review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")
     switching_cost: Money = param(1500.0, ge=0, unit="USD", ui=True, step=100, description="one-off cost of moving a market to another provider or channel (onboarding, integration)")
     diy_transaction_cost: Money = param(400.0, ge=0, unit="USD", ui=True, step=50, description="cost of running one contract yourself for a tender period (sourcing, admin)")
-    diy_handoff_delay: float = param(0.6, ge=0, le=10, unit="days", ui=True, step=0.1, description="mean extra days at each hand-off between providers when a merchant coordinates them itself")
+    diy_handoff_delay: float = param(0.204, ge=0, le=10, unit="days", ui=True, step=0.1, source="assumption (no published figure), calibrated to the published 2024 targets: experiments/examples/calibration/report.md (fourpl calibrate experiments/calibrations/baseline-2024.toml, trial 53 of 120; 0.6 before)", description="mean extra days at each hand-off between providers when a merchant coordinates them itself")
     stockout_policy: Literal["direct", "wait"] = param("direct", description="an order that finds no stock ships direct by express ('direct') or waits for replenishment ('wait')")
     service_level_z: float = param(1.65, ge=0, le=4, description="safety-stock factor of the (s, S) replenishment policy")
     order_cycle_days: float = param(21.0, gt=0, le=180, unit="days", description="days of demand between replenishment orders (S - s)")
     replenish_review_days: int = param(7, ge=1, le=60, unit="days", description="how often warehouse stock is reviewed for replenishment")
     carrying_cost_rate: float = param(0.25, ge=0, le=1, unit="1/year", source="sig.org: 20-40% of value a year", description="inventory carrying cost in the merchant's channel choice")
     allowed_channels: list[str] = param([], description="channels merchants may choose (empty: all); e.g. to compare strategies")
-    reliability_weight: float = param(0.5, ge=0, le=10, description="merchants' value of a fully reliable service, as a share of their typical daily profit (mean; lognormal across merchants)")
+    reliability_weight: float = param(0.357, ge=0, le=10, source="assumption (no published figure), calibrated to the published 2024 targets: experiments/examples/calibration/report.md (fourpl calibrate experiments/calibrations/baseline-2024.toml, trial 53 of 120; 0.5 before)", description="merchants' value of a fully reliable service, as a share of their typical daily profit (mean; lognormal across merchants)")
     taste_spread: float = param(0.08, ge=0, le=2, description="spread of merchants' persistent liking of each channel, doing it themselves or through a 4PL, relative to their typical daily profit")
     choice_noise: float = param(0.03, ge=0, le=2, description="scale of the unobserved part of a merchant's choice (nested logit), relative to its typical daily profit")
     nest_dissimilarity: float = param(
@@ -249,7 +249,7 @@ class Integrators(Section):
     """4PL integrators: how many, how they price, procure and insure, and their starting cash."""
 
     count: int = param(1, ge=0, le=20, ui=True, description="number of 4PL integrators")  # 20: agents.merchant.MAX_INTEGRATORS
-    markup: float = param(0.12, ge=0, le=3, ui=True, step=0.01, description="initial markup of an integrator on its expected cost")
+    markup: float = param(0.0477, ge=0, le=3, ui=True, step=0.01, source="assumption (no published figure), calibrated to the published 2024 targets: experiments/examples/calibration/report.md (fourpl calibrate experiments/calibrations/baseline-2024.toml, trial 53 of 120; 0.12 before)", description="initial markup of an integrator on its expected cost")
     service_credit: float = param(0.25, ge=0, le=1, description="share of the service price an integrator refunds for a late parcel")
     pricing: Literal["cost_plus", "value_based", "adaptive"] = param(
         "cost_plus", ui=True, description="how integrators price services: cost plus their markup, a share of the merchant's saving against doing it alone, or a markup learned by a bandit from acceptances and profit")
@@ -285,7 +285,7 @@ class MarketRules(Section):
         "posted", description="spot market: posted prices rising with utilisation, a daily call auction (uniform-price double auction) per resource, or a continuous double auction per resource with zero-intelligence traders (Gode & Sunder 1993)")
     tender_interval_days: int = param(90, ge=7, le=730, unit="days", description="days between tender rounds")
     contract_days: int = param(90, ge=7, le=730, unit="days", description="contract duration")
-    contract_cover: float = param(1.15, ge=0.1, le=5, description="capacity a buyer contracts as a multiple of its forecast volume")
+    contract_cover: float = param(0.886, ge=0.1, le=5, source="assumption (no published figure), calibrated to the published 2024 targets: experiments/examples/calibration/report.md (fourpl calibrate experiments/calibrations/baseline-2024.toml, trial 53 of 120; 1.15 before)", description="capacity a buyer contracts as a multiple of its forecast volume")
     min_winners: int = param(1, ge=1, le=10, description="fewest providers a tender awards (when enough bid)")
     max_winners: int = param(2, ge=1, le=10, description="most providers a tender awards")
     w_reliability: float = param(1.0, ge=0, le=20, description="weight of unreliability in a bid's score: price x (1 + w (1 - reliability) + ...)")
@@ -482,7 +482,7 @@ class Network(Section):
         "demand", description="providers' day-0 capacity: sized from the volume merchants' first choices imply (their expected orders over the run's season, stock-out fallbacks, replenishment) at the middle of carriers.utilisation_target, so it follows any scenario's scale; or the fixed capacities of the world file")
     capacity_scale: float = param(1.0, gt=0, le=500, ui=True, step=0.1, description="multiplies every lane's, warehouse's and broker's capacity (after sizing)")
     fallback_share: float = param(0.05, ge=0, le=1, description="share of a warehouse channel's orders for which capacity is planned on its stock-out fallback route (shipped direct by express when the shelf is empty); about 2.6% of warehouse orders stocked out in the 2024 baseline")
-    spare_share: float = param(0.1, gt=0, le=2, description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of its planned capacity (for a resource nobody plans to use, of the median planned capacity of resources of its kind); it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
+    spare_share: float = param(0.0654, gt=0, le=2, source="assumption (no published figure), calibrated to the published 2024 targets: experiments/examples/calibration/report.md (fourpl calibrate experiments/calibrations/baseline-2024.toml, trial 53 of 120; 0.1 before)", description="spare capacity every lane, warehouse and customs point sells this market from networks that serve other markets, as a share of its planned capacity (for a resource nobody plans to use, of the median planned capacity of resources of its kind); it carries no fixed cost here, is never shed, and is all a resource nobody plans to use keeps")
 
 
 class Tracking(Section):

@@ -80,9 +80,15 @@ def test_a_merchant_moving_to_a_warehouse_ships_as_before_until_its_stock_arrive
     before = fb[fb["created_day"] < fb["first_stock"]]
     after = fb[fb["created_day"] >= fb["first_stock"]]
     assert len(before) > 100 and len(after) > 100
-    # before: each market's previous direct channel (the one its last order before day 60 used;
-    # merchants now answer prices, so a few chose express while direct channels only were open)
-    direct = (p[(p["created_day"] < 60) & (p["fallback"] == 0)].sort_values("created_day")
+    # before: each market's previous direct channel, the one its last own (not fallback) direct
+    # order before its first stock-out used (merchants answer prices, so a few chose express
+    # while direct channels only were open; and postal stays open after day 60, so a market can
+    # move to the post first and to its warehouse later: seed 4, a merchant's RU market on the
+    # dedicated line until day 60, by post from then until its warehouse move on day 103)
+    first_fallback = fb.groupby(["merchant", "market"])["created_day"].min().rename("first_fallback")
+    own = p[(p["fallback"] == 0) & (p["channel"] != "overseas_warehouse")].join(
+        first_fallback, on=["merchant", "market"])
+    direct = (own[own["created_day"] < own["first_fallback"]].sort_values("created_day")
               .groupby(["merchant", "market"])["channel"].last().rename("direct_channel"))
     before = before.join(direct, on=["merchant", "market"])
     assert (before["channel"] == before["direct_channel"]).all()

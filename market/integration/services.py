@@ -226,8 +226,9 @@ class ServiceCatalogue:
         # are in `risk`, which a merchant's own route has no counterpart of: comparing one with
         # the other made every 4PL service look less reliable than shipping oneself)
         book, net = self.model.offers, self.model.net
-        res = book.resource[np.asarray(offers, dtype=np.int64)]
-        per_leg = np.minimum((net.res_loss[res] + net.res_damage[res]) * book.loss_mult[np.asarray(offers, dtype=np.int64)], 1.0)
+        ids = np.asarray(offers, dtype=np.int64)
+        res = book.resource[ids]
+        per_leg = np.minimum((net.res_loss[res] + net.res_damage[res]) * book.loss_mult[ids], 1.0)
         loss_risk = 1.0 - float(np.prod(1.0 - per_leg))
         return ServiceOffer(name, int(route), offers, float(cp), float(ck), float(svc.time), float(svc.risk),
                             loss_risk)

@@ -267,18 +267,10 @@ def MarketView(model, day: int | None = None):
         fx, rt = currency_table(model), returns_table(model)
         if not fx.empty or not rt.empty:
             with solara.ColumnsResponsive(12, large=[5, 7]):
-                with solara.Card("Currencies", subtitle="each market's currency against the USD (shocks move it)",
-                                 classes=["fourpl-card", "fourpl-currencies"]):
-                    if fx.empty:
-                        solara.Text("No rates recorded yet.", style={"color": style.MUTED})
-                    else:
-                        solara.DataFrame(fx, items_per_page=6, scrollable=True)
-                with solara.Card("Returns by market", subtitle="opened so far, what became of them, and their money",
-                                 classes=["fourpl-card", "fourpl-returns"]):
-                    if rt.empty:
-                        solara.Text("No returns opened yet.", style={"color": style.MUTED})
-                    else:
-                        solara.DataFrame(rt, items_per_page=6, scrollable=True)
+                _table_card("Currencies", "each market's currency against the USD (shocks move it)",
+                            "fourpl-currencies", fx, "No rates recorded yet.")
+                _table_card("Returns by market", "opened so far, what became of them, and their money",
+                            "fourpl-returns", rt, "No returns opened yet.")
 
         buyers = ["All buyers"] + (sorted(df["buyer_name"].astype(str).unique()) if not df.empty else [])
         with solara.Card("Contracts", subtitle="rate, committed capacity, term and how each has performed",
@@ -294,3 +286,12 @@ def MarketView(model, day: int | None = None):
             else:
                 solara.Text(f"{len(table):,} contract(s)", style={"color": style.MUTED, "font-size": "0.85em"})
                 solara.DataFrame(table, items_per_page=12, scrollable=True)
+
+
+def _table_card(title: str, subtitle: str, css: str, table, empty: str):
+    """A card holding a short table, or a line saying there is nothing yet."""
+    with solara.Card(title, subtitle=subtitle, classes=["fourpl-card", css]):
+        if table.empty:
+            solara.Text(empty, style={"color": style.MUTED})
+        else:
+            solara.DataFrame(table, items_per_page=6, scrollable=True)

@@ -178,6 +178,7 @@ class Sweep:
     runs: pd.DataFrame  # run_id, point, replication, seed, label, status, param.* , summary figures
     daily: pd.DataFrame  # run_id, day, date, the daily columns
     experiment: dict = field(default_factory=dict)
+    _stats: dict = field(default_factory=dict, repr=False, compare=False)  # see _day_stats
 
     @property
     def points(self) -> list[tuple[int, str]]:
@@ -222,18 +223,31 @@ class Sweep:
         """
         from scipy import stats
 
-        ids = self.run_ids(point, replications)
-        d = self.daily[self.daily["run_id"].isin(ids)]
-        if column not in d.columns:
+        grouped = self._day_stats(point, replications)
+        if grouped is None or column not in grouped["mean"].columns:
             return pd.DataFrame(columns=["x", "mean", "lo", "hi", "n"])
-        xcol = "date" if "date" in d.columns else "day"
-        vals = pd.to_numeric(d[column], errors="coerce")
-        g = pd.DataFrame({"x": d[xcol].values, "v": vals.values}).groupby("x", sort=True)["v"]
-        out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
+        out = pd.DataFrame({"mean": grouped["mean"][column], "n": grouped["n"][column]})
+        sd = grouped["sd"][column]
         t = np.where(out["n"] > 1, stats.t.ppf(0.5 + level / 2, np.maximum(out["n"] - 1, 1)), 0.0)
-        half = np.nan_to_num(t * out["sd"] / np.sqrt(np.maximum(out["n"], 1)))
+        half = np.nan_to_num(t * sd / np.sqrt(np.maximum(out["n"], 1)))
         out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
-        return out.drop(columns="sd").reset_index()
+        return out.reset_index()
+
+    def _day_stats(self, point: int, replications: list[int] | None) -> dict | None:
+        """Per day over the point's replications, for every column at once: mean, sd and count
+        (one groupby, kept: a chart grid asks for a hundred bands of the same few points)."""
+        key = (point, None if replications is None else tuple(replications))
+        if key in self._stats:
+            return self._stats[key]
+        d = self.daily[self.daily["run_id"].isin(self.run_ids(point, replications))]
+        xcol = "date" if "date" in d.columns else "day"
+        values = d.drop(columns=[c for c in ("run_id", "day", "date", "scenario") if c in d.columns])
+        values = values.apply(pd.to_numeric, errors="coerce")
+        values.insert(0, "x", d[xcol].values)
+        g = values.groupby("x", sort=True)
+        stats = {"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()} if len(values.columns) > 1 else None
+        self._stats[key] = stats
+        return stats
 
 
 def _plain(v):

@@ -301,3 +301,37 @@ def test_slowed_or_riskier_lanes_are_marked_disrupted_on_the_map(kind):
     for _ in range(5):
         m.step()
     assert not map_data(m).disrupted.any()
+
+
+def test_a_chart_grid_draws_its_first_charts_then_the_rest_in_later_renders():
+    """The Charts tab's grid opens with its first few charts and draws the others in renders of
+    their own (so one kernel message never holds the whole tab); in the end every chart of the
+    run is there, in order, and none twice."""
+    import threading
+    import time
+
+    from viz.components import analysis
+    from viz.runs import run_from_model
+    from viz.store import Entry
+
+    run = run_from_model(small_model("baseline", days=6), key="grid", label="grid")
+    want = [c.key for c in analysis.HEADLINE if analysis._columns_of(run, c)]
+    assert len(want) > analysis.FIRST_CHARTS + analysis.MORE_CHARTS  # more than two batches
+
+    def drawn(rc):
+        return [c for w in rc.find(v.Card).widgets for c in (w.class_ or "").split()
+                if c.startswith("fourpl-chart-")]
+
+    box, rc = solara.render(analysis.ChartGrid([Entry(run)]), handle_error=False)
+    try:
+        first = drawn(rc)
+        assert first == [f"fourpl-chart-{k}" for k in want[:analysis.FIRST_CHARTS]]
+        deadline = time.monotonic() + 120  # not a speed limit: a hang guard
+        while len(drawn(rc)) < len(want) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert drawn(rc) == [f"fourpl-chart-{k}" for k in want]
+        for t in [t for t in threading.enumerate() if t.name == "fourpl-more-charts"]:
+            t.join(timeout=60)  # the last batch's thread ends after its render
+        assert drawn(rc) == [f"fourpl-chart-{k}" for k in want]  # and asked for nothing more
+    finally:
+        rc.close()

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
+import reacton.core
 import solara
 
 from viz import figures, style
@@ -165,12 +167,40 @@ def ChartGrid(entries: list, keys: list[str] | None = None, day: int = 0):
     """Charts two a row on a wide screen, one on a narrow one; charts with no data left out."""
     charts = [CHART_BY_KEY[k] for k in keys] if keys else list(HEADLINE)
     shown = [c for c in charts if any(_columns_of(e.run, c) for e in entries)]
+    drawn, set_drawn = solara.use_state(FIRST_CHARTS)
+    render_lock = reacton.core.get_render_context().thread_lock
+    solara.use_effect(lambda: _draw_more_later(drawn, len(shown), set_drawn, render_lock), [drawn, len(shown)])
     if not shown:
         solara.Info("No days to chart yet: press Step or Play, or open a results folder.", dense=True)
         return
     with solara.ColumnsResponsive(12, large=6, classes=["fourpl-charts"]):
-        for c in shown:
+        for c in shown[:drawn]:
             ChartCard(entries, c, day=day)
+
+
+# A grid that opens draws its first charts at once and the rest a few at a time, each batch a
+# render of its own from another thread: a tab of 17 charts over kept sweep points took seconds
+# in one kernel message, and while the kernel renders it cannot answer the page's reconnect
+# probe (Solara gives a lost connection three tries of 2 s, then shuts the session down).
+FIRST_CHARTS = 4
+MORE_CHARTS = 3
+
+
+def _draw_more_later(drawn: int, total: int, set_drawn, render_lock: threading.Lock):
+    """Draw the next few charts in a render of their own, once the render under way is done."""
+    if drawn >= total:
+        return None
+    stop = threading.Event()
+
+    def more():
+        with render_lock:  # wait for the render that started this to end: a state set while it
+            pass           # runs would be drawn by it, in the same kernel message
+        if not stop.is_set():
+            set_drawn(lambda n: max(n, min(total, drawn + MORE_CHARTS)))
+
+    # a Thread made in a render inherits the session's kernel context (solara.server.patch)
+    threading.Thread(target=more, name="fourpl-more-charts", daemon=True).start()
+    return stop.set
 
 
 @solara.component

@@ -164,21 +164,29 @@ def browser_bench(clicks: int, warmup: int) -> dict:
                         return false;
                 }
                 const m = document.querySelector('.fourpl-map .js-plotly-plot');
-                return !!(m && m.data && m.data.length && m.querySelector('.main-svg'));
+                return (m && m.data && m.data.length && m.querySelector('.main-svg')) ? performance.now() : false;
             }"""
-            times = []
+            # the clock starts when the page receives the click (a listener in the capture phase),
+            # as a user's click would start it: Playwright's own work before it dispatches the
+            # click (finding the button, checking it can be clicked) is not the app's latency;
+            # it stops at the first animation frame where the new day is drawn
+            page.evaluate("""() => { window.__fourplClicks = [];
+                document.addEventListener('click', () => window.__fourplClicks.push(performance.now()), true); }""")
+            times, with_driver = [], []
             for i in range(clicks + 1):
                 day += 1
                 t0 = page.evaluate("() => performance.now()")
                 step.click()
-                page.wait_for_function(drawn, arg=day, polling="raf")
-                t1 = page.evaluate("() => performance.now()")
+                t1 = page.wait_for_function(drawn, arg=day, polling="raf").json_value()  # when it was drawn
+                clicked = page.evaluate("() => window.__fourplClicks[window.__fourplClicks.length - 1]")
                 if i:  # the first click after the warm-up fills caches: left out
-                    times.append((t1 - t0) / 1000.0)
+                    times.append((t1 - clicked) / 1000.0)
+                    with_driver.append((t1 - t0) / 1000.0)
             browser.close()
     finally:
         stop(proc)
     out.update(_stats(times), day_after=day, warmup_days=warmup)
+    out["with_driver"] = _stats(with_driver)  # from before Playwright's click: the old measure
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -213,7 +221,10 @@ def main(argv=None) -> int:
         print(f"viz benchmark in Chromium: baseline, {a.clicks} clicks after {a.warmup} days, {r['cpus']} CPUs, "
               f"load {r['load_before']} -> {r['load_after']}\n"
               f"step + redraw of the Overview (map and two charts) seen in the browser: median {r['median_ms']:.0f} ms, "
-              f"p90 {r['p90_ms']:.0f} ms ({'under' if r['median_ms'] < 300 else 'OVER'} the 0.3 s target)")
+              f"p90 {r['p90_ms']:.0f} ms ({'under' if r['median_ms'] < 300 else 'OVER'} the 0.3 s target), "
+              f"timed from the page's click event to the frame that shows the day\n"
+              f"  with the browser driver's own click work: median {r['with_driver']['median_ms']:.0f} ms, "
+              f"p90 {r['with_driver']['p90_ms']:.0f} ms")
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(json.dumps(r, indent=2) + "\n")

@@ -7,6 +7,7 @@ so memory grows with parcels in flight, not with parcels ever created.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,8 @@ class ParcelSink:
         self._buf: list[dict[str, np.ndarray]] = []
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
+        self._pool: ThreadPoolExecutor | None = None   # one writer thread, made at the first flush
+        self._pending: Future | None = None
         self.rows_written = 0
         self.closed = False
 
@@ -227,10 +230,27 @@ class ParcelSink:
         return pa.table(cols)
 
     def flush(self):
-        """Write the buffered parcels, in parcel id order, as a row group of the Parquet file."""
+        """Hand the buffered parcels to the writer thread, to be written in parcel id order as a
+        row group of the Parquet file (Parquet encoding releases the GIL: on a second core it
+        overlaps the simulation). One chunk at a time is in the writer's hands, so memory holds
+        at most two chunks; chunks are written in the order they were flushed."""
         if not self._buf or self.path is None:
             return
-        merged = {k: np.concatenate([b[k] for b in self._buf]) for k in self._buf[0]}
+        chunks, self._buf, self._buffered = self._buf, [], 0
+        self.rows_written += sum(c["parcel_id"].size for c in chunks)
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcel-sink")
+        self._pending = self._pool.submit(self._write, chunks)
+
+    def _wait(self):
+        """Wait for the chunk being written; its error, if any, is raised here."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _write(self, chunks: list[dict[str, np.ndarray]]):
+        merged = {k: np.concatenate([b[k] for b in chunks]) for k in chunks[0]}
         order = np.argsort(merged["parcel_id"], kind="stable")
         merged = {k: v[order] for k, v in merged.items()}
         table = self._table(merged)
@@ -238,9 +258,6 @@ class ParcelSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.write_table(table, row_group_size=self.chunk_rows)
-        self.rows_written += table.num_rows
-        self._buf.clear()
-        self._buffered = 0
 
     def close(self, in_flight: dict[str, np.ndarray] | None = None):
         """Write what is buffered plus the parcels still in flight, and close the file. Closing a
@@ -251,6 +268,12 @@ class ParcelSink:
             self._buf.append(in_flight)
             self._buffered += in_flight["parcel_id"].size
         self.flush()
+        try:
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         if self._writer is None:  # nothing at all: still write an empty file with the schema
             empty = {k: np.zeros(0, dtype=t) for k, t in COLUMNS.items()}
             empty.update({k: np.zeros((0, self.max_stages), dtype=t) for k, t in LEG_COLUMNS.items()})

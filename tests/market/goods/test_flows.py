@@ -669,3 +669,23 @@ def test_closing_a_parcel_sink_twice_keeps_its_file(tmp_path):
     assert rows > 0
     sink.close(None)
     assert pq.read_metadata(tmp_path / "p.parquet").num_rows == rows
+
+
+def test_parcel_sink_writes_chunks_in_order_and_raises_a_failed_write(tmp_path):
+    # chunks go to a writer thread: the file still holds every parcel once, chunk after chunk
+    # in the order they were flushed, and a write that fails is not lost in the thread
+    path = tmp_path / "parcels.parquet"
+    sink = ParcelSink(path, {}, max_stages=2, chunk_rows=1)
+    rows = _finished_rows()
+    for i in range(5):
+        sink.add({k: v[i:i + 1] for k, v in rows.items()})    # parcel ids 4, 3, 2, 1, 0
+    sink.close()
+    f = pq.ParquetFile(path)
+    assert f.metadata.num_row_groups == 5
+    assert [f.read_row_group(g)["parcel_id"].to_pylist() for g in range(5)] == [[4], [3], [2], [1], [0]]
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the sink wants a folder")
+    bad = ParcelSink(blocked / "parcels.parquet", {}, max_stages=2, chunk_rows=1)
+    bad.add({k: v[:1] for k, v in rows.items()})
+    with pytest.raises(OSError):
+        bad.close()

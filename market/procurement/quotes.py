@@ -128,7 +128,10 @@ class Quoter:
         self._refresh()
         # a route has a handful of stages: plain Python over precomputed rows beats numpy here
         res = [int(r) for r in np.atleast_1d(resources)]
-        vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
+        if np.ndim(volume) == 0:
+            vols = [float(volume)] * len(res)
+        else:
+            vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
         carriers = self.model.config.carriers
         D, H = carriers.density_discount, carriers.density_half_volume
         interval = self.model.config.market.tender_interval_days

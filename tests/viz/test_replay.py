@@ -218,7 +218,9 @@ def test_the_replay_tab_follows_the_slider(run_a, shock_run):
     for (kind, i), text in zip(lanes["customdata"], lanes["text"]):
         n = int(((legs["day"] == 3) & (legs["resource"] == rp.world.lanes[i].index)).sum())
         unit = "kg" if rp.world.lanes[i].spec.bulk else "parcels"
-        assert f"02 Mar 2024: {n:,} {unit} of" in text
+        cap = rp.capacity[3, rp.world.lanes[i].index]
+        assert f"02 Mar 2024: {n:,} {unit}" + (f" of {cap:,.0f} contract capacity" if round(cap) else ", no contract") \
+            in text
     assert "moved that day" in caption
     # another run chosen: its days
     sel = rc.find(v.Select, label="Run").widget

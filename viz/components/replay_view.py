@@ -33,8 +33,8 @@ def replay_map_figure(replay: Replay, day: int) -> tuple[dict, str, str]:
     when = _when(replay, day)
     for t in fig["data"]:
         if t.get("name") == "lanes":
-            t["text"] = [s.replace("<br>today: ", f"<br>{when}: ").replace(" capacity", " contract capacity")
-                         for s in t["text"]]
+            t["text"] = [s.replace("<br>today: ", f"<br>{when}: ").replace(" of 0 capacity", ", no contract")
+                         .replace(" capacity", " contract capacity") for s in t["text"]]
     return fig, map_caption(replay, data).replace("moved today", "moved that day"), data.shocks
 
 

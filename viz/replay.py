@@ -37,7 +37,7 @@ import pandas as pd
 from viz.components.network_map import MapData
 from viz.runs import LoadError, Run
 
-__all__ = ["Replay", "replay_of", "load_replay", "leg_table", "world_of_config"]
+__all__ = ["Replay", "leg_table", "load_replay", "replay_of", "world_of_config"]
 
 MAX_LEGS = 16  # legk_* columns looked for (a route has at most this many stages)
 
@@ -304,7 +304,7 @@ def load_replay(run: Run) -> Replay:
                   contract_holders=holders, disrupted=dis, closed_lanes=closed, closed_nodes=cnodes, shocks=shocks)
 
 
-_CACHE: "dict[tuple, Replay]" = {}
+_CACHE: dict[tuple, Replay] = {}
 CACHE_SIZE = 4
 
 

@@ -134,13 +134,13 @@ def ReplayView(store, version: int = 0):
                     "the map of that run and each lane's history from its files.", classes=["fourpl-replay-none"])
         return
     with solara.Column(gap="12px", classes=["fourpl-replay"]):
-        with solara.Card(classes=["fourpl-card"]):
-            with solara.Row(gap="16px", style={"align-items": "center", "flex-wrap": "wrap"}):
-                solara.Select("Run", values=labels, value=label, on_value=lambda v: (chosen.set(v), day.set(0)),
-                              classes=["fourpl-replay-run"], style={"min-width": "320px"})
-                if replay is not None:
-                    with solara.Div(classes=["fourpl-replay-slider"], style={"flex": "1 1 320px"}):
-                        solara.SliderInt("Day", value=day, min=0, max=max(replay.days - 1, 0), tick_labels="end_points")
+        with solara.Card(classes=["fourpl-card"]), solara.Row(gap="16px", style={"align-items": "center",
+                                                                                 "flex-wrap": "wrap"}):
+            solara.Select("Run", values=labels, value=label, on_value=lambda v: (chosen.set(v), day.set(0)),
+                          classes=["fourpl-replay-run"], style={"min-width": "320px"})
+            if replay is not None:
+                with solara.Div(classes=["fourpl-replay-slider"], style={"flex": "1 1 320px"}):
+                    solara.SliderInt("Day", value=day, min=0, max=max(replay.days - 1, 0), tick_labels="end_points")
         if replay is None:
             solara.Error(error, classes=["fourpl-replay-error"])
             return

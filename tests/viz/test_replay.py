@@ -227,3 +227,24 @@ def test_the_replay_tab_follows_the_slider(run_a, shock_run):
     sel.v_model = next(x for x in sel.items if "run-a" in x)
     rc.find(v.Html, class_="fourpl-replay-day", children=["Day 0"]).wait_for(timeout=20)
     assert rc.find(v.Slider).widget.max == len(pq.read_table(run_a / "timeseries.parquet")) - 1
+
+
+def test_the_replay_of_the_files_is_what_the_live_map_recorded(run_a):
+    """The same scenario and seed run live with the live map's LaneHistory: on every parcel lane
+    and day the live model's use equals the replay's count from the files (bulk lanes carry stock
+    consignments, which the files do not hold; warehouses and customs points serve them too)."""
+    from market.model import Marketplace
+    from market.scenario import validate
+    from viz.lanes import LaneHistory
+
+    data = tomllib.loads((run_a / "config.toml").read_text())
+    seed = data.pop("run")["seed"]
+    model = Marketplace(validate(data), rng=seed)
+    live = LaneHistory(model)
+    rp = load_replay(load_run(run_a))
+    for _ in range(rp.days):
+        model.step()
+    parcel_lanes = [ln.index for ln in rp.world.lanes if not ln.spec.bulk]
+    used = np.array(live.used)[:, parcel_lanes]
+    assert used.sum() > 1000
+    np.testing.assert_array_equal(rp.used[:, parcel_lanes], used)

@@ -9,6 +9,8 @@ steps and resets the model, at the speed set in the sidebar; the components are 
   headline plots;
 * **Time series**: parcels by channel, delivery times, on-time rate, contract and spot prices,
   integrator markups and shares, provider utilisation;
+* **Replay**: a kept ``fourpl run`` folder scrubbed with a day slider: that day's figures, the
+  map of that run and each lane's history from its files (``viz/replay.py``);
 * **Market**: the latest tenders (bids and winners) and the contract book;
 * **Agents**: any merchant, provider or integrator: cash, profit and loss, volume, reputation,
   choices and contracts.
@@ -32,6 +34,7 @@ from viz.components.controls import Controls
 from viz.components.kpis import KpiStrip
 from viz.components.map_card import MapCard
 from viz.components.market_view import MarketView
+from viz.components.replay_view import ReplayView
 from viz.components.run_panel import RunPanel
 from viz.components.runs_panel import RunsPanel, open_into
 from viz.runs import LoadError, Sweep, run_from_model
@@ -40,7 +43,7 @@ from viz.store import Entry, add_all_points
 
 TITLE = "4PL Marketplace"
 SUBTITLE = "cross-border e-commerce logistics, simulated"
-TABS = ("Overview", "Charts", "Breakdowns", "Compare", "Composition", "Market", "Agents")
+TABS = ("Overview", "Charts", "Breakdowns", "Compare", "Replay", "Composition", "Market", "Agents")
 OVERVIEW_CHARTS = ["parcels", "ontime"]
 COMPARE_CHARTS = ["parcels", "ontime", "lead", "integrators", "prices", "landed"]
 
@@ -70,7 +73,7 @@ CSS = """
 .fourpl-table-wrap, .fourpl-contracts, .fourpl-tenders { overflow-x: auto; max-width: 100%; }
 .fourpl-card { overflow: hidden; }
 .fourpl-card table { max-width: 100%; }
-.fourpl-plotly-card .js-plotly-plot, .fourpl-map .js-plotly-plot { width: 100%; }
+.fourpl-plotly-card .js-plotly-plot, .fourpl-map .js-plotly-plot, .fourpl-replay-map .js-plotly-plot { width: 100%; }
 .fourpl-kept .v-input { margin-top: 0; }
 .fourpl-kept label { font-size: 0.8rem; }
 @media (max-width: 1100px) { .v-navigation-drawer { max-width: 280px; } }
@@ -255,10 +258,12 @@ def Dashboard(model, tab: solara.Reactive, store=None, tick: int = 0, include_li
                     DifferenceView(entries, day=stamp)
                     ChartGrid(entries, COMPARE_CHARTS, day=stamp)
             with solara.lab.Tab(TABS[4]):
-                CompositionView(model, day=day)
+                ReplayView(store, version=store.version)
             with solara.lab.Tab(TABS[5]):
-                MarketView(model, day=day)
+                CompositionView(model, day=day)
             with solara.lab.Tab(TABS[6]):
+                MarketView(model, day=day)
+            with solara.lab.Tab(TABS[7]):
                 AgentInspector(model, day=day)
 
 

@@ -100,8 +100,9 @@ def _columns_of(run: Run, chart: ChartDef) -> list[tuple[str, str]]:
     return out
 
 
-def chart_figure(entries: list[Entry], chart: ChartDef, height: int = figures.HEIGHT):
-    """One chart of the kept runs overlaid, and the table of what it draws."""
+def chart_figure(entries: list[Entry], chart: ChartDef, height: int = figures.HEIGHT, mark=None):
+    """One chart of the kept runs overlaid, and the table of what it draws; ``mark``, a date, is
+    drawn as a vertical line (the day a replay's slider chose)."""
     series: list[Series] = []
     table = None
     kind = None
@@ -134,7 +135,7 @@ def chart_figure(entries: list[Entry], chart: ChartDef, height: int = figures.HE
     shocks = shock_spans(first.daily) if first is not None else []
     rules = rule_changes(first.daily, first.world) if first is not None else []
     fig = figures.time_figure(series, kind=kind or "count", shocks=shocks, rules=rules, log=chart.log, height=height,
-                              empty_text="No data for this chart in these runs")
+                              empty_text="No data for this chart in these runs", mark=mark)
     return fig, (table if table is not None else pd.DataFrame(columns=["run", "date", "column", "value"]))
 
 
@@ -151,20 +152,22 @@ def CsvButton(df: pd.DataFrame, name: str, label: str = "CSV"):
 
 
 @solara.component
-def ChartCard(entries: list, chart: ChartDef, day: int = 0, height: int = figures.HEIGHT):
-    """A chart card: the interactive figure and a CSV of its data."""
+def ChartCard(entries: list, chart: ChartDef, day: int = 0, height: int = figures.HEIGHT, mark=None):
+    """A chart card: the interactive figure and a CSV of its data (``mark``: a day marked)."""
     keys = tuple(e.key for e in entries)
-    fig, table = solara.use_memo(lambda: chart_figure(entries, chart, height), dependencies=[keys, day, chart.key])
+    fig, table = solara.use_memo(lambda: chart_figure(entries, chart, height, mark=mark),
+                                 dependencies=[keys, day, chart.key, str(mark)])
     with solara.Card(chart.title, subtitle=chart.note or None, classes=["fourpl-card", f"fourpl-chart-{chart.key}",
                                                                          "fourpl-plotly-card"]):
-        figures.PlotlyFigure(fig, version=(keys, day, chart.key))
+        figures.PlotlyFigure(fig, version=(keys, day, chart.key, str(mark)))
         with solara.Row(justify="end", classes=["fourpl-chart-actions"]):
             CsvButton(table, f"{chart.key}", label="Data (CSV)")
 
 
 @solara.component
-def ChartGrid(entries: list, keys: list[str] | None = None, day: int = 0):
-    """Charts two a row on a wide screen, one on a narrow one; charts with no data left out."""
+def ChartGrid(entries: list, keys: list[str] | None = None, day: int = 0, mark=None):
+    """Charts two a row on a wide screen, one on a narrow one; charts with no data left out
+    (``mark``, a date: a vertical line on each chart)."""
     charts = [CHART_BY_KEY[k] for k in keys] if keys else list(HEADLINE)
     shown = [c for c in charts if any(_columns_of(e.run, c) for e in entries)]
     drawn, set_drawn = solara.use_state(FIRST_CHARTS)
@@ -175,7 +178,7 @@ def ChartGrid(entries: list, keys: list[str] | None = None, day: int = 0):
         return
     with solara.ColumnsResponsive(12, large=6, classes=["fourpl-charts"]):
         for c in shown[:drawn]:
-            ChartCard(entries, c, day=day)
+            ChartCard(entries, c, day=day, mark=mark)
 
 
 # A grid that opens draws its first charts at once and the rest a few at a time, each batch a

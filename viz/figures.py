@@ -29,7 +29,8 @@ PCT_WORDS = ("rate", "share", "utilisation", "space_used", "efficiency", "covera
 USD_WORDS = ("usd", "price", "cost", "cash", "premium", "payout", "landed", "duty", "vat", "fee")
 DAY_WORDS = ("days", "lead_time")
 
-# plotly.js's config of every chart (the widget's ``_config``, handed to ``Plotly.newPlot``): the
+# plotly.js's config of every chart (the widget's ``_config``, handed to ``Plotly.newPlot``):
+# responsive (a window 'resize' event resizes the chart: components/viewport.vue relies on it); the
 # camera saves a PNG at the size shown (width and height None: the plot's own) at twice the
 # pixels; no plotly logo; no lasso or box select (nothing selects points) and no "Share chart"
 # (it uploads the chart to Plotly's cloud: this app works offline and keeps its data local)

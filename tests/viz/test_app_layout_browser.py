@@ -209,13 +209,19 @@ def test_the_layout_at_1000_px(solara_app_server, viz_page):
         step.click()
         expect(page.locator(".fourpl-day-counter")).to_have_text(f"Day {i}")
     page.wait_for_function(f"() => ({main_width})() < 700")
-    page.wait_for_function(TAB_SETTLED)  # the map follows its narrower card
+    # the day's charts replace the empty ones (new plots, drawn at plotly's 700 px, then fitted)
+    page.wait_for_function("() => document.querySelectorAll('.fourpl-main .v-window-item--active .js-plotly-plot').length >= 3"
+                           " && Array.from(document.querySelectorAll('.fourpl-main .v-window-item--active .js-plotly-plot'))"
+                           ".every(g => Array.isArray(g.data) && g.data.length > 0)")
+    probe.wait_until_quiet()
+    page.wait_for_function(TAB_SETTLED)  # the map and charts follow their narrower cards
     problems = page.evaluate(CARD_PROBLEMS)
     assert not problems, "with the sidebar open:\n" + "\n".join(problems)
     page.locator(NAV_ICON).click()
     expect(drawer).to_have_class(closed)
     page.wait_for_function(f"() => ({main_width})() >= 900")
-    page.wait_for_function(TAB_SETTLED)  # and its wider one
+    probe.wait_until_quiet()
+    page.wait_for_function(TAB_SETTLED)  # and their wider ones
 
     # every tab: nothing wider than the window, nothing sticking out of its card
     for name in TABS:

@@ -210,9 +210,9 @@ def test_the_layout_at_1000_px(solara_app_server, viz_page):
         expect(page.locator(".fourpl-day-counter")).to_have_text(f"Day {i}")
     page.wait_for_function(f"() => ({main_width})() < 700")
     # the day's charts replace the empty ones (new plots, drawn at plotly's 700 px, then fitted)
-    page.wait_for_function("() => document.querySelectorAll('.fourpl-main .v-window-item--active .js-plotly-plot').length >= 3"
-                           " && Array.from(document.querySelectorAll('.fourpl-main .v-window-item--active .js-plotly-plot'))"
-                           ".every(g => Array.isArray(g.data) && g.data.length > 0)")
+    page.wait_for_function("() => ['.fourpl-chart-parcels', '.fourpl-chart-ontime'].every(c => "
+                           "Array.from(document.querySelectorAll(c + ' .js-plotly-plot'))"
+                           ".some(g => g._fullLayout && Array.isArray(g.data) && g.data.length > 0))")
     probe.wait_until_quiet()
     page.wait_for_function(TAB_SETTLED)  # the map and charts follow their narrower cards
     problems = page.evaluate(CARD_PROBLEMS)

@@ -37,6 +37,7 @@ from viz.components.market_view import MarketView
 from viz.components.replay_view import ReplayView
 from viz.components.run_panel import RunPanel
 from viz.components.runs_panel import RunsPanel, open_into
+from viz.components.viewport import Layout, ViewportWatch, on_viewport  # noqa: F401 - Layout: solara's page layout
 from viz.runs import LoadError, Sweep, run_from_model
 from viz.state import AppModel, default_settings, ui_params
 from viz.store import Entry, add_all_points
@@ -73,11 +74,13 @@ CSS = """
 .fourpl-table-wrap, .fourpl-contracts, .fourpl-tenders { overflow-x: auto; max-width: 100%; }
 .fourpl-card { overflow: hidden; }
 .fourpl-card table { max-width: 100%; }
-.fourpl-plotly-card .js-plotly-plot, .fourpl-map .js-plotly-plot, .fourpl-replay-map .js-plotly-plot { width: 100%; }
+.fourpl-figure .js-plotly-plot, .fourpl-replay-map .js-plotly-plot { width: 100%; }
+.fourpl-figure { min-width: 0; }
 .fourpl-kept .v-input { margin-top: 0; }
 .fourpl-kept label { font-size: 0.8rem; }
-@media (max-width: 1100px) { .v-navigation-drawer { max-width: 280px; } }
-.fourpl-subtitle { color: rgba(255,255,255,.75); font-size: .85rem; margin-left: 12px; }
+.fourpl-tooltip { font-size: 0.8rem; line-height: 1.35; }
+.fourpl-subtitle { color: rgba(255,255,255,.75); font-size: .85rem; margin-left: 12px; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; min-width: 0; }
 """
 
 
@@ -207,6 +210,7 @@ def Page(model: solara.Reactive | None = None, settings: solara.Reactive | None 
     with solara.AppBar():
         solara.AppBarTitle(TITLE)
         solara.Text(f"{SUBTITLE} · {run_label(m)}", classes=["fourpl-subtitle"])
+        ViewportWatch(event_viewport=on_viewport)
 
     with solara.Sidebar():
         with solara.Column(gap="8px"):

@@ -5,8 +5,10 @@ confidence band), drawn over dates with the run's shocks shaded and its dated cu
 changes marked. Nothing here knows today's column names except for choosing units and nicer
 labels: a column the recorder adds tomorrow is drawn the same way (see :func:`kind_of`).
 Figures are ``plotly.graph_objects.Figure``; the app shows them with :func:`PlotlyFigure`
-(hover values, zoom, legend toggles, a PNG download in the toolbar, all offline: plotly's
-JavaScript ships in the Python package).
+(hover values, zoom, legend toggles, all offline: plotly's JavaScript ships in the Python package)
+and :func:`ChartFigure` adds the figure's export row: the toolbar's camera saves it as PNG (twice the
+screen's pixels, named after the chart), the row's "Image (SVG)" button as SVG, both drawn in the
+browser by plotly.js itself.
 """
 
 from __future__ import annotations
@@ -30,9 +32,26 @@ PCT_WORDS = ("rate", "share", "utilisation", "space_used", "efficiency", "covera
 USD_WORDS = ("usd", "price", "cost", "cash", "premium", "payout", "landed", "duty", "vat", "fee")
 DAY_WORDS = ("days", "lead_time")
 
+# plotly.js's config of every chart (the widget's ``_config``, handed to ``Plotly.newPlot``):
+# responsive (a window 'resize' event resizes the chart: components/viewport.vue relies on it); the
+# camera saves a PNG at the size shown (width and height None: the plot's own) at twice the
+# pixels; no plotly logo; no lasso or box select (nothing selects points) and no "Share chart"
+# (it uploads the chart to Plotly's cloud: this app works offline and keeps its data local)
 CONFIG = {"displaylogo": False, "responsive": True,
-          "toImageButtonOptions": {"format": "png", "scale": 2},
-          "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+          "toImageButtonOptions": {"format": "png", "scale": 2, "width": None, "height": None},
+          "modeBarButtonsToRemove": ["select2d", "lasso2d", "sendChartToCloud"]}
+
+
+def file_stem(name: str) -> str:
+    """A file name (without extension) from a chart's key or title: 'Network map · day 3' ->
+    'Network-map-day-3'; 'chart' for nothing usable."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name or "")).strip("-.")[:80].strip("-.")
+    return stem or "chart"
+
+
+def config_for(name: str) -> dict:
+    """The plotly.js config of a chart whose images are called ``name`` (see :func:`file_stem`)."""
+    return {**CONFIG, "toImageButtonOptions": {**CONFIG["toImageButtonOptions"], "filename": file_stem(name)}}
 
 
 def kind_of(column: str) -> str:
@@ -370,8 +389,10 @@ def apply_figure(w, spec: dict) -> str:
     return "update"
 
 
-def PlotlyFigure(fig, on_click=None, version=None):
+def PlotlyFigure(fig, on_click=None, version=None, name: str = "chart"):
     """A Plotly figure as a widget, kept from one ``version`` (a day, a selection) to the next.
+
+    ``name`` names its image files (the toolbar's PNG; :func:`ChartFigure` adds an SVG button).
 
     Each FigureWidget carries plotly.js in its first message (megabytes), so a new widget a
     day is slow; ``solara.FigurePlotly`` keeps one but rebuilds its traces. Here the widget is
@@ -380,7 +401,7 @@ def PlotlyFigure(fig, on_click=None, version=None):
     """
     shape = tuple((t.get("type", "scatter") if isinstance(t, dict) else getattr(t, "type", "?"))
                   for t in (fig["data"] if isinstance(fig, dict) else fig.data))
-    return _Plotly(_Held(fig), on_click, version).key(f"plotly-{len(shape)}-{hash(shape)}")
+    return _Plotly(_Held(fig), on_click, version, file_stem(name)).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
 # Solara serves the folder "public" beside the app's folder (viz/) at <root>/static/public/
@@ -430,14 +451,29 @@ def _plotly_component():
         builds it from that state even when its plotly.js module loads slowly (a message
         sent meanwhile can be lost for good, and this widget lives on from day to day).
         Later values of ``initial`` (each render passes one) are ignored: new versions of
-        the figure are applied by :func:`apply_figure`."""
+        the figure are applied by :func:`apply_figure`.
 
-        def __init__(self, initial=None, **kwargs):
+        ``config`` is plotly.js's config (:func:`config_for`), set with the first figure: the
+        browser reads it when it first draws the plot. A later config (another name for a
+        kept widget's images) is stored for views drawn later; the plot on the page takes its
+        new file name from the chart's SVG button (``components/figure_tools.vue``)."""
+
+        def __init__(self, initial=None, config=None, **kwargs):
             spec = initial or {"data": [], "layout": {}}
             # the spec is a validated figure's JSON already (figure_json): validating it again
             # here took half of a chart grid's render
             super().__init__(data=spec["data"], layout=spec["layout"], _validate=False, **kwargs)
+            self._config = dict(config if config is not None else CONFIG)
             self._fourpl_state = _state_of(spec)
+
+        @property
+        def config(self):
+            return self._config
+
+        @config.setter
+        def config(self, value):
+            if value is not None and value != self._config:
+                self._config = dict(value)
 
         @property
         def initial(self):
@@ -451,9 +487,10 @@ def _plotly_component():
         KeptFigure._esm = shared_esm   # read by anywidget when each widget is made
 
     @solara.component
-    def _Plotly(held, on_click, version):
+    def _Plotly(held, on_click, version, name="chart"):
         first = solara.use_memo(lambda: figure_json(held.fig), [])
-        el = KeptFigure.element(initial=first, on__js2py_pointsCallback=_on_points(on_click))
+        config = solara.use_memo(lambda: config_for(name), [name])
+        el = KeptFigure.element(initial=first, config=config, on__js2py_pointsCallback=_on_points(on_click))
 
         def draw():
             apply_figure(solara.get_widget(el), figure_json(held.fig))

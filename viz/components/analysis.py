@@ -20,6 +20,7 @@ import reacton.core
 import solara
 
 from viz import figures, style
+from viz.components.export import ChartFigure
 from viz.figures import Series
 from viz.runs import (
     Run,
@@ -153,14 +154,14 @@ def CsvButton(df: pd.DataFrame, name: str, label: str = "CSV"):
 
 @solara.component
 def ChartCard(entries: list, chart: ChartDef, day: int = 0, height: int = figures.HEIGHT, mark=None):
-    """A chart card: the interactive figure and a CSV of its data (``mark``: a day marked)."""
+    """A chart card: the interactive figure, its image as SVG (PNG in its toolbar) and a CSV of its
+    data (``mark``: a day marked)."""
     keys = tuple(e.key for e in entries)
     fig, table = solara.use_memo(lambda: chart_figure(entries, chart, height, mark=mark),
                                  dependencies=[keys, day, chart.key, str(mark)])
     with solara.Card(chart.title, subtitle=chart.note or None, classes=["fourpl-card", f"fourpl-chart-{chart.key}",
                                                                          "fourpl-plotly-card"]):
-        figures.PlotlyFigure(fig, version=(keys, day, chart.key, str(mark)))
-        with solara.Row(justify="end", classes=["fourpl-chart-actions"]):
+        with ChartFigure(fig, name=chart.key, version=(keys, day, chart.key, str(mark))):
             CsvButton(table, f"{chart.key}", label="Data (CSV)")
 
 
@@ -283,8 +284,8 @@ def MarketPanels(entries: list, markets: list[str], day: int = 0):
                      classes=["fourpl-card", "fourpl-markets"]):
         with solara.Div(classes=["fourpl-market-select"]):
             solara.ToggleButtonsSingle(value=market, values=markets)
-        figures.PlotlyFigure(fig, version=(keys, day, market.value))
-        CsvButton(table, f"market-{market.value}", label="Data (CSV)")
+        with ChartFigure(fig, name=f"market-{market.value}", version=(keys, day, market.value)):
+            CsvButton(table, f"market-{market.value}", label="Data (CSV)")
 
 
 def difference_figure(a: Entry, b: Entry, column: str):
@@ -337,8 +338,8 @@ def DifferenceView(entries: list, day: int = 0):
         if col.value:
             fig, table, note = difference_figure(a, b, col.value)
             solara.Text(note, classes=["fourpl-diff-note"], style={"color": style.MUTED, "font-size": "0.85em"})
-            figures.PlotlyFigure(fig, version=(a.key, b.key, col.value, day))
-            CsvButton(table, f"difference-{col.value}", label="Data (CSV)")
+            with ChartFigure(fig, name=f"difference-{col.value}", version=(a.key, b.key, col.value, day)):
+                CsvButton(table, f"difference-{col.value}", label="Data (CSV)")
 
 
 @solara.component

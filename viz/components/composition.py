@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import solara
 
-from viz import figures, style
+from viz import style
 from viz.components.analysis import CsvButton
+from viz.components.export import ChartFigure
 from viz.state import resource_label
 
 
@@ -216,8 +217,8 @@ def CompositionView(model, day: int = 0):
             return
         menu = menu_frame(model, it, fam)
         front = front_frame(model, it, fam)
-        figures.PlotlyFigure(front_figure(front, menu, f"{it.name}: {family_label(fam)} on {model.date}"),
-                             version=(it.name, fam_key.value, day))
+        ChartFigure(front_figure(front, menu, f"{it.name}: {family_label(fam)} on {model.date}"),
+                    name=f"front-{it.name}-{family_label(fam)}", version=(it.name, fam_key.value, day))
         solara.Markdown(f"**Menu offered** ({len(menu)} services; parcels in flight sold on each route)")
         with solara.Div(classes=["fourpl-table-wrap", "fourpl-menu"]):
             solara.DataFrame(menu, items_per_page=5)

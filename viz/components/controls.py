@@ -51,29 +51,40 @@ def _fmt_value(p: ParamSpec, value, step: float | None = None) -> str:
 
 
 @solara.component
+def HelpTip(text: str, children=[]):
+    """A tooltip right of its children (each given ``v_on="tooltip.on"``), so that it covers the
+    main area, not the controls under it."""
+    return solara.v.Tooltip(right=True, max_width=420, open_delay=100, children=[text],
+                            content_class="fourpl-tooltip",
+                            v_slots=[{"name": "activator", "variable": "tooltip", "children": children}])
+
+
+@solara.component
 def ParamControl(p: ParamSpec, value, on_value):
     """One schema parameter as a slider, a select or a checkbox, with its description as tooltip."""
-    # the help text is in the page (the wrapper's title: the browser's own tooltip, and what a
-    # screen reader reads) and in a Vuetify tooltip on hover
-    with solara.v.Html(tag="div", class_=f"fourpl-param {param_class(p.key)}", attributes={"title": p.help_text()}):
-        if p.kind in ("float", "int"):
-            lo, hi, step = p.slider_range(value)
-            label = f"{p.label}: {_fmt_value(p, value, step)}"
-            with solara.Tooltip(p.help_text()):
+    # The tooltip's activator is the control's wrapper <div>: a Vuetify tooltip opens on the
+    # mouse events of its activator, and a v-slider or v-select does not pass them on (a tooltip
+    # put on the slider itself never opened). The help text is also in the page as the wrapper's
+    # aria-description (what a screen reader reads; a title would show a second tooltip).
+    help_text = p.help_text()
+    with HelpTip(help_text):
+        with solara.v.Html(tag="div", class_=f"fourpl-param {param_class(p.key)}", v_on="tooltip.on",
+                           attributes={"aria-description": help_text}):
+            if p.kind in ("float", "int"):
+                lo, hi, step = p.slider_range(value)
+                label = f"{p.label}: {_fmt_value(p, value, step)}"
                 if p.kind == "int":
                     solara.SliderInt(label, value=int(value), min=int(lo), max=int(hi), step=int(step),
                                      on_value=lambda v: on_value(int(v)))
                 else:
                     solara.SliderFloat(label, value=float(value), min=float(lo), max=float(hi), step=float(step),
                                        on_value=lambda v: on_value(round(float(v), 10)))
-        elif p.kind == "choice":
-            labels = [choice_label(c) for c in p.choices]
-            to_value = dict(zip(labels, p.choices))
-            with solara.Tooltip(p.help_text()):
+            elif p.kind == "choice":
+                labels = [choice_label(c) for c in p.choices]
+                to_value = dict(zip(labels, p.choices))
                 solara.Select(p.label, values=labels, value=choice_label(value),
                               on_value=lambda lab: on_value(to_value.get(lab, lab)), dense=True)
-        elif p.kind == "bool":
-            with solara.Tooltip(p.help_text()):
+            elif p.kind == "bool":
                 solara.Checkbox(label=p.label, value=bool(value), on_value=on_value)
 
 

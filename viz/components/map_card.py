@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import solara
 
-from viz import figures, style
+from viz import style
 from viz.components.analysis import CsvButton
+from viz.components.export import ChartFigure
 from viz.components.network_map import map_caption, map_data
 from viz.lanes import lane_history_for, map_figure, selection_figure, selection_frame
 
@@ -37,16 +38,15 @@ def MapCard(model, day: int = 0):
                      "drag to pan, scroll to zoom", classes=["fourpl-card", "fourpl-map"]):
         if shocks:
             solara.Warning(f"In force today: {shocks}", dense=True, classes=["fourpl-shock-banner"])
-        figures.PlotlyFigure(fig, on_click=on_click, version=(id(model), day))
+        ChartFigure(fig, name=f"network-map-{model.date}", on_click=on_click, version=(id(model), day))
         solara.Text(caption, classes=["fourpl-caption"], style={"color": style.MUTED, "font-size": "0.85em"})
         if selected.value:
             title, df = selection_frame(model, selected.value)
             with solara.Div(classes=["fourpl-selection"]):
-                figures.PlotlyFigure(selection_figure(title, df), version=(selected.value, day))
                 if not df.empty:
                     last = df.iloc[-1]
                     solara.Text(f"{title} · providers today: {last.get('providers') or 'none'}",
                                 classes=["fourpl-selection-title"], style={"font-size": "0.85em"})
-                with solara.Row(justify="end"):
+                with ChartFigure(selection_figure(title, df), name=f"history-{title}", version=(selected.value, day)):
                     CsvButton(df, f"history-{title}", label="History (CSV)")
                     solara.Button("Close", text=True, on_click=lambda: selected.set(None))

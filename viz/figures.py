@@ -14,11 +14,8 @@ browser by plotly.js itself.
 from __future__ import annotations
 
 import base64
-import hashlib
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -404,46 +401,9 @@ def PlotlyFigure(fig, on_click=None, version=None, name: str = "chart"):
     return _Plotly(_Held(fig), on_click, version, file_stem(name)).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
-# Solara serves the folder "public" beside the app's folder (viz/) at <root>/static/public/
-PUBLIC_DIR = Path(__file__).resolve().parents[1] / "public"
-
-
-def plotly_module_esm() -> str | None:
-    """The front-end module of the app's Plotly widgets, as a few lines that import plotly's
-    widget bundle from this server once, or None (each widget then carries the bundle itself).
-
-    A FigureWidget is an anywidget whose module is plotly's whole widget bundle (5 MB, plotly.js
-    inside): each new widget sent it again over the websocket and the browser evaluated it
-    again. A tab of 17 charts sent 85 MB: under load the page's keepalive pong waited behind it
-    past uvicorn's 20 s and the connection dropped. Here the bundle is copied once into
-    ``public/`` (served by Solara as a static file, cached by the browser) under a name with
-    its hash, and each widget's module imports it from there: the browser loads and evaluates
-    it once per page.
-    """
-    import plotly
-
-    bundle = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"
-    try:
-        data = bundle.read_bytes()
-        name = f"plotly-widget-{hashlib.sha256(data).hexdigest()[:16]}.js"
-        target = PUBLIC_DIR / name
-        if not target.is_file() or target.stat().st_size != len(data):
-            PUBLIC_DIR.mkdir(exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)   # atomic: two servers starting together cannot tear it
-    except OSError:
-        return None                   # a read-only install: every widget carries the bundle
-    return ("const root = (globalThis.solara && globalThis.solara.rootPath) || '';\n"
-            f"const bundle = await import(location.origin + root + '/static/public/{name}');\n"
-            "export default bundle.default;\n")
-
-
 def _plotly_component():
     import solara
     from plotly.graph_objs import FigureWidget
-
-    shared_esm = plotly_module_esm()
 
     class KeptFigure(FigureWidget):
         """A FigureWidget made with its first figure in its initial state (``initial``, a
@@ -482,9 +442,6 @@ def _plotly_component():
         @initial.setter
         def initial(self, _value):
             pass
-
-    if shared_esm is not None:
-        KeptFigure._esm = shared_esm   # read by anywidget when each widget is made
 
     @solara.component
     def _Plotly(held, on_click, version, name="chart"):

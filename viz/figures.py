@@ -14,8 +14,12 @@ browser by plotly.js itself.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
+from copy import deepcopy
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -363,6 +367,7 @@ def apply_figure(w, spec: dict) -> str:
             w.add_traces(data)
             w.layout = layout
         w._fourpl_state = (flats, lay)
+        _keep_state_for_late_listeners(w)
         return "new"
     prev_traces, prev_layout = state
     changed: dict[str, set[int]] = {}
@@ -383,7 +388,25 @@ def apply_figure(w, spec: dict) -> str:
         # the layout object caches its lists of shapes and annotations: rebuilt from the dict
         w.layout._compound_array_props.pop(k.split(".")[0], None)
     w._send_update_msg(restyle_data=restyle, relayout_data=relayout, trace_indexes=traces)
+    _keep_state_for_late_listeners(w)
     return "update"
+
+
+def _keep_state_for_late_listeners(w) -> None:
+    """Until plotly's model in the browser listens (it says so once: ``PLOTLY_MODULE``), also
+    send the whole figure as the widget's state.
+
+    Plotly's front end applies an update message to its copy of the figure only once its
+    bundle has loaded and its model subscribed; an update arriving earlier changes nothing,
+    and a plot drawn afterwards would show the older figure for good (seen: the map kept its
+    day-0 picture after three quick steps while plotly.js was loading). The state sent here
+    replaces the copy the plot is drawn from; an update that did arrive in time changes
+    nothing more (both set the same values).
+    """
+    if getattr(w, "_fourpl_listening", True):
+        return
+    w._widget_data = deepcopy(w._data)
+    w._widget_layout = deepcopy(w._layout_obj._props)
 
 
 def PlotlyFigure(fig, on_click=None, version=None, name: str = "chart"):
@@ -401,9 +424,75 @@ def PlotlyFigure(fig, on_click=None, version=None, name: str = "chart"):
     return _Plotly(_Held(fig), on_click, version, file_stem(name)).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
+# Solara serves the folder "public" beside the app's folder (viz/) at <root>/static/public/
+PUBLIC_DIR = Path(__file__).resolve().parents[1] / "public"
+
+
+def plotly_module_esm() -> str | None:
+    """The front-end module of the app's Plotly widgets, as a few lines that import plotly's
+    widget bundle from this server once, or None (each widget then carries the bundle itself).
+
+    A FigureWidget is an anywidget whose module is plotly's whole widget bundle (5 MB, plotly.js
+    inside): each new widget sent it again over the websocket and the browser evaluated it
+    again. A tab of 17 charts sent 85 MB: under load the page's keepalive pong waited behind it
+    past uvicorn's 20 s and the connection dropped. Here the bundle is copied once into
+    ``public/`` (served by Solara as a static file, cached by the browser) under a name with
+    its hash, and each widget's module imports it from there: the browser loads and evaluates
+    it once per page.
+    """
+    import plotly
+
+    bundle = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"
+    try:
+        data = bundle.read_bytes()
+        name = f"plotly-widget-{hashlib.sha256(data).hexdigest()[:16]}.js"
+        target = PUBLIC_DIR / name
+        if not target.is_file() or target.stat().st_size != len(data):
+            PUBLIC_DIR.mkdir(exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)   # atomic: two servers starting together cannot tear it
+    except OSError:
+        return None                   # a read-only install: every widget carries the bundle
+    return PLOTLY_MODULE.replace("BUNDLE_NAME", name)
+
+
+# The module of every Plotly widget. anywidget gives a widget's module 2 s to load and
+# initialize, then drops every message to that widget for good; plotly's bundle can take longer
+# (a cold cache, a busy machine). So initialize returns at once and plotly's own model is made
+# when the bundle arrives; until it says it listens, Python also sends each update as the
+# whole figure (_keep_state_for_late_listeners).
+PLOTLY_MODULE = """\
+const root = (globalThis.solara && globalThis.solara.rootPath) || '';
+const url = location.origin + root + '/static/public/BUNDLE_NAME';
+export default () => {
+  let plotly = null;
+  return {
+    initialize(context) {
+      plotly = import(url).then((bundle) => {
+        const widget = bundle.default();
+        widget.initialize(context);
+        context.model.send({ fourpl: 'listening' });
+        return widget;
+      });
+    },
+    async render(context) {
+      const widget = await plotly;
+      // a view removed while the bundle loaded is not drawn (drawn and purged at once,
+      // plotly's pending margin redraw would throw)
+      if (context.signal && context.signal.aborted) return;
+      return widget.render(context);
+    },
+  };
+};
+"""
+
+
 def _plotly_component():
     import solara
     from plotly.graph_objs import FigureWidget
+
+    shared_esm = plotly_module_esm()
 
     class KeptFigure(FigureWidget):
         """A FigureWidget made with its first figure in its initial state (``initial``, a
@@ -420,11 +509,31 @@ def _plotly_component():
 
         def __init__(self, initial=None, config=None, **kwargs):
             spec = initial or {"data": [], "layout": {}}
+            # plotly's widget opens its comm (the browser's model, with the widget's state)
+            # before it has put the figure in that state, then sends the figure in a message;
+            # the browser can draw the plot before that message is applied, and plotly's
+            # front end ignores it afterwards: a blank plot for good (seen when plotly.js
+            # loaded slowly). Opened here once the state holds the figure.
+            self._fourpl_building = True
             # the spec is a validated figure's JSON already (figure_json): validating it again
             # here took half of a chart grid's render
             super().__init__(data=spec["data"], layout=spec["layout"], _validate=False, **kwargs)
             self._config = dict(config if config is not None else CONFIG)
             self._fourpl_state = _state_of(spec)
+            # set once plotly's model in the browser listens to updates (PLOTLY_MODULE); until
+            # then each update also sends the whole figure (_keep_state_for_late_listeners)
+            self._fourpl_listening = False
+            self.on_msg(self._front_end_says)
+            self._fourpl_building = False
+            self.open()
+
+        def _front_end_says(self, _widget, content, _buffers):
+            if isinstance(content, dict) and content.get("fourpl") == "listening":
+                self._fourpl_listening = True
+
+        def open(self):
+            if not getattr(self, "_fourpl_building", False):
+                super().open()
 
         @property
         def config(self):
@@ -442,6 +551,9 @@ def _plotly_component():
         @initial.setter
         def initial(self, _value):
             pass
+
+    if shared_esm is not None:
+        KeptFigure._esm = shared_esm   # read by anywidget when each widget is made
 
     @solara.component
     def _Plotly(held, on_click, version, name="chart"):

@@ -196,3 +196,59 @@ def test_app_renders_steps_resets_and_has_no_errors(solara_app_server, viz_page)
     misses = server.cdn_misses()
     assert not misses, f"assets missing from the cache (see {server.log_path}):\n" + "\n".join(misses)
     server.assert_no_errors(since=log_mark)
+
+
+# the plot's traces as drawn, without plotly's generated ids, the mark its widget leaves on
+# traces it restyled, and unset (null) properties
+_DRAWN = ("sel => JSON.stringify(Array.from(document.querySelector(sel).data || []), "
+          "(k, v) => (k === 'uid' || k === '_doNotReportToPy' || v === null ? undefined : v))")
+
+
+@pytest.mark.browser
+def test_a_map_drawn_after_quick_steps_shows_the_day_it_is_drawn_on(solara_app_server, viz_page):
+    """Plotly's front-end module held back while the model steps three days: the map, drawn
+    once it arrives, shows day 3 as a page that loaded normally does (not day 0: update
+    messages that reach plotly before it listens are dropped by plotly's front end)."""
+    from playwright.sync_api import expect
+
+    server = solara_app_server(APP)
+    log_mark = server.mark()
+    probe = viz_page
+    page = probe.page
+    held = []
+    page.route("**/static/public/plotly-widget-*.js", lambda route: held.append(route))   # answered later
+    page.goto(server.url, wait_until="domcontentloaded")
+    step = page.get_by_role("button", name="Step", exact=True)
+    expect(step).to_be_visible(timeout=90_000)
+    expect(page.locator(".fourpl-map")).to_contain_text("lanes in use")
+    for i in range(1, STEPS + 1):
+        step.click()
+        expect(page.locator(DAY)).to_have_text(f"Day {i}")
+    assert held, "the page did not ask for the shared plotly module"
+    assert page.locator(MAP).count() == 0, "the map was drawn without plotly's module"
+    for route in held:
+        route.continue_()
+    _wait_loaded(page, MAP)
+    late = _wait_for_change(lambda: page.evaluate(_DRAWN, MAP), "[]")   # its traces, once drawn
+
+    # the reference: a page of another browser session (same scenario and seed), drawn, then
+    # stepped (a page of the same session would show the same model, already at day 3)
+    other = page.context.browser.new_context(viewport=page.viewport_size)
+    reference = other.new_page()
+    reference.goto(server.url, wait_until="domcontentloaded")
+    _wait_loaded(reference, MAP)
+    day0 = reference.evaluate(_DRAWN, MAP)
+    assert late != day0, "the map drawn late shows day 0"
+    ref_step = reference.get_by_role("button", name="Step", exact=True)
+    for i in range(1, STEPS + 1):
+        ref_step.click()
+        expect(reference.locator(DAY)).to_have_text(f"Day {i}")
+    # its last update may still be on its way
+    drawn, deadline = reference.evaluate(_DRAWN, MAP), time.monotonic() + 30
+    while drawn != late and time.monotonic() < deadline:
+        time.sleep(0.25)
+        drawn = reference.evaluate(_DRAWN, MAP)
+    assert drawn == late, "the map drawn late does not show the day it was drawn on"
+    other.close()
+    assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
+    server.assert_no_errors(since=log_mark)

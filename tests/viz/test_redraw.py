@@ -179,3 +179,66 @@ def test_a_plot_widget_is_born_with_its_figure_and_ignores_later_initial_values(
     w.initial = figures.figure_json(_fig([[9], [9]]))  # what a re-render passes: ignored
     assert len(w.data) == 1
     assert figures.apply_figure(w, spec) == "none"
+
+
+
+def test_a_plot_widget_opens_its_browser_model_with_the_figure_in_it(monkeypatch):
+    """Plotly's FigureWidget opens its comm with an empty figure and sends the figure in a
+    message after; a plot drawn before that message was applied stayed blank for good (the
+    map, when plotly.js loaded slowly). The state the browser's model is created with must
+    hold the figure."""
+    import ipywidgets.widgets.widget as widget_module
+
+    opened = []
+    real = widget_module.comm.create_comm
+
+    def spy(**kwargs):
+        state = kwargs["data"]["state"]     # as the browser gets it: arrays as binary buffers
+        widget_module._put_buffers(state, kwargs["data"]["buffer_paths"], kwargs["buffers"])
+        opened.append(state)
+        return real(**kwargs)
+
+    def ys(trace):
+        y = trace["y"]
+        return np.frombuffer(y["buffer"], dtype=y["dtype"]).tolist() if isinstance(y, dict) else list(y)
+
+    monkeypatch.setattr(widget_module.comm, "create_comm", spy)
+    w = figures.KeptFigure(initial=figures.figure_json(_fig([[1, 2, 3], [4, 5]], title="day 0")))
+    [state] = [s for s in opened if "_widget_data" in s]
+    assert [ys(t) for t in state["_widget_data"]] == [[1, 2, 3], [4, 5]]
+    assert state["_widget_layout"]["title"]["text"] == "day 0"
+    assert w.comm is not None and len(opened) == 1     # opened once
+    # later updates go as messages on that comm, as before
+    assert figures.apply_figure(w, figures.figure_json(_fig([[1, 2, 3, 4], [4, 5]], title="day 1"))) == "update"
+    assert list(w.data[0].y) == [1, 2, 3, 4]
+
+
+
+def test_until_the_browser_listens_each_update_also_sends_the_whole_figure():
+    """anywidget drops a widget's messages while its module loads (2 s, then for good) and
+    plotly's front end applies an update only once its bundle is in: a plot drawn afterwards
+    showed the older figure (the map kept day 0 after three quick steps). Until plotly's
+    model says it listens (figures.PLOTLY_MODULE), the widget's state, which a late plot is
+    drawn from, follows every update; afterwards only the update messages go."""
+    w = figures.KeptFigure(initial=figures.figure_json(_fig([[1, 2, 3]], title="day 0")))
+    assert figures.apply_figure(w, figures.figure_json(_fig([[1, 2, 3, 4]], title="day 1"))) == "update"
+    assert [list(t["y"]) for t in w._widget_data] == [[1, 2, 3, 4]]
+    assert w._widget_layout["title"]["text"] == "day 1"
+    w._handle_custom_msg({"fourpl": "listening"}, [])     # what the browser sends
+    log = _sent(w)
+    assert figures.apply_figure(w, figures.figure_json(_fig([[1, 2, 3, 4, 5]], title="day 2"))) == "update"
+    assert len(log) == 1 and list(w.data[0].y) == [1, 2, 3, 4, 5]
+    assert [list(t["y"]) for t in w._widget_data] == [[1, 2, 3, 4]]   # no longer resent whole
+    assert w._widget_layout["title"]["text"] == "day 1"
+
+
+def test_the_plotly_module_is_one_shared_copy_of_plotlys_bundle():
+    import plotly
+    from pathlib import Path
+
+    esm = figures.KeptFigure._esm
+    assert isinstance(esm, str) and len(esm) < 2000          # not the 5 MB bundle per widget
+    name = esm.split("/static/public/")[1].split("'")[0]
+    bundle = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
+    assert (figures.PUBLIC_DIR / name).read_bytes() == bundle.read_bytes()
+    assert "context.model.send({ fourpl: 'listening' })" in esm

@@ -256,20 +256,6 @@ def _martins(
     heap: list = [(zero, 0, next(counter), start)]
     n_permanent = 0
 
-    # each node's usable out-legs with their label values, read from the graph once per search
-    # (a node is expanded once per label that reaches it; the graph does not change meanwhile)
-    out_legs: dict[Hashable, list[tuple[Hashable, Hashable, tuple[float, ...]]]] = {}
-
-    def legs_out_of(node: Hashable) -> list[tuple[Hashable, Hashable, tuple[float, ...]]]:
-        legs = out_legs.get(node)
-        if legs is None:
-            legs = out_legs[node] = [
-                (v, key, tuple(_leg_value(data, name) for name in objectives))
-                for _, v, key, data in G.out_edges(node, keys=True, data=True)
-                if edge_ok is None or edge_ok(node, v, key, data)
-            ]
-        return legs
-
     def dominated_by_target(values) -> bool:
         # A label strictly dominated by a complete route can only yield
         # dominated routes: legs add non-negative amounts.
@@ -300,10 +286,12 @@ def _martins(
         if hop_aware and hops >= max_hops:
             continue
         trace.expanded.add(node)
-        for v, key, leg_values in legs_out_of(node):
+        for _, v, key, data in G.out_edges(node, keys=True, data=True):
             if v in lab.nodes_on_path:  # simple paths only
                 continue
-            new_values = tuple(x + y for x, y in zip(values, leg_values))
+            if edge_ok is not None and not edge_ok(node, v, key, data):
+                continue
+            new_values = tuple(x + _leg_value(data, name) for x, name in zip(values, objectives))
             new_hops = hops + 1
             if dominated_by_target(new_values):
                 continue

@@ -249,6 +249,18 @@ def map_figure(model, data: MapData | None = None, selected: tuple | None = None
     return {"data": traces, "layout": layout}
 
 
+def clicked_item(fig: dict, click: dict) -> tuple | None:
+    """What a click on the map picked, from plotly's click event and the map's figure:
+    ("lane", lane index) or ("node", node name); None where the click hit nothing of ours."""
+    try:
+        points = click["points"]
+        trace, idx = points["trace_indexes"][0], points["point_indexes"][0]
+        kind, item = fig["data"][trace]["customdata"][idx][:2]
+        return (str(kind), int(item) if kind == "lane" else str(item))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def selection_frame(model, selected: tuple | None) -> tuple[str, pd.DataFrame]:
     """The title and history table of a clicked lane or node."""
     if not selected:

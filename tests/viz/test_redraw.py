@@ -126,6 +126,26 @@ def test_the_map_has_the_same_traces_every_day_and_draws_every_lane_once(stepped
         assert f"today: {flow[busiest]:,.0f}" in marks["text"][drawn.index(busiest)]
 
 
+def test_a_click_on_the_map_picks_the_lane_or_node_under_it(stepped_maps):
+    """plotly's click event (trace and point indexes) read against the map's own figure."""
+    from viz.lanes import clicked_item
+
+    m, days = stepped_maps
+    _, fig = days[-1]
+    names = [t.get("name") for t in fig["data"]]
+    lanes = names.index("lanes")
+    marks = fig["data"][lanes]["customdata"]
+    assert clicked_item(fig, {"points": {"trace_indexes": [lanes], "point_indexes": [2]}}) == ("lane", int(marks[2][1]))
+    node_trace = next(i for i, t in enumerate(fig["data"]) if len(t.get("customdata") or []) and t["customdata"][0][0] == "node")
+    node = fig["data"][node_trace]["customdata"][0][1]
+    assert node in m.world.graph.nodes
+    assert clicked_item(fig, {"points": {"trace_indexes": [node_trace], "point_indexes": [0]}}) == ("node", node)
+    # a click beside anything of ours (a lane curve carries no customdata) or a malformed event
+    assert clicked_item(fig, {"points": {"trace_indexes": [0], "point_indexes": [0]}}) is None
+    assert clicked_item(fig, {"points": {"trace_indexes": [], "point_indexes": []}}) is None
+    assert clicked_item(fig, {}) is None
+
+
 def test_a_step_on_the_page_keeps_the_plotly_widgets():
     """Step redraws the map and the overview's charts in the widgets already in the page."""
     from viz import app

@@ -9,7 +9,7 @@ from viz import style
 from viz.components.analysis import CsvButton
 from viz.components.export import ChartFigure
 from viz.components.network_map import map_caption, map_data
-from viz.lanes import lane_history_for, map_figure, selection_figure, selection_frame
+from viz.lanes import clicked_item, lane_history_for, map_figure, selection_figure, selection_frame
 
 
 @solara.component
@@ -26,13 +26,9 @@ def MapCard(model, day: int = 0):
     fig, caption, shocks = solara.use_memo(build, dependencies=[id(model), day])
 
     def on_click(data):
-        try:
-            pts = data["points"]
-            trace, idx = pts["trace_indexes"][0], pts["point_indexes"][0]
-            cd = fig["data"][trace]["customdata"][idx]
-            selected.set((str(cd[0]), int(cd[1]) if cd[0] == "lane" else str(cd[1])))
-        except (KeyError, IndexError, TypeError, ValueError):
-            return
+        picked = clicked_item(fig, data)
+        if picked is not None:
+            selected.set(picked)
 
     with solara.Card("Network map", subtitle="hover a lane or node for today's figures; click it for its history; "
                      "drag to pan, scroll to zoom", classes=["fourpl-card", "fourpl-map"]):

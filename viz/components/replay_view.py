@@ -17,7 +17,7 @@ from viz import figures, style
 from viz.components.analysis import ChartGrid, CsvButton
 from viz.components.kpis import Kpi
 from viz.components.network_map import map_caption
-from viz.lanes import map_figure, selection_figure
+from viz.lanes import clicked_item, map_figure, selection_figure
 from viz.replay import Replay, replay_of
 from viz.runs import LoadError
 from viz.store import Entry
@@ -76,13 +76,9 @@ def ReplayMap(replay: Replay, day: int):
     fig, caption, shocks = solara.use_memo(lambda: replay_map_figure(replay, d), dependencies=[key, d])
 
     def on_click(data):
-        try:
-            pts = data["points"]
-            trace, idx = pts["trace_indexes"][0], pts["point_indexes"][0]
-            cd = fig["data"][trace]["customdata"][idx]
-            selected.set((str(cd[0]), int(cd[1]) if cd[0] == "lane" else str(cd[1])))
-        except (KeyError, IndexError, TypeError, ValueError):
-            return
+        picked = clicked_item(fig, data)
+        if picked is not None:
+            selected.set(picked)
 
     with solara.Card("Network map of the run", subtitle="that day's flows (parcels starting a leg) and contract "
                      "capacity, from the run's files; click a lane or node for its history",

@@ -14,18 +14,15 @@ browser by plotly.js itself.
 from __future__ import annotations
 
 import base64
-import hashlib
-import os
 import re
 from copy import deepcopy
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from viz import style
+from viz import plotly_bundle, style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 HEIGHT = 320
@@ -424,44 +421,27 @@ def PlotlyFigure(fig, on_click=None, version=None, name: str = "chart"):
     return _Plotly(_Held(fig), on_click, version, file_stem(name)).key(f"plotly-{len(shape)}-{hash(shape)}")
 
 
-# Solara serves the folder "public" beside the app's folder (viz/) at <root>/static/public/
-PUBLIC_DIR = Path(__file__).resolve().parents[1] / "public"
-
-
 def plotly_module_esm() -> str | None:
-    """The front-end module of the app's Plotly widgets, as a few lines that import plotly's
-    widget bundle from this server once, or None (each widget then carries the bundle itself).
+    """The front-end module of the app's Plotly widgets: a few lines importing plotly's widget
+    bundle, published once for the app's pages (:mod:`viz.plotly_bundle`), or None where it
+    cannot be published (each widget then carries the 5 MB bundle itself).
 
-    A FigureWidget is an anywidget whose module is plotly's whole widget bundle (5 MB, plotly.js
-    inside): each new widget sent it again over the websocket and the browser evaluated it
-    again. A tab of 17 charts sent 85 MB: under load the page's keepalive pong waited behind it
-    past uvicorn's 20 s and the connection dropped. Here the bundle is copied once into
-    ``public/`` (served by Solara as a static file, cached by the browser) under a name with
-    its hash, and each widget's module imports it from there: the browser loads and evaluates
-    it once per page.
+    Each widget carried the bundle over the websocket before, and the browser evaluated it
+    again for each: a tab of 17 charts sent 85 MB, and under load the page's keepalive pong
+    waited behind it past uvicorn's 20 s and the connection dropped.
     """
-    import plotly
-
-    bundle = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"
-    try:
-        data = bundle.read_bytes()
-        name = f"plotly-widget-{hashlib.sha256(data).hexdigest()[:16]}.js"
-        target = PUBLIC_DIR / name
-        if not target.is_file() or target.stat().st_size != len(data):
-            PUBLIC_DIR.mkdir(exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)   # atomic: two servers starting together cannot tear it
-    except OSError:
-        return None                   # a read-only install: every widget carries the bundle
+    name = plotly_bundle.publish()
+    if name is None:
+        return None
     return PLOTLY_MODULE.replace("BUNDLE_NAME", name)
 
 
 # The module of every Plotly widget. anywidget gives a widget's module 2 s to load and
 # initialize, then drops every message to that widget for good; plotly's bundle can take longer
-# (a cold cache, a busy machine). So initialize returns at once and plotly's own model is made
-# when the bundle arrives; until it says it listens, Python also sends each update as the
-# whole figure (_keep_state_for_late_listeners).
+# (a cold cache, a busy machine; assets/custom.js starts loading it when the page opens). So
+# initialize returns at once and plotly's own model is made when the bundle arrives; until it
+# says it listens, Python also sends each update as the whole figure
+# (_keep_state_for_late_listeners).
 PLOTLY_MODULE = """\
 const root = (globalThis.solara && globalThis.solara.rootPath) || '';
 const url = location.origin + root + '/static/public/BUNDLE_NAME';

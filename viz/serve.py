@@ -28,6 +28,7 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
+from viz import plotly_bundle
 from viz.assets import ENV_VAR, REPO_ROOT, AssetError, ensure_assets
 
 DEFAULT_APP = "viz/app.py"
@@ -118,6 +119,7 @@ def serve(
     users when someone edits the code, and the browser gets the minified front end.
     """
     app = resolve_app(app_path)
+    plotly_bundle.publish()   # before the first page asks for it (assets/custom.js)
     env = server_env(cache_dir, offline=offline)
     env.update(extra_env or {})
     if port == 0:

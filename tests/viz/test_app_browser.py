@@ -217,6 +217,8 @@ def test_a_map_drawn_after_quick_steps_shows_the_day_it_is_drawn_on(solara_app_s
     page = probe.page
     held = []
     page.route("**/static/public/plotly-widget-*.js", lambda route: held.append(route))   # answered later
+    index_asked = []   # by assets/custom.js when the page opens, to start loading the bundle early
+    page.on("request", lambda request: index_asked.append(request.url) if request.url.endswith("/plotly-widget.json") else None)
     page.goto(server.url, wait_until="domcontentloaded")
     step = page.get_by_role("button", name="Step", exact=True)
     expect(step).to_be_visible(timeout=90_000)
@@ -224,7 +226,9 @@ def test_a_map_drawn_after_quick_steps_shows_the_day_it_is_drawn_on(solara_app_s
     for i in range(1, STEPS + 1):
         step.click()
         expect(page.locator(DAY)).to_have_text(f"Day {i}")
-    assert held, "the page did not ask for the shared plotly module"
+    # asked for once (the page's custom.js and every chart import the same address)
+    assert len(held) == 1, f"the page asked for the shared plotly bundle {len(held)} times"
+    assert len(index_asked) == 1, "the page's custom.js did not look up the bundle when it opened"
     assert page.locator(MAP).count() == 0, "the map was drawn without plotly's module"
     for route in held:
         route.continue_()

@@ -252,13 +252,29 @@ def test_until_the_browser_listens_each_update_also_sends_the_whole_figure():
     assert w._widget_layout["title"]["text"] == "day 1"
 
 
-def test_the_plotly_module_is_one_shared_copy_of_plotlys_bundle():
-    import plotly
+def test_the_plotly_module_is_one_shared_copy_of_plotlys_bundle(tmp_path):
+    import json
     from pathlib import Path
+
+    import plotly
+
+    from viz import plotly_bundle
 
     esm = figures.KeptFigure._esm
     assert isinstance(esm, str) and len(esm) < 2000          # not the 5 MB bundle per widget
     name = esm.split("/static/public/")[1].split("'")[0]
-    bundle = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
-    assert (figures.PUBLIC_DIR / name).read_bytes() == bundle.read_bytes()
+    bundle = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_bytes()
+    assert (plotly_bundle.PUBLIC_DIR / name).read_bytes() == bundle
+    # what the page's custom.js reads to load the same file when it opens
+    assert json.loads((plotly_bundle.PUBLIC_DIR / plotly_bundle.INDEX).read_text()) == {"bundle": name}
+    # published into another folder: the same name, the same bytes; again: nothing changes
+    assert plotly_bundle.publish(tmp_path) == name
+    assert (tmp_path / name).read_bytes() == bundle
+    stamp = (tmp_path / name).stat().st_mtime_ns
+    assert plotly_bundle.publish(tmp_path) == name and (tmp_path / name).stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, plotly_bundle.INDEX])
+    # a folder that cannot be written: None (each widget then carries the bundle)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert plotly_bundle.publish(blocked / "public") is None
     assert "context.model.send({ fourpl: 'listening' })" in esm

@@ -38,6 +38,7 @@ app: $(STAMP) assets  ## the Solara app on http://127.0.0.1:8765
 
 bench: $(STAMP)  ## speed and memory: engine, market mechanisms, the app, sweeps (medians of repeats)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_engine.py --cases market-1pct --repeats 1   # a 1% sample of the China-US/EU market, a year
 	$(BIN)/python benchmarks/bench_market.py
 	$(BIN)/python benchmarks/bench_viz.py
 	$(BIN)/python benchmarks/bench_sweep.py

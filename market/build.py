@@ -18,6 +18,7 @@ from agents.integrator import Integrator
 from agents.merchant import MAX_INTEGRATORS, Merchant, MerchantMarkets
 from agents.warehouse_operator import WarehouseOperator
 from market.money.ledger import to_cents
+from market.scenario import ScenarioError
 from market.world import EXPORT, HANDLING, IMPORT, MODES, REGIMES, TRANSPORT
 
 if TYPE_CHECKING:
@@ -352,6 +353,11 @@ def build_merchants(model: Marketplace):
     export_markets = [market for market in world.markets
                       if world.graph.nodes[spec.markets[market].node]["territory"] not in CHINA]
     import_markets = [market for market in world.markets if market not in export_markets]
+    if merchants_cfg.export_markets:
+        export_markets = [market for market in export_markets if market in merchants_cfg.export_markets]
+        if not export_markets and merchants_cfg.exporters:
+            raise ScenarioError(f"scenario '{cfg.name}': key 'merchants.export_markets': none of "
+                                f"{', '.join(merchants_cfg.export_markets)} is a market outside China")
     categories = world.categories
     product_rows = []   # (merchant idx, category, value, weight, cost_share, share)
     market_rows = []
@@ -391,7 +397,7 @@ def build_merchants(model: Marketplace):
     for i in range(merchants_cfg.exporters):
         origin = exporter_origins[pick(exporter_origins, weights, 1)[0]]
         lo, hi = merchants_cfg.markets_per_exporter
-        k = int(rng.integers(lo, min(hi, len(export_markets)) + 1))
+        k = int(rng.integers(min(lo, len(export_markets)), min(hi, len(export_markets)) + 1))
         market_weights = [spec.markets[market].weight for market in export_markets]
         chosen = [export_markets[j] for j in pick(export_markets, market_weights, k)]
         add_merchant(origin, chosen, "exporter", i)

@@ -82,6 +82,7 @@ def check_world_names(cfg: Scenario, world) -> None:
     """Scenario keys that name markets or channels must name ones the world has."""
     named = [(f"demand.peaks[{i}].markets", p.markets, world.markets) for i, p in enumerate(cfg.demand.peaks)]
     named.append(("merchants.allowed_channels", cfg.merchants.allowed_channels, world.channels))
+    named.append(("merchants.export_markets", cfg.merchants.export_markets, world.markets))
     named.append(("returns.drawback_markets", cfg.returns.drawback_markets, world.markets))
     for key, names, known in named:
         for n in names:

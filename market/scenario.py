@@ -188,6 +188,7 @@ class Merchants(Section):
     exporters: int = param(20, ge=0, le=5000, ui=True, description="merchants in Chinese seller clusters exporting to US/EU/UK/RU")
     importers: int = param(6, ge=0, le=5000, description="foreign merchants selling into China")
     markets_per_exporter: tuple[int, int] = param((2, 4), description="range of markets an exporter sells to")
+    export_markets: list[str] = param([], description="markets exporters may sell to (empty: every market outside China); e.g. a sample of the China-to-US-and-EU trade alone")
     products: tuple[int, int] = param((2, 4), description="range of products per merchant")
     cash: Money = param(250000.0, ge=0, unit="USD", description="starting cash of each merchant when credit is off (credit.enabled = false); with credit on, credit.cash_buffer_days sets it")
     review_days: int = param(28, ge=1, le=365, unit="days", description="how often a merchant reviews channel and provider per market")

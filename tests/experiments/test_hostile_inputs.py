@@ -154,6 +154,8 @@ CASES = {
     "shock-no-when": (["validate", "f.toml"], {"f.toml": shock('kind = "demand"\n')}, "start"),
     "peak-unknown-market": (["validate", "baseline", "--set", 'demand.peaks=[{name="x", markets=["Mars"]}]'], {}, "Mars"),
     "unknown-channel": (["validate", "baseline", "--set", 'merchants.allowed_channels=["teleport"]'], {}, "teleport"),
+    "unknown-export-market": (["validate", "baseline", "--set", 'merchants.export_markets=["Mars"]'], {}, "Mars"),
+    "export-market-in-china": (["run", "--days", "1", "--set", 'merchants.export_markets=["CN"]'], {}, "outside China"),
     # ---- experiments with a bad design
     "design-unknown-kind": (["sweep", "e.toml"], {"e.toml": EXPERIMENT + '[design]\nkind = "taguchi"\n'}, "design.kind"),
     "design-sobol-not-power-of-2": (["sweep", "e.toml"], {"e.toml": EXPERIMENT + '[design]\nkind = "sobol"\nsamples = 3\n'

@@ -505,3 +505,27 @@ def test_summary_market_structure_matches_the_output_files(tmp_path):
     in_band = (util >= 0.5) & (util <= 0.9)
     assert got["share_of_used_in_band"] == pytest.approx(in_band.mean())
     assert got["share_of_parcels_on_lanes_in_band"] == pytest.approx(u[u > 0][in_band].sum() / u.sum())
+
+
+def test_exporters_sell_only_to_the_export_markets_named():
+    """merchants.export_markets narrows where exporters sell (the market-1pct benchmark's China
+    to US-and-EU sample); empty leaves every market outside China. Checked on the merchants'
+    market rows and on the parcels created."""
+    from market.build import CHINA
+
+    narrowed = Marketplace("baseline", rng=1, **{**SMALL, "merchants.importers": 0,
+                                                 "merchants.export_markets": ["US", "EU"]})
+    for _ in range(15):
+        narrowed.step()
+    names = narrowed.world.markets
+    rows_markets = {names[i] for i in narrowed.mm.market}
+    assert rows_markets == {"US", "EU"}
+    # with two markets and markets_per_exporter (2, 4), every exporter sells to both
+    assert all(sorted(names[narrowed.mm.market[r]] for r in mer.rows) == ["EU", "US"] for mer in narrowed.merchants)
+    in_table = np.unique(narrowed.parcels["market"])       # the parcels not yet finished
+    assert in_table.size and {names[i] for i in in_table} <= {"US", "EU"}
+    everywhere = Marketplace("baseline", rng=1, **SMALL)
+    outside_china = {m for m in everywhere.world.markets
+                     if everywhere.world.graph.nodes[everywhere.world.spec.markets[m].node]["territory"] not in CHINA}
+    exporters = [mer for mer in everywhere.merchants if mer.name.startswith("exporter")]
+    assert {names[everywhere.mm.market[r]] for mer in exporters for r in mer.rows} == outside_china

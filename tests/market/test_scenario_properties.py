@@ -104,6 +104,9 @@ def valid_value(row) -> st.SearchStrategy:
         return st.lists(peak, max_size=3)
     if key == "merchants.allowed_channels":
         return st.lists(st.sampled_from(CHANNELS), unique=True, max_size=4)
+    if key == "merchants.export_markets":
+        # markets outside China; a list of China alone is refused (tests/cli hostile inputs)
+        return st.lists(st.sampled_from([m for m in MARKETS if m != "CN"]), unique=True, max_size=4)
     if key == "returns.drawback_markets":
         return st.lists(st.sampled_from(MARKETS), unique=True, max_size=5)
     if key == "currency.market_currency":

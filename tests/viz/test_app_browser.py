@@ -256,3 +256,52 @@ def test_a_map_drawn_after_quick_steps_shows_the_day_it_is_drawn_on(solara_app_s
     other.close()
     assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
     server.assert_no_errors(since=log_mark)
+
+
+# Makes each of the page's first two widget modules take 2.5 s to load: URL.createObjectURL is
+# how anywidget turns a widget's module text into an address to import; a busy wait there holds
+# the page as evaluating a big bundle or drawing many charts does on a loaded machine.
+_SLOW_MODULES = """
+(() => {
+  const make = URL.createObjectURL.bind(URL);
+  let slow = 2;
+  URL.createObjectURL = (blob) => {
+    if (slow > 0 && blob && /javascript/.test(blob.type || '')) {
+      slow -= 1;
+      const until = performance.now() + 2500;
+      while (performance.now() < until) {}
+    }
+    return make(blob);
+  };
+})();
+"""
+
+
+@pytest.mark.browser
+def test_charts_whose_module_loads_slowly_still_take_their_updates(solara_app_server, viz_page):
+    """anywidget gives a widget's module 2 s to load and initialize, then drops every message
+    to that widget for good ('[anywidget] Failed to initialize model.'): on a loaded machine the
+    map and charts then stayed at the day they were first drawn. With the first two modules
+    held 2.5 s each, the map still follows the steps and the page logs no error."""
+    from playwright.sync_api import expect
+
+    server = solara_app_server(APP)
+    log_mark = server.mark()
+    probe = viz_page
+    page = probe.page
+    page.add_init_script(_SLOW_MODULES)
+    page.goto(server.url, wait_until="domcontentloaded")
+    step = page.get_by_role("button", name="Step", exact=True)
+    expect(step).to_be_visible(timeout=90_000)
+    _wait_loaded(page, MAP)
+    day0 = page.evaluate(_DRAWN, MAP)
+    parcels0 = _points(page, PARCELS)
+    for i in range(1, STEPS + 1):
+        step.click()
+        expect(page.locator(DAY)).to_have_text(f"Day {i}")
+    assert _wait_for_change(lambda: page.evaluate(_DRAWN, MAP), day0) != day0, \
+        "the map stayed at day 0: its widget's messages were dropped"
+    assert _wait_for_change(lambda: _points(page, PARCELS), parcels0) != parcels0, \
+        "the parcels chart stayed at day 0: its widget's messages were dropped"
+    assert not probe.unexpected_page_errors, f"uncaught page errors:\n{probe.problems()}"
+    server.assert_no_errors(since=log_mark)

@@ -9,6 +9,7 @@ parcels, and money through the same ledger.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,6 +56,7 @@ class Consignment:
     insured: bool = False
     seen: bool = True             # its buyer tracks it on its way (market/goods/tracking.py)
     due_day: int = 0              # the day it is expected at the warehouse
+    counted_unseen: bool = False  # untracked, and in Inventory.on_order_unseen (not arrived, lost or overdue)
     cost_cents: int = 0           # logistics paid (freight, brokerage, fees)
     duty_cents: int = 0
     providers: list = field(default_factory=list)
@@ -94,7 +96,10 @@ class Inventory:
         self.duty_cents = 0                    # duty and VAT on bulk imports
         self.fee_cents = 0                     # inspection fees on bulk imports
         self.unseen_dispatched = 0             # consignments sent that their buyer did not track
-        self.unseen: list[Consignment] = []    # ... of them, those still on their way
+        # units of those still on their way and not yet overdue, which replenishment counts
+        # (on_order_counted), and the consignments counted there, by due day, to drop once overdue
+        self.on_order_unseen = np.zeros(shape, dtype=np.int64)
+        self._unseen_due: list[tuple[int, int, Consignment]] = []
 
     # ---- space ----
     def space(self) -> np.ndarray:
@@ -158,18 +163,25 @@ class Inventory:
     # ---- consignments ----
     def on_order_counted(self, products: np.ndarray, wh: int, day: int) -> np.ndarray:
         """Units on their way to a warehouse that replenishment counts: those its buyer tracks,
-        and untracked ones until they are overdue (after that nobody knows whether they come)."""
-        out = self.on_order_seen[products, wh].copy()
-        wanted = None
-        for c in self.unseen:
-            if c.status == IN_TRANSIT and c.warehouse == wh and day <= c.due_day:
-                # a few products each: a dict lookup per product (np.isin per consignment cost
-                # 5% of a baseline year)
-                wanted = products.tolist() if wanted is None else wanted
-                qty = dict(zip(c.products.tolist(), c.qty.tolist()))
-                if any(p in qty for p in wanted):
-                    out += np.array([qty.get(p, 0) for p in wanted], dtype=np.int64)
-        return out
+        and untracked ones until they are overdue (after that nobody knows whether they come).
+        ``day`` is today: days only move forward."""
+        self._drop_overdue_unseen(day)
+        return self.on_order_seen[products, wh] + self.on_order_unseen[products, wh]
+
+    def _drop_overdue_unseen(self, day: int):
+        """Untracked consignments past their due day leave the count (a scan of every untracked
+        consignment on its way per merchant and warehouse took half of a 1% market's run)."""
+        due = self._unseen_due
+        while due and due[0][0] < day:
+            _, _, consignment = heapq.heappop(due)
+            self._uncount_unseen(consignment)
+
+    def _uncount_unseen(self, consignment: Consignment):
+        if consignment.counted_unseen:
+            consignment.counted_unseen = False
+            np.subtract.at(self.on_order_unseen,
+                           (consignment.products, np.full(consignment.products.size, consignment.warehouse)),
+                           consignment.qty)
 
     def dispatch(self, merchant_idx: int, buyer_acct: int, integrator_idx: int, route: int, wh: int,
                  products: np.ndarray, qty: np.ndarray, day: int) -> Consignment | None:
@@ -200,7 +212,9 @@ class Inventory:
             np.add.at(self.on_order_seen, (products, np.full(products.size, wh)), qty)
         else:
             self.unseen_dispatched += 1
-            self.unseen.append(consignment)
+            np.add.at(self.on_order_unseen, (products, np.full(products.size, wh)), qty)
+            consignment.counted_unseen = True
+            heapq.heappush(self._unseen_due, (consignment.due_day, consignment.id, consignment))
         # a 4PL that makes merchants whole on lost goods insures the consignment (pooled cover);
         # a merchant shipping its own stock insures it by the same rule as its parcels: when the
         # uninsured loss it fears (expected loss x its risk aversion) exceeds the premium
@@ -237,7 +251,6 @@ class Inventory:
             if not changed:
                 break
         self.consignments = [c for c in self.consignments if c.status == IN_TRANSIT]
-        self.unseen = [c for c in self.unseen if c.status == IN_TRANSIT]
 
     def _start(self, consignment: Consignment, day: int) -> bool:
         """Start the consignment's next stage if a contract allowance or spot capacity takes it
@@ -364,6 +377,7 @@ class Inventory:
             np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
             if consignment.seen:
                 np.subtract.at(self.on_order_seen, (consignment.products, wh_idx), consignment.qty)
+            self._uncount_unseen(consignment)
             liability = to_cents(min(consignment.goods_value,
                                      model.config.carriers.liability_per_kg * consignment.weight))
             uid, acct = consignment.providers[-1]
@@ -392,6 +406,7 @@ class Inventory:
         np.subtract.at(self.on_order, (consignment.products, wh_idx), consignment.qty)
         if consignment.seen:
             np.subtract.at(self.on_order_seen, (consignment.products, wh_idx), consignment.qty)
+        self._uncount_unseen(consignment)
         np.add.at(self.stock, (consignment.products, wh_idx), consignment.qty)
         wshare = model.prod_weight[consignment.products] * consignment.qty / max(consignment.weight, 1e-9)
         np.add.at(self.pool_cost, (consignment.products, wh_idx), wshare * consignment.cost_cents / 100.0)

@@ -145,3 +145,32 @@ def test_operators_add_space_where_stock_was_turned_away():
     np.testing.assert_array_equal(grew, seen > 0)
     np.testing.assert_array_equal(m.inventory.space()[~grew], start[~grew])
 
+
+
+def test_stock_on_order_that_replenishment_counts_matches_a_count_over_the_consignments():
+    """What a merchant's replenishment counts on its way to a warehouse (tracked consignments,
+    and untracked ones until their due day) against a count made afresh from every consignment
+    on its way, each day of a run where consignments arrive, get lost and go overdue."""
+    from market import Marketplace
+    from market.goods.inventory import IN_TRANSIT
+    from market.scenario import load_scenario
+
+    cfg = load_scenario("baseline", overrides=dict(RISKY_SEA, **{"merchants.exporters": 20}))
+    model = Marketplace(cfg, rng=3)
+    inv = model.inventory
+    products = np.arange(inv.stock.shape[0])
+    checked_unseen = overdue = 0
+    for _ in range(120):
+        model.step()
+        day = model.day + 1                 # replenishment's next call
+        for wh in range(inv.stock.shape[1]):
+            expected = np.zeros(products.size, dtype=np.int64)
+            for c in inv.consignments:
+                if c.status == IN_TRANSIT and c.warehouse == wh:
+                    if c.seen or day <= c.due_day:
+                        np.add.at(expected, c.products, c.qty)
+                    overdue += int(not c.seen and day > c.due_day)
+                    checked_unseen += int(not c.seen)
+            np.testing.assert_array_equal(inv.on_order_counted(products, wh, day), expected)
+    assert inv.unseen_dispatched > 0 and checked_unseen > 0 and overdue > 0
+    assert model.metrics.consignments_lost > 0

@@ -638,7 +638,7 @@ class Merchant(mesa.Agent):
             # trust what it has sold in proportion to how long it has watched (60 days to full)
             trust = np.minimum(inv.demand_days[prods, wh] / 60.0, 1.0)
             level = trust * inv.demand_ema[prods, wh] + (1.0 - trust) * planned
-            sd = np.maximum(inv.demand_sd()[prods, wh], np.sqrt(level))
+            sd = np.maximum(inv.demand_sd(prods, wh), np.sqrt(level))
             # merchants know the sales calendar: cover the peaks ahead, not just today's rate
             lead = model.net.route_expected_days[mm.rep_route[row]] + cfg.replenish_review_days
             cal = model.demand_calendar.ahead(int(mm.market[row]), day)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 from tqdm import tqdm
@@ -119,6 +120,28 @@ def _run(config, days: int, seed: int, folder: OutputFolder | None, progress: bo
     return RunResult(summary, model, wall, None)
 
 
+ROW_GROUP_ROWS = 1024 * 1024       # pyarrow's default largest row group
+
+
+def write_parquet_by_row_group(frame_of, rows: int, path: Path, group_rows: int = ROW_GROUP_ROWS):
+    """Write a table of ``rows`` rows, made a row group at a time by ``frame_of(start, stop)``:
+    the same bytes as ``frame_of(0, rows).to_parquet(path, index=False, row_group_size=group_rows)``,
+    holding one row group's frame in memory, not the whole table's."""
+    if rows <= group_rows:
+        frame_of(0, rows).to_parquet(path, index=False, row_group_size=group_rows)
+        return
+    writer = None
+    try:
+        for start in range(0, rows, group_rows):
+            table = pa.Table.from_pandas(frame_of(start, min(start + group_rows, rows)), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table, row_group_size=group_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, days: int, where: str | Path = ""):
     """Write the result files (not the manifest) into folder; ``where`` names it in errors."""
     folder = Path(folder)
@@ -133,7 +156,7 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
     with writing("contracts.parquet", where):
         model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
     with writing("ledger.parquet", where):
-        model.ledger.journal().to_parquet(folder / "ledger.parquet", index=False)
+        write_parquet_by_row_group(model.ledger.journal, model.ledger.journal_lines(), folder / "ledger.parquet")
     with writing("agents.parquet", where):
         agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
     with writing("claims.parquet", where):

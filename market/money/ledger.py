@@ -248,14 +248,29 @@ class Ledger:
         """Sum of all balances in cents: exactly zero in a correct double-entry ledger."""
         return int(self.balances.sum())
 
-    def journal(self) -> pd.DataFrame:
-        """All consolidated journal lines."""
-        if not self._journal:
+    def journal_lines(self) -> int:
+        """How many consolidated journal lines there are."""
+        return sum(block[0].size for block in self._journal)
+
+    def journal(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """The consolidated journal lines, or lines ``start`` to ``stop`` (a market-scale run's
+        journal has tens of millions: its names as Python strings took gigabytes at once)."""
+        blocks = self._journal
+        if start or stop is not None:
+            stop = self.journal_lines() if stop is None else stop
+            blocks, first = [], 0
+            for block in self._journal:
+                last = first + block[0].size
+                if last > start and first < stop:
+                    lo, hi = max(start - first, 0), min(stop, last) - first
+                    blocks.append(tuple(column[lo:hi] for column in block))
+                first = last
+        if not blocks:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
                                  [("day", "int32"), ("payer", "int64"), ("payee", "int64"),
                                   ("kind", "object"), ("amount_usd", "float64"), ("count", "int64"),
                                   ("amount_cents", "int64")]})
-        day, payer, payee, kind, sums, counts = (np.concatenate(x) for x in zip(*self._journal))
+        day, payer, payee, kind, sums, counts = (np.concatenate(x) for x in zip(*blocks))
         names = np.array(self.names, dtype=object)
         return pd.DataFrame({
             "day": day, "payer": payer, "payee": payee,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from market.money.ledger import Ledger, to_cents
@@ -165,3 +167,45 @@ def test_the_65th_account_gets_room():
     accts = [L.open(f"a{i}") for i in range(65)]
     L.transfer(accts[0], accts[64], 123, "capital")
     assert L.balance(accts[64]) == 123 and L.received[64] == 123 and L.imbalance() == 0
+
+
+def _busy_ledger(days: int = 9, seed: int = 4) -> Ledger:
+    rng = np.random.default_rng(seed)
+    L = Ledger()
+    accts = [L.open(f"account {i}") for i in range(12)]
+    for day in range(days):
+        n = int(rng.integers(0, 30))
+        payer = rng.choice(accts, n)
+        payee = rng.choice(accts, n)
+        L.post(payer, payee, rng.integers(1, 10_000, n), ["freight", "sale", "duty"][day % 3])
+        L.close_day(day)
+    return L
+
+
+def test_journal_lines_start_to_stop_are_those_of_the_whole_journal():
+    L = _busy_ledger()
+    whole = L.journal()
+    assert L.journal_lines() == len(whole) > 30
+    for start, stop in [(0, 1), (0, len(whole)), (3, 17), (5, 5), (len(whole) - 2, len(whole)), (11, 12)]:
+        part = L.journal(start, stop)
+        expected = whole.iloc[start:stop].reset_index(drop=True)
+        assert len(part) == stop - start
+        if len(part):
+            pd.testing.assert_frame_equal(part, expected)
+
+
+def test_the_journal_written_a_row_group_at_a_time_is_the_file_written_whole(tmp_path):
+    """ledger.parquet of a market-scale run is written a row group at a time; the bytes are
+    those of the whole frame written with the same row groups (and so those of every run
+    before the change)."""
+    from experiments.run import write_parquet_by_row_group
+
+    L = _busy_ledger()
+    rows = L.journal_lines()
+    for group in (7, rows, rows + 5):
+        whole, grouped = tmp_path / f"whole-{group}.parquet", tmp_path / f"grouped-{group}.parquet"
+        L.journal().to_parquet(whole, index=False, row_group_size=group)
+        write_parquet_by_row_group(L.journal, rows, grouped, group_rows=group)
+        assert grouped.read_bytes() == whole.read_bytes()
+    assert pq.ParquetFile(tmp_path / "grouped-7.parquet").num_row_groups == -(-rows // 7)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "grouped-7.parquet"), L.journal())

@@ -123,17 +123,22 @@ def _run(config, days: int, seed: int, folder: OutputFolder | None, progress: bo
 ROW_GROUP_ROWS = 1024 * 1024       # pyarrow's default largest row group
 
 
+def _arrow(frame) -> pa.Table:
+    return frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+
+
 def write_parquet_by_row_group(frame_of, rows: int, path: Path, group_rows: int = ROW_GROUP_ROWS):
-    """Write a table of ``rows`` rows, made a row group at a time by ``frame_of(start, stop)``:
-    the same bytes as ``frame_of(0, rows).to_parquet(path, index=False, row_group_size=group_rows)``,
-    holding one row group's frame in memory, not the whole table's."""
+    """Write a table of ``rows`` rows, made a row group at a time by ``frame_of(start, stop)`` (a
+    pandas frame or an Arrow table): the same bytes as writing ``frame_of(0, rows)`` whole
+    (``to_parquet(path, index=False)``, ``pq.write_table``) with the same row groups, holding one
+    row group's frame in memory, not the whole table's."""
     if rows <= group_rows:
-        frame_of(0, rows).to_parquet(path, index=False, row_group_size=group_rows)
+        pq.write_table(_arrow(frame_of(0, rows)), path, row_group_size=group_rows)
         return
     writer = None
     try:
         for start in range(0, rows, group_rows):
-            table = pa.Table.from_pandas(frame_of(start, min(start + group_rows, rows)), preserve_index=False)
+            table = _arrow(frame_of(start, min(start + group_rows, rows)))
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema)
             writer.write_table(table, row_group_size=group_rows)
@@ -164,7 +169,9 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
     with writing("invoices.parquet", where):
         model.credit.book.frame(model.ledger.names).to_parquet(folder / "invoices.parquet", index=False)
     with writing("returns.parquet", where):
-        pq.write_table(model.returns.frame(), folder / "returns.parquet")
+        opened = model.returns.opened_rows()
+        write_parquet_by_row_group(lambda start, stop: model.returns.frame(start, stop, opened), opened.size,
+                                   folder / "returns.parquet")
     with writing("settlements.parquet", where):
         model.payments.frame().to_parquet(folder / "settlements.parquet", index=False)
     config = to_toml_dict(model.config)

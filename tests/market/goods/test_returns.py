@@ -367,3 +367,30 @@ def test_merchants_expected_return_cost_is_the_return_rate_times_the_unrecovered
     k = world.markets.index("US")
     us_wh = m.warehouse_nodes.index("us_wh")
     assert (ret.expected_cost(prods, refund, duty, k, us_wh, 1.0) < ret.expected_cost(prods, refund, duty, k, -1, 1.0)).any()
+
+
+def test_returns_written_a_row_group_at_a_time_are_the_file_written_whole(tmp_path):
+    """returns.parquet of a market-scale run is written a row group at a time, each group's
+    rows read from the archived and live returns; the bytes are those of the whole table
+    written with the same row groups, and its rows are the returns opened, by return id."""
+    import pyarrow.parquet as pq
+
+    from experiments.run import write_parquet_by_row_group
+    from market import Marketplace
+    from market.goods.returns import SCHEDULED
+
+    model = Marketplace("baseline", rng=2)
+    for _ in range(75):
+        model.step()
+    returns = model.returns
+    assert returns.table.archive, "no finished returns archived yet: the test reads live rows only"
+    opened = returns.opened_rows()
+    ids = returns.table.column("return_id")
+    status = returns.table.column("status")
+    assert sorted(ids[status != SCHEDULED].tolist()) == ids[opened].tolist()
+    group = max(opened.size // 6, 1)
+    whole, grouped = tmp_path / "whole.parquet", tmp_path / "grouped.parquet"
+    pq.write_table(returns.frame(), whole, row_group_size=group)
+    write_parquet_by_row_group(lambda a, b: returns.frame(a, b, opened), opened.size, grouped, group_rows=group)
+    assert grouped.read_bytes() == whole.read_bytes()
+    assert pq.ParquetFile(grouped).num_row_groups == -(-opened.size // group) > 1

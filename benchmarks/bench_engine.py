@@ -49,7 +49,9 @@ def child(case: str, days: int, seed: int) -> dict:
     from market import Marketplace
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        model = Marketplace(CASE_FILES.get(case, case), rng=seed, parcels_path=Path(tmp) / "parcels.parquet")
+        # as `fourpl run` does: parcels and the ledger's journal written as the run goes
+        model = Marketplace(CASE_FILES.get(case, case), rng=seed, parcels_path=Path(tmp) / "parcels.parquet",
+                            ledger_path=Path(tmp) / "ledger.parquet")
         t_init = time.perf_counter() - t0
         trace = []
         every = max(days // 6, 1)

@@ -102,8 +102,9 @@ def run_scenario(scenario: str | Path = "baseline", *, days: int | None = None, 
 def _run(config, days: int, seed: int, folder: OutputFolder | None, progress: bool) -> RunResult:
     staging = folder.staging if folder is not None else None
     where = folder.display if folder is not None else ""
-    model = Marketplace(config, rng=seed, parcels_path=staging / "parcels.parquet" if staging else None)
-    with writing("parcels.parquet", where):          # the parcels are written as the run goes
+    model = Marketplace(config, rng=seed, parcels_path=staging / "parcels.parquet" if staging else None,
+                        ledger_path=staging / "ledger.parquet" if staging else None)
+    with writing("parcels.parquet", where):          # the parcels and the ledger are written as the run goes
         t0 = time.perf_counter()
         with tqdm(total=days, desc=f"{config.name} seed {seed}", unit="day", disable=None if progress else True,
                   delay=2.0, leave=False, dynamic_ncols=True) as bar:
@@ -160,8 +161,9 @@ def write_results(model: Marketplace, summary: dict, folder: Path, seed: int, da
     names = {a.unique_id: a.name for a in model.agents}
     with writing("contracts.parquet", where):
         model.contracts.frame(names).to_parquet(folder / "contracts.parquet", index=False)
-    with writing("ledger.parquet", where):
-        write_parquet_by_row_group(model.ledger.journal, model.ledger.journal_lines(), folder / "ledger.parquet")
+    if model.ledger.journal_file is None:      # else written as the run went (Marketplace's ledger_path)
+        with writing("ledger.parquet", where):
+            write_parquet_by_row_group(model.ledger.journal, model.ledger.journal_lines(), folder / "ledger.parquet")
     with writing("agents.parquet", where):
         agents_frame(model).to_parquet(folder / "agents.parquet", index=False)
     with writing("claims.parquet", where):

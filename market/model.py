@@ -98,6 +98,8 @@ class Marketplace(mesa.Model):
         scenario: a built-in scenario name, a TOML file, or a :class:`Scenario`.
         rng: seed (or numpy SeedSequence / Generator) of the run's random streams.
         parcels_path: where to write finished parcels as Parquet (None: not kept).
+        ledger_path: where to write the ledger's journal as Parquet as the run goes (None: kept
+            in memory, ``ledger.journal()``); :meth:`finish` closes the file.
         **overrides: scenario keys to change, dotted (``**{"demand.scale": 2}``) or with
             double underscores (``demand__scale=2``), e.g. for ``mesa.batch_run``.
     """
@@ -105,7 +107,8 @@ class Marketplace(mesa.Model):
     reference_weight = 1.0   # kg: the parcel prices are compared on
 
     def __init__(self, scenario: str | Path | Scenario = "baseline", rng=None, *,
-                 parcels_path: str | Path | None = None, seed=None, **overrides):
+                 parcels_path: str | Path | None = None, ledger_path: str | Path | None = None,
+                 seed=None, **overrides):
         if rng is not None and seed is not None:
             raise ScenarioError("Marketplace: give 'rng' or 'seed' (the same thing), not both")
         rng = check_rng(seed if rng is None else rng, "rng" if seed is None else "seed")
@@ -123,6 +126,8 @@ class Marketplace(mesa.Model):
         # ---- money ----
         self.rates = Rates(cfg.currency, self.world.markets, self.rng)   # exchange rates, their own stream
         self.ledger = Ledger()
+        if ledger_path is not None:
+            self.ledger.journal_to_file(ledger_path)
         open_outside_accounts(self)
 
         # ---- the world's tables ----
@@ -411,6 +416,7 @@ class Marketplace(mesa.Model):
             parcels = self.parcels
             live = (parcels["status"] != DELIVERED) & (parcels["status"] != LOST)
             self.sink.close(parcels.take(live) if live.any() else None)
+            self.ledger.close_journal_file()
             self._summary = self.metrics.summary(self)
         return copy.deepcopy(self._summary)
 

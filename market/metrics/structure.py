@@ -49,17 +49,11 @@ def provider_accounts(model: Marketplace) -> dict[str, list[int]]:
 
 def revenue_and_cost(model: Marketplace) -> tuple[np.ndarray, np.ndarray]:
     """(revenue, cost) of every ledger account over the run, in cents, from the journal."""
-    n = model.ledger.n_accounts
-    revenue = np.zeros(n, dtype=np.int64)
-    cost = np.zeros(n, dtype=np.int64)
-    rev_kinds = np.array([KIND[k] for k in REVENUE])
-    cost_kinds = np.array([KIND[k] for k in COSTS])
-    blocks, _ = model.ledger.lines_since(0)
-    for _day, payer, payee, kind, cents, _count in blocks:
-        r = np.isin(kind, rev_kinds)
-        c = np.isin(kind, cost_kinds)
-        revenue += np.bincount(payee[r], weights=cents[r], minlength=n).astype(np.int64)
-        cost += np.bincount(payer[c], weights=cents[c], minlength=n).astype(np.int64)
+    rev_kinds = [KIND[k] for k in REVENUE]
+    cost_kinds = [KIND[k] for k in COSTS]
+    # the ledger's running sums by account and kind (the journal may have gone to a file)
+    revenue = model.ledger.received_by_kind()[:, rev_kinds].sum(axis=1)
+    cost = model.ledger.paid_by_kind()[:, cost_kinds].sum(axis=1)
     return revenue, cost
 
 

@@ -117,6 +117,11 @@ class Ledger:
         self.day = 0
         # running totals by kind, for the daily series (cents)
         self.total_by_kind = np.zeros(len(KINDS), dtype=np.int64)
+        # cents each account paid and received, by kind, over the closed days (the summary's
+        # margins read these, not the journal, which may have gone to a file)
+        self._paid_by_kind = np.zeros((64, len(KINDS)), dtype=np.int64)
+        self._received_by_kind = np.zeros((64, len(KINDS)), dtype=np.int64)
+        self._spill = None           # JournalFile while the journal goes to a file as the run goes
 
     # ---- accounts ----
     def open(self, name: str, owner_type: str = EXTERNAL, owner_id: int = -1) -> int:
@@ -127,6 +132,8 @@ class Ledger:
         if acct >= self._balance.size:
             self._balance = np.concatenate([self._balance, np.zeros_like(self._balance)])
             self._received = np.concatenate([self._received, np.zeros_like(self._received)])
+            self._paid_by_kind = np.concatenate([self._paid_by_kind, np.zeros_like(self._paid_by_kind)])
+            self._received_by_kind = np.concatenate([self._received_by_kind, np.zeros_like(self._received_by_kind)])
         self.names.append(name)
         self.owner_type.append(owner_type)
         self.owner_id.append(owner_id)
@@ -236,12 +243,62 @@ class Ledger:
         counts = np.bincount(inv, minlength=uniq.size).astype(np.int64)
         k = uniq // (n * n)
         rest = uniq % (n * n)
-        self._journal.append((np.full(uniq.size, day, dtype=np.int32), rest // n, rest % n, k, sums, counts))
+        payer_u, payee_u = rest // n, rest % n
+        self._journal.append((np.full(uniq.size, day, dtype=np.int32), payer_u, payee_u, k, sums, counts))
+        np.add.at(self._paid_by_kind, (payer_u, k), sums)
+        np.add.at(self._received_by_kind, (payee_u, k), sums)
+        if self._spill is not None:
+            self._spill.take(self)
+
+    def paid_by_kind(self) -> np.ndarray:
+        """Cents each account paid over the closed days, by kind (accounts x KINDS)."""
+        return self._paid_by_kind[: self.n_accounts]
+
+    def received_by_kind(self) -> np.ndarray:
+        """Cents each account was paid over the closed days, by kind (accounts x KINDS)."""
+        return self._received_by_kind[: self.n_accounts]
+
+    # ---- the journal in a file ----
+    def journal_to_file(self, path, group_rows: int = 1024 * 1024):
+        """From now on, write the journal to ``path`` (Parquet, as ``ledger.parquet``) a row
+        group of ``group_rows`` lines at a time as days close, keeping only the lines not yet
+        written: a market-scale run's journal (tens of millions of lines) then takes no memory
+        that grows with the run. :meth:`close_journal_file` writes the rest. The file's bytes are
+        those of :meth:`journal` written whole with the same row groups."""
+        if self._journal:
+            raise ValueError("the journal goes to a file from the first day on, or not at all")
+        self._spill = JournalFile(path, group_rows)
+
+    @property
+    def journal_file(self):
+        """Where the journal is written as the run goes, or None (kept in memory)."""
+        return None if self._spill is None else self._spill.path
+
+    def close_journal_file(self):
+        """Write the lines not yet written and close the file (see :meth:`journal_to_file`)."""
+        if self._spill is not None:
+            self._spill.close(self)
+
+    def _drop_first_lines(self, rows: int):
+        """Forget the first ``rows`` journal lines (written to the file)."""
+        kept, first = [], 0
+        for block in self._journal:
+            last = first + block[0].size
+            if last > rows:
+                lo = max(rows - first, 0)
+                kept.append(tuple(column[lo:] for column in block) if lo else block)
+            first = last
+        self._journal = kept
 
     def lines_since(self, block: int) -> tuple[list[tuple[np.ndarray, ...]], int]:
         """Journal blocks (one a day: day, payer, payee, kind code, cents, count arrays) after
         the first ``block`` ones, and the number of blocks now - for readers following a run."""
+        self._refuse_if_in_file()
         return self._journal[block:], len(self._journal)
+
+    def _refuse_if_in_file(self):
+        if self._spill is not None:
+            raise RuntimeError(f"the journal is written to {self._spill.path} as the run goes: read it there")
 
     # ---- checks and reports ----
     def imbalance(self) -> int:
@@ -255,6 +312,8 @@ class Ledger:
     def journal(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """The consolidated journal lines, or lines ``start`` to ``stop`` (a market-scale run's
         journal has tens of millions: its names as Python strings took gigabytes at once)."""
+        if self._spill is not None and not self._spill.writing:
+            self._refuse_if_in_file()
         blocks = self._journal
         if start or stop is not None:
             stop = self.journal_lines() if stop is None else stop
@@ -278,3 +337,54 @@ class Ledger:
             "kind": np.array(KINDS, dtype=object)[kind],
             "amount_cents": sums, "amount_usd": sums / 100.0, "count": counts,
         })
+
+
+class JournalFile:
+    """The ledger's journal written to Parquet as the run goes (:meth:`Ledger.journal_to_file`):
+    whole row groups of ``group_rows`` lines as days close, the rest when closed. A journal that
+    never fills a row group is written at close in one go, as a whole journal would be."""
+
+    def __init__(self, path, group_rows: int):
+        self.path = path
+        self.group_rows = int(group_rows)
+        self.writer = None
+        self.writing = False         # the ledger lets journal() read its lines while this writes
+
+    def _write(self, ledger: Ledger, rows: int):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.writing = True
+        try:
+            table = pa.Table.from_pandas(ledger.journal(0, rows), preserve_index=False)
+        finally:
+            self.writing = False
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table, row_group_size=self.group_rows)
+        ledger._drop_first_lines(rows)
+
+    def take(self, ledger: Ledger):
+        """Write every whole row group the ledger holds."""
+        while ledger.journal_lines() >= self.group_rows:
+            self._write(ledger, self.group_rows)
+
+    def close(self, ledger: Ledger):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rest = ledger.journal_lines()
+        if self.writer is None:
+            self.writing = True
+            try:
+                pq.write_table(pa.Table.from_pandas(ledger.journal(), preserve_index=False), self.path,
+                               row_group_size=self.group_rows)
+            finally:
+                self.writing = False
+            ledger._drop_first_lines(rest)
+        else:
+            while rest > 0:
+                self._write(ledger, min(rest, self.group_rows))
+                rest = ledger.journal_lines()
+            self.writer.close()
+            self.writer = None

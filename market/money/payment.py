@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from market.money.currency import USD
-from market.money.ledger import KIND
+from market.money.ledger import KIND, KINDS
 from market.scenario import CURRENCIES
 
 if TYPE_CHECKING:
@@ -213,11 +213,9 @@ def fx_result(booked_cents: np.ndarray, rate_booked: np.ndarray, rate_settled: n
 def merchant_margin_cents(ledger, merchant_accts: np.ndarray) -> int:
     """Merchants' margin so far, in cents: everything paid to them less everything they paid,
     leaving out capital, owners' draws and the movements of credit and settlement (FINANCING)."""
-    blocks, _ = ledger.lines_since(0)
-    if not blocks:
-        return 0
-    _, payer, payee, kind, cents, _ = (np.concatenate(x) for x in zip(*blocks))
-    keep = ~np.isin(kind, [KIND[k] for k in FINANCING])
+    keep = np.ones(len(KINDS), dtype=bool)
+    keep[[KIND[k] for k in FINANCING]] = False
     is_mer = np.zeros(ledger.n_accounts, dtype=bool)
     is_mer[merchant_accts] = True
-    return int(cents[keep & is_mer[payee]].sum() - cents[keep & is_mer[payer]].sum())
+    # over the closed days' journal lines, from the ledger's running sums by account and kind
+    return int(ledger.received_by_kind()[is_mer][:, keep].sum() - ledger.paid_by_kind()[is_mer][:, keep].sum())

@@ -209,3 +209,53 @@ def test_the_journal_written_a_row_group_at_a_time_is_the_file_written_whole(tmp
         assert grouped.read_bytes() == whole.read_bytes()
     assert pq.ParquetFile(tmp_path / "grouped-7.parquet").num_row_groups == -(-rows // 7)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "grouped-7.parquet"), L.journal())
+
+
+def _busy_ledger_to_file(path, group_rows: int, days: int = 9, seed: int = 4) -> tuple[Ledger, list[int]]:
+    """The ledger of _busy_ledger, its journal going to ``path``; the lines held after each day."""
+    rng = np.random.default_rng(seed)
+    L = Ledger()
+    L.journal_to_file(path, group_rows=group_rows)
+    accts = [L.open(f"account {i}") for i in range(12)]
+    held = []
+    for day in range(days):
+        n = int(rng.integers(0, 30))
+        payer = rng.choice(accts, n)
+        payee = rng.choice(accts, n)
+        L.post(payer, payee, rng.integers(1, 10_000, n), ["freight", "sale", "duty"][day % 3])
+        L.close_day(day)
+        held.append(L.journal_lines())
+    return L, held
+
+
+@pytest.mark.parametrize("group", [7, 1000])
+def test_the_journal_written_as_days_close_is_the_journal_written_whole(tmp_path, group):
+    """A market-scale run writes its journal as days close, holding less than a row group; the
+    file is the in-memory journal's, written whole with the same row groups, byte for byte (a
+    journal smaller than a row group is written when the file closes)."""
+    whole = tmp_path / "whole.parquet"
+    reference = _busy_ledger()
+    reference.journal().to_parquet(whole, index=False, row_group_size=group)
+    spilled, held = _busy_ledger_to_file(tmp_path / "ledger.parquet", group)
+    assert max(held) < group
+    with pytest.raises(RuntimeError, match="written to"):
+        spilled.journal()
+    assert not (tmp_path / "ledger.parquet").exists() or group < reference.journal_lines()
+    spilled.close_journal_file()
+    assert (tmp_path / "ledger.parquet").read_bytes() == whole.read_bytes()
+    assert spilled.journal_file == tmp_path / "ledger.parquet" and spilled.journal_lines() == 0
+    np.testing.assert_array_equal(spilled.balances, reference.balances)
+
+
+def test_paid_and_received_by_kind_are_the_journal_summed():
+    """The running sums the summary's margins read, against the journal summed by account and kind."""
+    from market.money.ledger import KINDS
+
+    L = _busy_ledger()
+    j = L.journal()
+    for side, got in (("payer", L.paid_by_kind()), ("payee", L.received_by_kind())):
+        expected = np.zeros((L.n_accounts, len(KINDS)), dtype=np.int64)
+        for (acct, kind), cents in j.groupby([side, "kind"])["amount_cents"].sum().items():
+            expected[acct, KINDS.index(kind)] = cents
+        np.testing.assert_array_equal(got, expected)
+    assert L.paid_by_kind().sum() == L.received_by_kind().sum() == j["amount_cents"].sum() > 0

@@ -349,6 +349,7 @@ class JournalFile:
         self.group_rows = int(group_rows)
         self.writer = None
         self.writing = False         # the ledger lets journal() read its lines while this writes
+        self.closed = False
 
     def _write(self, ledger: Ledger, rows: int):
         import pyarrow as pa
@@ -373,6 +374,9 @@ class JournalFile:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if self.closed:              # closed once: the file stands as written
+            return
+        self.closed = True
         rest = ledger.journal_lines()
         if self.writer is None:
             self.writing = True

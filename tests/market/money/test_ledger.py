@@ -169,9 +169,13 @@ def test_the_65th_account_gets_room():
     assert L.balance(accts[64]) == 123 and L.received[64] == 123 and L.imbalance() == 0
 
 
-def _busy_ledger(days: int = 9, seed: int = 4) -> Ledger:
+def _busy_ledger(days: int = 9, seed: int = 4, path=None, group_rows: int = 0, held: list | None = None) -> Ledger:
+    """Random postings over ``days`` days; with ``path``, the journal goes to that file (row
+    groups of ``group_rows``) and ``held`` gets the lines still held after each day."""
     rng = np.random.default_rng(seed)
     L = Ledger()
+    if path is not None:
+        L.journal_to_file(path, group_rows=group_rows)
     accts = [L.open(f"account {i}") for i in range(12)]
     for day in range(days):
         n = int(rng.integers(0, 30))
@@ -179,6 +183,8 @@ def _busy_ledger(days: int = 9, seed: int = 4) -> Ledger:
         payee = rng.choice(accts, n)
         L.post(payer, payee, rng.integers(1, 10_000, n), ["freight", "sale", "duty"][day % 3])
         L.close_day(day)
+        if held is not None:
+            held.append(L.journal_lines())
     return L
 
 
@@ -211,23 +217,6 @@ def test_the_journal_written_a_row_group_at_a_time_is_the_file_written_whole(tmp
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "grouped-7.parquet"), L.journal())
 
 
-def _busy_ledger_to_file(path, group_rows: int, days: int = 9, seed: int = 4) -> tuple[Ledger, list[int]]:
-    """The ledger of _busy_ledger, its journal going to ``path``; the lines held after each day."""
-    rng = np.random.default_rng(seed)
-    L = Ledger()
-    L.journal_to_file(path, group_rows=group_rows)
-    accts = [L.open(f"account {i}") for i in range(12)]
-    held = []
-    for day in range(days):
-        n = int(rng.integers(0, 30))
-        payer = rng.choice(accts, n)
-        payee = rng.choice(accts, n)
-        L.post(payer, payee, rng.integers(1, 10_000, n), ["freight", "sale", "duty"][day % 3])
-        L.close_day(day)
-        held.append(L.journal_lines())
-    return L, held
-
-
 @pytest.mark.parametrize("group", [7, 1000])
 def test_the_journal_written_as_days_close_is_the_journal_written_whole(tmp_path, group):
     """A market-scale run writes its journal as days close, holding less than a row group; the
@@ -236,12 +225,14 @@ def test_the_journal_written_as_days_close_is_the_journal_written_whole(tmp_path
     whole = tmp_path / "whole.parquet"
     reference = _busy_ledger()
     reference.journal().to_parquet(whole, index=False, row_group_size=group)
-    spilled, held = _busy_ledger_to_file(tmp_path / "ledger.parquet", group)
+    held = []
+    spilled = _busy_ledger(path=tmp_path / "ledger.parquet", group_rows=group, held=held)
     assert max(held) < group
     with pytest.raises(RuntimeError, match="written to"):
         spilled.journal()
     assert not (tmp_path / "ledger.parquet").exists() or group < reference.journal_lines()
     spilled.close_journal_file()
+    spilled.close_journal_file()            # closed once: a second close leaves the file as it is
     assert (tmp_path / "ledger.parquet").read_bytes() == whole.read_bytes()
     assert spilled.journal_file == tmp_path / "ledger.parquet" and spilled.journal_lines() == 0
     np.testing.assert_array_equal(spilled.balances, reference.balances)

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from market.archive import ColumnArchive
 from market.goods.parcels import DELIVERED
 from market.money.ledger import to_cents
 from market.world.customs import triangular, whole_days
@@ -111,21 +112,22 @@ MONEY = ("refund", "freight", "restocking", "scrap", "recovered", "drawback")
 
 class ReturnTable:
     """Growable structure-of-arrays of returns. Returns still to open or on their way are the
-    live rows; finished ones are moved to ``archive`` in batches (:meth:`compact`), so the
-    daily scans stay short. :meth:`column` reads a column over both."""
+    live rows; finished ones are moved to ``archive`` (on disk, :mod:`market.archive`) in
+    batches (:meth:`compact`), so the daily scans stay short and memory does not grow with the
+    returns a run finishes. :meth:`column` reads a column over both."""
 
     def __init__(self, capacity: int = 1024):
         self.n = 0
         self.next_id = 0
         self.cols = {k: np.zeros(capacity, dtype=t) for k, t in COLUMNS.items()}
-        self.archive: list[dict[str, np.ndarray]] = []
+        self.archive = ColumnArchive(COLUMNS)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name][: self.n]
 
     def column(self, name: str) -> np.ndarray:
         """A column over every return, finished (archived) and live."""
-        return np.concatenate([a[name] for a in self.archive] + [self[name]])
+        return np.concatenate([self.archive.column(name), self[name]])
 
     def append(self, count: int, **values) -> np.ndarray:
         cap = self.cols["return_id"].size
@@ -147,7 +149,7 @@ class ReturnTable:
     def compact(self, keep: np.ndarray):
         """Move the rows where ``keep`` is False to the archive."""
         idx = np.flatnonzero(keep)
-        self.archive.append({k: a[: self.n][~keep].copy() for k, a in self.cols.items()})
+        self.archive.append({k: a[: self.n][~keep] for k, a in self.cols.items()})
         for a in self.cols.values():
             a[: idx.size] = a[: self.n].take(idx)
         self.n = idx.size

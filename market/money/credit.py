@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from market.archive import ColumnArchive
 from market.money.ledger import Ledger
 
 OPEN, PAID, DEFAULTED = 0, 1, 2
@@ -76,18 +77,33 @@ def pay_oldest_first(debtor: np.ndarray, owed: np.ndarray, available: np.ndarray
 class InvoiceBook:
     """Invoices as numpy columns: debtor and creditor (ledger accounts), amount and amount paid
     (cents), issue and due days, status (open, paid, defaulted), whether it passed its due date
-    unpaid, the day it closed (paid in full or defaulted; -1 while open), interest charged."""
+    unpaid, the day it closed (paid in full or defaulted; -1 while open), interest charged.
+
+    An invoice's id is its place in issue order. Open invoices (and those closed since the last
+    :meth:`compact`) are the live rows, which the day's collection works on (:meth:`live`);
+    closed ones move to an archive on disk in batches, so a long run's memory and daily scans do
+    not grow with the invoices it has closed. ``book[name]`` reads a column over every invoice,
+    in id order."""
 
     COLUMNS = (("debtor", np.int64), ("creditor", np.int64), ("amount", np.int64), ("paid", np.int64),
                ("issued", np.int32), ("due", np.int32), ("status", np.int8), ("late", np.bool_),
                ("closed", np.int32), ("interest", np.int64))
 
     def __init__(self, capacity: int = 1024):
-        self.n = 0
-        self._cols = {name: np.zeros(capacity, dtype=t) for name, t in self.COLUMNS}
+        self.n = 0              # invoices issued: the next one's id
+        self.n_live = 0
+        self._cols = {name: np.zeros(capacity, dtype=t) for name, t in self.COLUMNS + (("invoice_id", np.int64),)}
+        self.archive = ColumnArchive(dict(self.COLUMNS + (("invoice_id", np.int64),)))
+
+    def live(self, name: str) -> np.ndarray:
+        """A column of the live invoices (a view: writing to it changes the book)."""
+        return self._cols[name][: self.n_live]
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self._cols[name][: self.n]
+        if not len(self.archive):
+            return self.live(name)           # nothing archived: live rows are every invoice, in id order
+        ids = np.concatenate([self.archive.column("invoice_id"), self.live("invoice_id")])
+        return np.concatenate([self.archive.column(name), self.live(name)])[np.argsort(ids, kind="stable")]
 
     def add(self, debtor, creditor, amount, day: int, due) -> np.ndarray:
         """Issue invoices (arrays broadcast); returns their ids."""
@@ -95,32 +111,52 @@ class InvoiceBook:
         k = amount.size
         if (amount <= 0).any():
             raise ValueError("an invoice's amount must be positive")
-        while self.n + k > self._cols["amount"].size:
+        while self.n_live + k > self._cols["amount"].size:
             for name in self._cols:
                 self._cols[name] = np.concatenate([self._cols[name], np.zeros_like(self._cols[name])])
         ids = np.arange(self.n, self.n + k)
+        rows = slice(self.n_live, self.n_live + k)
         c = self._cols
-        c["debtor"][ids] = debtor
-        c["creditor"][ids] = creditor
-        c["amount"][ids] = amount
-        c["paid"][ids] = 0
-        c["issued"][ids] = day
-        c["due"][ids] = due
-        c["status"][ids] = OPEN
-        c["late"][ids] = False
-        c["closed"][ids] = -1
-        c["interest"][ids] = 0
+        c["invoice_id"][rows] = ids
+        c["debtor"][rows] = debtor
+        c["creditor"][rows] = creditor
+        c["amount"][rows] = amount
+        c["paid"][rows] = 0
+        c["issued"][rows] = day
+        c["due"][rows] = due
+        c["status"][rows] = OPEN
+        c["late"][rows] = False
+        c["closed"][rows] = -1
+        c["interest"][rows] = 0
         self.n += k
+        self.n_live += k
         return ids
+
+    def compact(self, min_rows: int = 1024):
+        """Move closed invoices (paid or defaulted) to the archive once they are at least half
+        the live rows (and ``min_rows``); the open ones keep their order."""
+        closed = self.live("status") != OPEN
+        n_closed = int(closed.sum())
+        if n_closed < max(min_rows, self.n_live // 2):
+            return
+        self.archive.append({name: self.live(name)[closed] for name in self._cols})
+        keep = np.flatnonzero(~closed)
+        for name, col in self._cols.items():
+            col[: keep.size] = col[: self.n_live].take(keep)
+        self.n_live = keep.size
 
     @property
     def remaining(self) -> np.ndarray:
         """Cents still owed on each invoice (0 once paid or defaulted)."""
         return np.where(self["status"] == OPEN, self["amount"] - self["paid"], 0)
 
+    def live_remaining(self) -> np.ndarray:
+        """Cents still owed on each live invoice (closed ones owe nothing)."""
+        return np.where(self.live("status") == OPEN, self.live("amount") - self.live("paid"), 0)
+
     def outstanding(self, n_accounts: int, by: str = "debtor") -> np.ndarray:
         """Cents still owed, summed per debtor (or creditor) account."""
-        return np.bincount(self[by], weights=self.remaining, minlength=n_accounts).astype(np.int64)
+        return np.bincount(self.live(by), weights=self.live_remaining(), minlength=n_accounts).astype(np.int64)
 
     def frame(self, names: list[str] | None = None) -> pd.DataFrame:
         """The book as a table (for invoices.parquet)."""
@@ -229,6 +265,7 @@ class TradeCredit:
         self._issue(day)
         self._collect(day)
         self._default(day)
+        self.book.compact()
         for k, v in self.today.items():
             self.counters[k] += v
 
@@ -262,12 +299,12 @@ class TradeCredit:
 
     def _collect(self, day: int):
         b = self.book
-        due = np.flatnonzero((b["status"] == OPEN) & (b["due"] <= day))
+        due = np.flatnonzero((b.live("status") == OPEN) & (b.live("due") <= day))
         if due.size:
-            order = np.lexsort((due, b["due"][due], b["debtor"][due]))   # by debtor, oldest first
+            order = np.lexsort((due, b.live("due")[due], b.live("debtor")[due]))   # by debtor, oldest first
             rows = due[order]
-            debtor, creditor = b["debtor"][rows], b["creditor"][rows]
-            owed = b["amount"][rows] - b["paid"][rows]
+            debtor, creditor = b.live("debtor")[rows], b.live("creditor")[rows]
+            owed = b.live("amount")[rows] - b.live("paid")[rows]
             cash = self.ledger.balances.copy()
             pay = pay_oldest_first(debtor, owed, cash)
             paying = pay > 0
@@ -276,49 +313,49 @@ class TradeCredit:
                 self.ledger.post(d, c, p, "invoice_payment")
                 self.ledger.post(self._side_accounts(c, "receivables"), self._side_accounts(d, "payables"), p,
                                  "receivable_settled")
-                b._cols["paid"][r] += p
-                days_late = np.maximum(day - b["due"][r], 0)
+                b.live("paid")[r] += p
+                days_late = np.maximum(day - b.live("due")[r], 0)
                 interest = np.rint(p * self.cfg.late_interest * days_late / 365.0).astype(np.int64)
                 if interest.any():
                     self.ledger.post(d, c, interest, "late_interest")
-                    b._cols["interest"][r] += interest
+                    b.live("interest")[r] += interest
                 self.today["paid_cents"] += int(p.sum())
                 self.today["interest_cents"] += int(interest.sum())
-            full = rows[b["paid"][rows] == b["amount"][rows]]
+            full = rows[b.live("paid")[rows] == b.live("amount")[rows]]
             if full.size:
-                b._cols["status"][full] = PAID
-                b._cols["closed"][full] = day
-                on_time = ~b["late"][full]
+                b.live("status")[full] = PAID
+                b.live("closed")[full] = day
+                on_time = ~b.live("late")[full]
                 self.today["paid_on_time"] += int(on_time.sum())
                 self.today["paid_late"] += int((~on_time).sum())
-            missed = rows[(b["status"][rows] == OPEN) & ~b["late"][rows]]
+            missed = rows[(b.live("status")[rows] == OPEN) & ~b.live("late")[rows]]
             if missed.size:
-                b._cols["late"][missed] = True
+                b.live("late")[missed] = True
                 self.today["went_late"] += int(missed.size)
         # the day on every buyer's payment record: a failure while it has an invoice past due
         overdue = np.zeros(self._uid.size, dtype=bool)
-        overdue[b["debtor"][(b["status"] == OPEN) & (b["due"] < day)]] = True
+        overdue[b.live("debtor")[(b.live("status") == OPEN) & (b.live("due") < day)]] = True
         debtors = np.flatnonzero(self._uid >= 0)
         self.reputation.record_payments(self._uid[debtors], ~overdue[debtors])
 
     def _default(self, day: int):
         b = self.book
-        gone = np.flatnonzero((b["status"] == OPEN) & (b["due"] + self.cfg.grace_days < day))
+        gone = np.flatnonzero((b.live("status") == OPEN) & (b.live("due") + self.cfg.grace_days < day))
         if gone.size == 0:
             return
-        left = b["amount"][gone] - b["paid"][gone]
-        debtor, creditor = b["debtor"][gone], b["creditor"][gone]
+        left = b.live("amount")[gone] - b.live("paid")[gone]
+        debtor, creditor = b.live("debtor")[gone], b.live("creditor")[gone]
         self.ledger.post(self._side_accounts(creditor, "receivables"), self._side_accounts(debtor, "payables"),
                          left, "bad_debt")
-        b._cols["status"][gone] = DEFAULTED
-        b._cols["closed"][gone] = day
+        b.live("status")[gone] = DEFAULTED
+        b.live("closed")[gone] = day
         self.today["defaulted"] += int(gone.size)
         self.today["bad_debt_cents"] += int(left.sum())
 
     # ---- reports ----
     def receivables_cents(self) -> int:
         """Cents owed on open invoices."""
-        return int(self.book.remaining.sum())
+        return int(self.book.live_remaining().sum())
 
 
 def _spread(debtor: np.ndarray, headroom: np.ndarray, n: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from market.archive import ColumnArchive
 from market.money.currency import USD
 from market.money.ledger import KIND, KINDS
 from market.scenario import CURRENCIES
@@ -45,6 +46,9 @@ FINANCING = ("capital", "owner_draw", "trade_credit", "receivable", "invoice_pay
 _COLUMNS = (("sale_day", np.int32), ("due_day", np.int32), ("merchant_idx", np.int64), ("market", np.int64),
             ("channel", np.int64), ("currency", np.int64), ("booked_cents", np.int64), ("rate_booked", np.float64),
             ("hedged_share", np.float64), ("hedge_cost_cents", np.int64))
+# ... and what settlement adds to a batch
+_SETTLED_COLUMNS = _COLUMNS + (("settle_day", np.int32), ("rate_settled", np.float64), ("fx_cents", np.int64),
+                               ("fee_cents", np.int64))
 
 
 class Payments:
@@ -66,7 +70,8 @@ class Payments:
         self.fee = on * np.where(warehouse, cfg.warehouse_fee, cfg.direct_fee)       # per channel
         self.delay = np.where(warehouse, cfg.warehouse_settlement_days, cfg.direct_settlement_days).astype(np.int64)
         self.open = {name: np.zeros(0, dtype=dt) for name, dt in _COLUMNS}     # batches in settlement
-        self.settled: list[dict] = []                                          # settled batches, by day
+        # settled batches, by day: on disk, since a long run settles millions (market/archive.py)
+        self.settled = ColumnArchive(dict(_SETTLED_COLUMNS))
         n_cur, n_mkt = len(CURRENCIES), len(model.world.markets)
         self.totals = {k: 0 for k in ("fees", "fx_gain", "fx_loss", "hedge_cost", "booked", "settled")}
         self.fx_by_currency = np.zeros(n_cur, dtype=np.int64)       # net exchange result, cents
@@ -183,16 +188,14 @@ class Payments:
         """Every batch: settled ones with their settlement day, rate, exchange result and fee;
         ones still in settlement at the end with settle_day -1 (``settlements.parquet``)."""
         model = self.model
-        blocks = list(self.settled)
         n_open = self.open["due_day"].size
-        if n_open:
-            blocks.append({**self.open, "settle_day": np.full(n_open, -1, dtype=np.int32),
-                           "rate_settled": np.full(n_open, np.nan), "fx_cents": np.zeros(n_open, dtype=np.int64),
-                           "fee_cents": np.zeros(n_open, dtype=np.int64)})
-        cols = [name for name, _ in _COLUMNS] + ["settle_day", "rate_settled", "fx_cents", "fee_cents"]
-        if not blocks:
+        cols = [name for name, _ in _SETTLED_COLUMNS]
+        if not len(self.settled) and not n_open:
             return pd.DataFrame({c: pd.Series(dtype="int64") for c in cols})
-        data = {c: np.concatenate([blk[c] for blk in blocks]) for c in cols}
+        still_open = {**self.open, "settle_day": np.full(n_open, -1, dtype=np.int32),
+                      "rate_settled": np.full(n_open, np.nan), "fx_cents": np.zeros(n_open, dtype=np.int64),
+                      "fee_cents": np.zeros(n_open, dtype=np.int64)}
+        data = {c: np.concatenate([self.settled.column(c), still_open[c]]) for c in cols}
         df = pd.DataFrame(data)
         names = np.array([m.name for m in model.merchants] or [""], dtype=object)
         df.insert(3, "merchant", names[df["merchant_idx"].to_numpy()] if len(df) else pd.Series(dtype=object))

@@ -204,7 +204,12 @@ class Merchant(mesa.Agent):
     # ---- choosing channel and provider ----
     def options(self, row: int) -> list[Option]:
         """Every feasible (channel, provider, service, route variant) for one market, with its
-        expected daily profit under the demand model consumers answer."""
+        expected daily profit under the demand model consumers answer.
+
+        Two passes over the channels: first every way of doing it yourself (the best route and
+        replenishment variant per channel), then the integrators' services, priced against that
+        best (their quotes need it). Each pass values all its candidates at once
+        (:meth:`_value_options`)."""
         model, cfg = self.model, self.model.config
         demand = cfg.demand
         mm, world, quoter = model.mm, model.world, model.quoter
@@ -212,17 +217,10 @@ class Merchant(mesa.Agent):
         share = model.lst_share_of(row)
         prods = self.products
         weights = model.prod_weight[prods]
-        value, goods, ref_cost, ref_price = self._reference(row)
+        value, goods, _, _ = self._reference(row)
         base = mm.base[row] * cfg.demand.scale
-        tracking = model.tracking
         allowed = model.allowed_channels()
-        # the market's currency against the USD today, and the CNY goods made in China are bought in
-        # (market/money/currency.py): prices are listed in local units, passing on part of the
-        # currency's move since the first day; goods cost in USD moves with the CNY
-        fx = float(model.rates.market_value[mm.market[row]])
-        fx_price = fx ** -cfg.currency.price_pass_through
-        goods_usd = goods * model.rates.goods_factor(model.prod_in_cny[prods])
-        out = []
+        channels = []       # per channel: what its candidates share, and its do-it-yourself candidates
         for ch_name, (route0, rep0) in world.channel_routes(self.origin, market).items():
             if ch_name not in allowed:
                 continue
@@ -232,9 +230,7 @@ class Merchant(mesa.Agent):
             if not variants or not reps:
                 continue      # every variant crosses a closed lane, border or warehouse
             channel = world.channels.index(ch_name)
-            prior_on_time = self._on_time_prior(channel)
             wh = world.routes[route0].warehouse
-            wh_idx = model.warehouse_nodes.index(wh) if wh else -1     # where returns can be resold
             days0 = model.net.route_expected_days[variants[0]]
             stock_days, units = 0.0, 1.0
             if rep0 is not None:
@@ -243,59 +239,35 @@ class Merchant(mesa.Agent):
                 units = max(daily_orders * cfg.merchants.order_cycle_days, 1.0)
                 stock_days = cfg.merchants.order_cycle_days / 2 + cfg.merchants.service_level_z * np.sqrt(
                     (lead + cfg.merchants.replenish_review_days) / max(daily_orders, 1.0))
-            carrying = goods * cfg.merchants.carrying_cost_rate * stock_days / 365
-
-            def value_of(logistics, days, reliability, integ, route, rep_route, **kw):
-                """An option's prices, orders and profit, from its logistics cost per unit."""
-                if not np.all(np.isfinite(logistics)):
-                    return None
-                on_time = prior_on_time
-                current = mm.channel[row] == channel and mm.integrator[row] == integ
-                if current and mm.lead_n[row] >= 30:
-                    days = 0.5 * days + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
-                    on_time = 0.5 * on_time + 0.5 * mm.ontime_ema[row]
-                # the spread of delivery days consumers have seen for this channel and provider
-                sd = tracking.spread_faced(channel, integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route])
-                unit_cost = logistics + carrying
-                price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
-                tax = model.orders.taxes(prods, route, rep_route, price, fx)
-                paid = consumer_price(price, tax, demand.tax_pass_through)
-                pf = price_factor(paid, ref_price, demand.price_elasticity)
-                nonprice = float(time_factor(days, demand.time_elasticity, demand.reference_days)
-                                 * reliability_factor(on_time, demand.late_churn)
-                                 * spread_factor(sd, demand.spread_penalty))
-                orders = base * nonprice * share * pf
-                # in USD at today's rate, less the payment fee of the channel's payment route and
-                # the expected cost of returns (refunds less what the returned units recover)
-                margin = unit_margin(price * fx, tax * fx, goods_usd, unit_cost, demand.tax_pass_through) \
-                    - model.payments.fee[channel] * paid * fx \
-                    - model.returns.expected_cost(prods, paid * fx, tax * fx, mm.market[row], wh_idx, on_time)
-                return Option(channel, integ, route, rep_route, float((share * logistics).sum()),
-                              float((share * tax).sum()), float(days), float(orders.sum()),
-                              float((orders * margin).sum()), reliability, sd, nonprice=nonprice,
-                              unit_cost=unit_cost, price=price, tax=tax, pf=pf, **kw)
-
-            # do it yourself: the best route variant (crossing, gateway) and replenishment
-            # variant (sea, rail, air) at its own contract rates, else list or spot prices
+            ch = {"channel": channel, "prior_on_time": self._on_time_prior(channel),
+                  "wh_idx": model.warehouse_nodes.index(wh) if wh else -1,     # where returns can be resold
+                  "carrying": goods * cfg.merchants.carrying_cost_rate * stock_days / 365}
+            # do it yourself: every route variant (crossing, gateway) and replenishment variant
+            # (sea, rail, air) at its own contract rates, else list or spot prices
             transaction_cost = cfg.merchants.diy_transaction_cost
             after = model.aftersales.expected_cost(channel, -1)   # the contacts it handles itself
-            best = None
             kg = base * float((share * weights).sum())
+            diy = []
             for route in variants:
                 parcel = quoter.route_cost(self.acct, route, weights, base, transaction_cost) + after
                 days = model.net.route_expected_days[route] + model.net.route_handoffs[route] * cfg.merchants.diy_handoff_delay
                 for rep in reps:
                     cost = parcel if rep < 0 else parcel + quoter.replenish_cost(
                         self.acct, rep, wh, weights, units, stock_days, transaction_cost, kg)
-                    opt = value_of(cost, days, 1.0 - model.net.route_risk[route], -1, route, rep)
-                    if opt is not None and (best is None or opt.profit > best.profit):
-                        best = opt
-            if best is not None:
-                out.append(best)
+                    diy.append((ch, cost, days, 1.0 - model.net.route_risk[route], -1, route, rep, {}))
+            channels.append((ch, route0, rep0, wh, units, stock_days, diy))
+        diy_values = iter(self._value_options(row, [c for *_, diy in channels for c in diy]))
+        bests, services = [], []
+        for ch, route0, rep0, wh, units, stock_days, diy in channels:
+            best = None
+            for opt in (next(diy_values) for _ in diy):
+                if opt is not None and (best is None or opt.profit > best.profit):
+                    best = opt
+            bests.append(best)
             diy_cost = best.cost if best is not None else np.inf
             # each integrator's composed services for this route family, where it works
             for it in model.integrators:
-                if not it.in_market or not it.covers[channel]:
+                if not it.in_market or not it.covers[ch["channel"]]:
                     continue
                 for name, svc in it.offers(world.routes[route0].family, base).items():
                     # priced on what the route costs the integrator today (as its parcels will be)
@@ -309,10 +281,86 @@ class Merchant(mesa.Agent):
                         basis = basis + quoter.replenish_cost(it.acct, rep_route, wh, weights, units, stock_days)
                     mean_basis = float((share * basis).sum())
                     markup, arm = it.price(mean_basis, diy_cost, key=(row, model.day))
-                    opt = value_of(basis * (1.0 + markup), svc.days, 1.0 - svc.loss_risk, it.index,
-                                   svc.route, rep_route, service=name, markup=markup, arm=arm, basis=mean_basis)
-                    if opt is not None:
-                        out.append(opt)
+                    services.append((ch, basis * (1.0 + markup), svc.days, 1.0 - svc.loss_risk, it.index, svc.route,
+                                     rep_route, dict(service=name, markup=markup, arm=arm, basis=mean_basis)))
+        # per channel: its own best, then the integrators' services on it
+        service_values = self._value_options(row, services)
+        out = []
+        for ch, best in zip((c[0] for c in channels), bests):
+            if best is not None:
+                out.append(best)
+            out.extend(opt for (c, *_), opt in zip(services, service_values) if c is ch and opt is not None)
+        return out
+
+    def _value_options(self, row: int, candidates: list[tuple]) -> list[Option | None]:
+        """Value candidate options for one market at once: their prices, orders and profit from
+        their logistics cost per unit. A candidate is (channel facts, logistics cost per product,
+        days, reliability, integrator index or -1, route, replenishment route or -1, extra Option
+        fields); one with a non-finite cost is None."""
+        if not candidates:
+            return []
+        model, demand = self.model, self.model.config.demand
+        mm, tracking = model.mm, model.tracking
+        prods = self.products
+        market = int(mm.market[row])
+        share = model.lst_share_of(row)
+        value, goods, ref_cost, ref_price = self._reference(row)
+        base = mm.base[row] * demand.scale
+        # the market's currency against the USD today, and the CNY goods made in China are bought in
+        # (market/money/currency.py): prices are listed in local units, passing on part of the
+        # currency's move since the first day; goods cost in USD moves with the CNY
+        fx = float(model.rates.market_value[market])
+        fx_price = fx ** -model.config.currency.price_pass_through
+        goods_usd = goods * model.rates.goods_factor(model.prod_in_cny[prods])
+        logistics = np.array([c[1] for c in candidates], dtype=np.float64).reshape(len(candidates), prods.size)
+        finite = np.flatnonzero(np.isfinite(logistics).all(axis=1))
+        out: list[Option | None] = [None] * len(candidates)
+        if finite.size == 0:
+            return out
+        chosen = [candidates[i] for i in finite]
+        logistics = logistics[finite]
+        days, on_time, sd = [], [], []
+        for ch, _, d, _, integ, route, _, _ in chosen:
+            ot = ch["prior_on_time"]
+            if mm.channel[row] == ch["channel"] and mm.integrator[row] == integ and mm.lead_n[row] >= 30:
+                d = 0.5 * d + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
+                ot = 0.5 * ot + 0.5 * mm.ontime_ema[row]
+            days.append(d)
+            on_time.append(ot)
+            # the spread of delivery days consumers have seen for this channel and provider
+            sd.append(tracking.spread_faced(ch["channel"], integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route]))
+        on_time = np.array(on_time, dtype=np.float64)
+        nonprice = (time_factor(np.array(days, dtype=np.float64), demand.time_elasticity, demand.reference_days)
+                    * reliability_factor(on_time, demand.late_churn) * spread_factor(np.array(sd), demand.spread_penalty))
+        unit_cost = logistics + np.array([c[0]["carrying"] for c in chosen])
+        price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
+        # duty and VAT: one assessment per route pair, over all its candidates' units at once
+        tax = np.empty_like(price)
+        pairs: dict[tuple[int, int], list[int]] = {}
+        for i, c in enumerate(chosen):
+            pairs.setdefault((c[5], c[6]), []).append(i)
+        for (route, rep_route), rows_of in pairs.items():
+            tax[rows_of] = model.orders.taxes(np.tile(prods, len(rows_of)), route, rep_route,
+                                              price[rows_of].ravel(), fx).reshape(len(rows_of), prods.size)
+        paid = consumer_price(price, tax, demand.tax_pass_through)
+        pf = price_factor(paid, ref_price, demand.price_elasticity)
+        orders = (base * nonprice)[:, None] * share * pf
+        # in USD at today's rate, less the payment fee of the channel's payment route and
+        # the expected cost of returns (refunds less what the returned units recover)
+        paid_usd, tax_usd = paid * fx, tax * fx
+        fee = model.payments.fee[[c[0]["channel"] for c in chosen]]
+        returns = model.returns.expected_cost(prods, paid_usd, tax_usd, market,
+                                              np.array([c[0]["wh_idx"] for c in chosen]), on_time)
+        margin = unit_margin(price * fx, tax * fx, goods_usd, unit_cost, demand.tax_pass_through) \
+            - fee[:, None] * paid * fx - returns
+        cost = (share * logistics).sum(axis=1)
+        duty = (share * tax).sum(axis=1)
+        n_orders = orders.sum(axis=1)
+        profit = (orders * margin).sum(axis=1)
+        for i, (k, (ch, _, _, reliability, integ, route, rep_route, kw)) in enumerate(zip(finite, chosen)):
+            out[k] = Option(ch["channel"], integ, route, rep_route, float(cost[i]), float(duty[i]), float(days[i]),
+                            float(n_orders[i]), float(profit[i]), reliability, sd[i], nonprice=float(nonprice[i]),
+                            unit_cost=unit_cost[i], price=price[i], tax=tax[i], pf=pf[i], **kw)
         return out
 
     def typical_profit(self) -> float:

@@ -222,19 +222,25 @@ class Returns:
         out[..., SHIP_BACK] = cfg.origin_recovery * goods - local - np.where(abroad, across, 0.0) + drawback
         return out
 
-    def expected_cost(self, products, refund, duty, market: int, warehouse: int, on_time: float) -> np.ndarray:
+    def expected_cost(self, products, refund, duty, market: int, warehouse, on_time) -> np.ndarray:
         """Expected cost of returns per unit sold (USD) of these products, sold into ``market``
         at consumer prices ``refund`` with ``duty`` (duty and VAT) paid per unit, by a merchant
         keeping stock for it at ``warehouse`` (-1: none), delivering on time a share
         ``on_time``: the return rate times the refund less the best disposition's net value
         (the same values as :meth:`net_values`, for one market and warehouse). What merchants
-        weigh in their channel choice; called for every option they look at, so per-product
-        figures are computed once."""
+        weigh in their channel choice; called for the options they look at, so per-product
+        figures are computed once.
+
+        Several options at once: ``refund`` and ``duty`` with a row per option, ``warehouse``
+        and ``on_time`` with one entry per option."""
         cfg = self.cfg
         if not cfg.enabled:
-            return np.zeros(np.shape(products))
+            return np.zeros(np.shape(refund))
         pp = self._per_product()
         products = np.asarray(products, dtype=np.int64)
+        warehouse = np.asarray(warehouse, dtype=np.int64)
+        on_time = np.asarray(on_time, dtype=np.float64)
+        rows = warehouse.ndim == 1            # an option per row: its warehouse and on-time share per row
         local, across = pp["local"][products], pp["across"][products]
         abroad = pp["origin_territory"][products] != self.market_territory[market]
         best = np.maximum(pp["liquidate"][products] - local, -cfg.scrap_cost)
@@ -242,8 +248,13 @@ class Returns:
         if self.drawback[market]:
             back = back + np.where(abroad, cfg.drawback_share * np.asarray(duty, dtype=np.float64), 0.0)
         best = np.maximum(best, back)
-        if warehouse >= 0:
-            resell = pp["resale"][products] - local - cfg.restocking_cost
+        resell = pp["resale"][products] - local - cfg.restocking_cost
+        if rows:
+            wh_abroad = self.warehouse_abroad[np.maximum(warehouse, 0)][:, None]
+            best = np.where((warehouse >= 0)[:, None], np.maximum(best, np.where(wh_abroad, resell - across, resell)),
+                            best)
+            on_time = on_time[:, None]
+        elif warehouse >= 0:
             best = np.maximum(best, resell - across if self.warehouse_abroad[warehouse] else resell)
         rate = np.minimum(pp["rate"][products] * (1.0 + cfg.late_uplift * (1.0 - on_time)), 1.0)
         return rate * (np.asarray(refund, dtype=np.float64) - best)

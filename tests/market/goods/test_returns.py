@@ -363,6 +363,25 @@ def test_merchants_expected_return_cost_is_the_return_rate_times_the_unrecovered
                 assert np.allclose(got, np.minimum(rate * (1 + cfg.late_uplift * (1 - on_time)), 1) * (refund - net))
                 checked += 1
     assert checked == 2 * len(world.markets) * (len(m.warehouse_nodes) + 1)
+    # several options at once (a row each, as merchants value them): the hand figures row by row
+    for k, market in enumerate(world.markets):
+        terr = world.graph.nodes[world.spec.markets[market].node]["territory"]
+        abroad = np.array([world.territories[t] != terr for t in m.prod_origin_territory])
+        whs = [-1] + list(range(len(m.warehouse_nodes)))
+        rows = [(w, on_time, 1.0 + 0.1 * i) for i, (w, on_time) in enumerate((w, o) for w in whs for o in (1.0, 0.6, 0.2))]
+        got = ret.expected_cost(prods, np.array([refund * f for *_, f in rows]), np.array([duty * f for *_, f in rows]),
+                                k, np.array([w for w, *_ in rows]), np.array([o for _, o, _ in rows]))
+        assert got.shape == (len(rows), prods.size)
+        for i, (w, on_time, f) in enumerate(rows):
+            back = cfg.origin_recovery * goods - local - np.where(abroad, across, 0) \
+                + np.where(abroad & (market in cfg.drawback_markets), cfg.drawback_share * duty * f, 0)
+            options = [cfg.liquidation_share * value - local, np.full(value.size, -cfg.scrap_cost), back]
+            if w >= 0:
+                border = world.graph.nodes[m.warehouse_nodes[w]]["warehouse"] == "border"
+                options.append(cfg.resale_share * value - local - cfg.restocking_cost - (across if border else 0))
+            want = np.minimum(rate * (1 + cfg.late_uplift * (1 - on_time)), 1) * (refund * f - np.max(options, axis=0))
+            assert np.allclose(got[i], want), (market, w, on_time)
+            assert (got[i] == ret.expected_cost(prods, refund * f, duty * f, k, w, on_time)).all()
     # a warehouse in the market makes returns cheaper for some products
     k = world.markets.index("US")
     us_wh = m.warehouse_nodes.index("us_wh")

@@ -84,22 +84,6 @@ class Orders:
             self._credit_memo[key] = credit
         return np.maximum(output - credit, 0.0)
 
-    def taxes_rows(self, products: np.ndarray, routes, rep_routes, price: np.ndarray, fx: float) -> np.ndarray:
-        """:meth:`taxes` for several options at once: a row of ``price`` (local units) per
-        option, with its route and replenishment route; the same figures, unit by unit."""
-        model = self.model
-        usd = np.asarray(price, dtype=np.float64) * fx
-        routes, rep_routes = np.asarray(routes, dtype=np.int64), np.asarray(rep_routes, dtype=np.int64)
-        # a route without an import assesses no sale price: its rows are never read there
-        duties = model.expected_duties.per_unit_rows(products, routes, rep_routes, model.date, usd)
-        vat = np.zeros(usd.shape)
-        t = np.where(routes >= 0, self.sale_vat_territory[np.maximum(routes, 0)], -1)
-        for territory in np.unique(t[(t >= 0) & (rep_routes >= 0)]).tolist():
-            rows = np.flatnonzero((t == territory) & (rep_routes >= 0))
-            vat[rows] = self.sale_vat(np.asarray(products), int(routes[rows[0]]), int(rep_routes[rows[0]]), usd[rows],
-                                      model.date)
-        return (duties + vat) / fx
-
     def taxes(self, products: np.ndarray, route: int, rep_route: int, price: np.ndarray, fx: float) -> np.ndarray:
         """Duty and VAT per unit a sale along these routes bears under today's rules: at the
         parcel's import on its sale price, at the bulk entry on its goods cost, and VAT on a

@@ -232,35 +232,6 @@ class ExpectedDuties:
         self._memo[key] = out = self._assess(products, route, rep_route, date, price)
         return out
 
-    def per_unit_rows(self, products: np.ndarray, routes, rep_routes, date, price: np.ndarray) -> np.ndarray:
-        """:meth:`per_unit` for several options at once: a row of ``price`` (sale prices, USD)
-        per option, each with its own route and replenishment route. Each import (territory,
-        regime) is assessed once over every option that passes it, in the order each route
-        meets its imports, so every unit's sum is the one :meth:`per_unit` makes."""
-        k, n = price.shape
-        out = np.zeros((k, n))
-        steps = [[(res.territory, res.regime, bulk)
-                  for rt, bulk in ((int(route), False), (int(rep), True)) if rt >= 0
-                  for res in (self.world.resources[r] for r in self.world.routes[rt].resources) if res.kind == IMPORT]
-                 for route, rep in zip(routes, rep_routes)]
-        weight, category, origin = self.weight[products], self.category[products], self.origin_territory[products]
-        goods_value = self.value[products] * self.cost_share[products]
-        for j in range(max(map(len, steps), default=0)):
-            groups: dict[tuple, list[int]] = {}
-            for i, s in enumerate(steps):
-                if j < len(s):
-                    groups.setdefault(s[j], []).append(i)
-            for (territory, regime, bulk), rows in groups.items():
-                if bulk:    # bulk stock is declared at its purchase cost: the same for every option
-                    duty, vat = self.duties.assess(territory, date, regime, goods_value, weight, category, origin)
-                    out[rows] += duty + vat
-                else:       # a parcel at its sale value
-                    m = len(rows)
-                    duty, vat = self.duties.assess(territory, date, regime, price[rows].ravel(), np.tile(weight, m),
-                                                   np.tile(category, m), np.tile(origin, m))
-                    out[rows] += (duty + vat).reshape(m, n)
-        return out
-
     def _assess(self, products: np.ndarray, route: int, rep_route: int, date, price=None) -> np.ndarray:
         out = np.zeros(products.size)
         sale = self.value[products] if price is None else np.asarray(price, dtype=np.float64)

@@ -6,12 +6,15 @@ parcels simulated per second, peak resident memory, and memory against parcels c
 parcels in flight along the run (memory should follow parcels in flight, not parcels ever
 created). Figures are medians over --repeats runs; these machines are noisy.
 
-    .venv/bin/python benchmarks/bench_engine.py                 # baseline and large, 3 repeats
+    .venv/bin/python benchmarks/bench_engine.py                 # baseline, large and small, 3 repeats
     .venv/bin/python benchmarks/bench_engine.py --cases large --large-days 365 --repeats 1
     .venv/bin/python benchmarks/bench_engine.py --cases market-1pct --repeats 1   # ~60 million parcels
 
-Cases: ``baseline`` and ``large`` (built-in scenarios) and ``market-1pct``
-(``benchmarks/scenarios/market-1pct.toml``, a 1% sample of the China-to-US-and-EU market).
+Cases: ``baseline`` and ``large`` (built-in scenarios), ``small`` (the sweep benchmark's small
+market: the baseline with 5 exporters and 2 importers, 180 days by default; what calibration
+and sweeps run by the hundred, so its model time, simulating without building or writing, is
+reported too) and ``market-1pct`` (``benchmarks/scenarios/market-1pct.toml``, a 1% sample of
+the China-to-US-and-EU market).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pathlib import Path
 
 # benchmark scenarios that are not built in (too big for the test suite, which runs every built-in one)
 CASE_FILES = {"market-1pct": Path(__file__).resolve().parent / "scenarios" / "market-1pct.toml"}
+# cases that are a built-in scenario with overrides
+CASE_OVERRIDES = {"small": ("baseline", {"merchants.exporters": 5, "merchants.importers": 2})}
 
 
 def rss_mb() -> float:
@@ -50,8 +55,9 @@ def child(case: str, days: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         # as `fourpl run` does: parcels and the ledger's journal written as the run goes
-        model = Marketplace(CASE_FILES.get(case, case), rng=seed, parcels_path=Path(tmp) / "parcels.parquet",
-                            ledger_path=Path(tmp) / "ledger.parquet")
+        scenario, overrides = CASE_OVERRIDES.get(case, (CASE_FILES.get(case, case), {}))
+        model = Marketplace(scenario, rng=seed, parcels_path=Path(tmp) / "parcels.parquet",
+                            ledger_path=Path(tmp) / "ledger.parquet", **overrides)
         t_init = time.perf_counter() - t0
         trace = []
         every = max(days // 6, 1)
@@ -67,6 +73,7 @@ def child(case: str, days: int, seed: int) -> dict:
         write_results(model, summary, Path(tmp), seed, days)
         wall = time.perf_counter() - t0
     return {"case": case, "days": days, "wall_s": wall, "init_s": t_init, "simulate_s": t_sim,
+            "model_s": t_sim - t_init,
             "parcels": summary["parcels_created"], "parcels_per_s": summary["parcels_created"] / wall,
             "peak_rss_mb": peak_mb(), "trace": trace}
 
@@ -80,17 +87,19 @@ def run_child(case: str, days: int, seed: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", default="baseline,large")
+    ap.add_argument("--cases", default="baseline,large,small")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline-days", type=int, default=365)
     ap.add_argument("--large-days", type=int, default=120)
     ap.add_argument("--market-days", type=int, default=365, help="days of the market-1pct case")
+    ap.add_argument("--small-days", type=int, default=180, help="days of the small case")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args(argv)
     results = {}
     for case in args.cases.split(","):
-        days = {"baseline": args.baseline_days, "market-1pct": args.market_days}.get(case, args.large_days)
+        days = {"baseline": args.baseline_days, "market-1pct": args.market_days,
+                "small": args.small_days}.get(case, args.large_days)
         runs = [run_child(case, days, args.seed) for _ in range(args.repeats)]
         results[case] = runs
         walls = [r["wall_s"] for r in runs]
@@ -99,6 +108,8 @@ def main(argv=None):
         print(f"\n{case}: {days} days, {runs[0]['parcels']:,} parcels, {args.repeats} runs")
         print(f"  wall time        median {statistics.median(walls):7.1f} s   (min {min(walls):.1f}, max {max(walls):.1f})")
         print(f"  parcels / second median {statistics.median(rates):9,.0f}   (min {min(rates):,.0f}, max {max(rates):,.0f})")
+        models = [r["model_s"] for r in runs]
+        print(f"  model time       median {statistics.median(models):7.2f} s   (simulating only; min {min(models):.2f}, max {max(models):.2f})")
         print(f"  peak memory      median {statistics.median(peaks):7.0f} MB")
         print("  along the run (first repeat):  day   created   in flight   RSS MB")
         for t in runs[0]["trace"]:

@@ -21,6 +21,7 @@ runs an (s, S) replenishment policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import mesa
 import numpy as np
@@ -65,6 +66,19 @@ class Option:
     price: np.ndarray = field(default_factory=lambda: np.zeros(0))       # retail price per unit
     tax: np.ndarray = field(default_factory=lambda: np.zeros(0))         # duty and VAT per unit
     pf: np.ndarray = field(default_factory=lambda: np.zeros(0))          # price factor per unit
+
+
+class Candidate(NamedTuple):
+    """An option before it is valued (:meth:`Merchant._value_options`)."""
+
+    facts: dict            # its channel's: channel index, on-time prior, warehouse index, carrying cost
+    logistics: np.ndarray  # logistics cost per unit of each product, USD
+    days: float            # expected delivery days
+    reliability: float
+    integrator: int        # -1: do it yourself
+    route: int
+    rep_route: int         # -1 for direct channels
+    quote: dict            # an integrator's quote: the further Option fields (service, markup, arm, basis)
 
 
 class MerchantMarkets:
@@ -254,7 +268,7 @@ class Merchant(mesa.Agent):
                 for rep in reps:
                     cost = parcel if rep < 0 else parcel + quoter.replenish_cost(
                         self.acct, rep, wh, weights, units, stock_days, transaction_cost, kg)
-                    diy.append((ch, cost, days, 1.0 - model.net.route_risk[route], -1, route, rep, {}))
+                    diy.append(Candidate(ch, cost, days, 1.0 - model.net.route_risk[route], -1, route, rep, {}))
             channels.append((ch, route0, rep0, wh, units, stock_days, diy))
         diy_values = iter(self._value_options(row, [c for *_, diy in channels for c in diy]))
         bests, services = [], []
@@ -281,22 +295,22 @@ class Merchant(mesa.Agent):
                         basis = basis + quoter.replenish_cost(it.acct, rep_route, wh, weights, units, stock_days)
                     mean_basis = float((share * basis).sum())
                     markup, arm = it.price(mean_basis, diy_cost, key=(row, model.day))
-                    services.append((ch, basis * (1.0 + markup), svc.days, 1.0 - svc.loss_risk, it.index, svc.route,
-                                     rep_route, dict(service=name, markup=markup, arm=arm, basis=mean_basis)))
+                    services.append(Candidate(ch, basis * (1.0 + markup), svc.days, 1.0 - svc.loss_risk, it.index,
+                                              svc.route, rep_route,
+                                              dict(service=name, markup=markup, arm=arm, basis=mean_basis)))
         # per channel: its own best, then the integrators' services on it
         service_values = self._value_options(row, services)
         out = []
-        for ch, best in zip((c[0] for c in channels), bests):
+        for (ch, *_), best in zip(channels, bests):
             if best is not None:
                 out.append(best)
-            out.extend(opt for (c, *_), opt in zip(services, service_values) if c is ch and opt is not None)
+            out.extend(opt for c, opt in zip(services, service_values) if c.facts is ch and opt is not None)
         return out
 
-    def _value_options(self, row: int, candidates: list[tuple]) -> list[Option | None]:
+    def _value_options(self, row: int, candidates: list[Candidate]) -> list[Option | None]:
         """Value candidate options for one market at once: their prices, orders and profit from
-        their logistics cost per unit. A candidate is (channel facts, logistics cost per product,
-        days, reliability, integrator index or -1, route, replenishment route or -1, extra Option
-        fields); one with a non-finite cost is None."""
+        their logistics cost per unit, over an options x products array (the same figures as
+        valuing each alone); a candidate with a non-finite cost is None."""
         if not candidates:
             return []
         model, demand = self.model, self.model.config.demand
@@ -312,7 +326,7 @@ class Merchant(mesa.Agent):
         fx = float(model.rates.market_value[market])
         fx_price = fx ** -model.config.currency.price_pass_through
         goods_usd = goods * model.rates.goods_factor(model.prod_in_cny[prods])
-        logistics = np.array([c[1] for c in candidates], dtype=np.float64).reshape(len(candidates), prods.size)
+        logistics = np.array([c.logistics for c in candidates], dtype=np.float64).reshape(len(candidates), prods.size)
         finite = np.flatnonzero(np.isfinite(logistics).all(axis=1))
         out: list[Option | None] = [None] * len(candidates)
         if finite.size == 0:
@@ -320,25 +334,26 @@ class Merchant(mesa.Agent):
         chosen = [candidates[i] for i in finite]
         logistics = logistics[finite]
         days, on_time, sd = [], [], []
-        for ch, _, d, _, integ, route, _, _ in chosen:
-            ot = ch["prior_on_time"]
-            if mm.channel[row] == ch["channel"] and mm.integrator[row] == integ and mm.lead_n[row] >= 30:
+        for c in chosen:
+            d, ot = c.days, c.facts["prior_on_time"]
+            if mm.channel[row] == c.facts["channel"] and mm.integrator[row] == c.integrator and mm.lead_n[row] >= 30:
                 d = 0.5 * d + 0.5 * mm.lead_ema[row]   # what it has seen, not just the promise
                 ot = 0.5 * ot + 0.5 * mm.ontime_ema[row]
             days.append(d)
             on_time.append(ot)
             # the spread of delivery days consumers have seen for this channel and provider
-            sd.append(tracking.spread_faced(ch["channel"], integ + 1, SPREAD_PRIOR * model.net.route_expected_days[route]))
+            sd.append(tracking.spread_faced(c.facts["channel"], c.integrator + 1,
+                                            SPREAD_PRIOR * model.net.route_expected_days[c.route]))
         on_time = np.array(on_time, dtype=np.float64)
         nonprice = (time_factor(np.array(days, dtype=np.float64), demand.time_elasticity, demand.reference_days)
                     * reliability_factor(on_time, demand.late_churn) * spread_factor(np.array(sd), demand.spread_penalty))
-        unit_cost = logistics + np.array([c[0]["carrying"] for c in chosen])
+        unit_cost = logistics + np.array([c.facts["carrying"] for c in chosen])
         price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
         # duty and VAT: one assessment per route pair, over all its candidates' units at once
         tax = np.empty_like(price)
         pairs: dict[tuple[int, int], list[int]] = {}
         for i, c in enumerate(chosen):
-            pairs.setdefault((c[5], c[6]), []).append(i)
+            pairs.setdefault((c.route, c.rep_route), []).append(i)
         for (route, rep_route), rows_of in pairs.items():
             tax[rows_of] = model.orders.taxes(np.tile(prods, len(rows_of)), route, rep_route,
                                               price[rows_of].ravel(), fx).reshape(len(rows_of), prods.size)
@@ -348,19 +363,20 @@ class Merchant(mesa.Agent):
         # in USD at today's rate, less the payment fee of the channel's payment route and
         # the expected cost of returns (refunds less what the returned units recover)
         paid_usd, tax_usd = paid * fx, tax * fx
-        fee = model.payments.fee[[c[0]["channel"] for c in chosen]]
+        fee = model.payments.fee[[c.facts["channel"] for c in chosen]]
         returns = model.returns.expected_cost(prods, paid_usd, tax_usd, market,
-                                              np.array([c[0]["wh_idx"] for c in chosen]), on_time)
+                                              np.array([c.facts["wh_idx"] for c in chosen]), on_time)
         margin = unit_margin(price * fx, tax * fx, goods_usd, unit_cost, demand.tax_pass_through) \
             - fee[:, None] * paid * fx - returns
         cost = (share * logistics).sum(axis=1)
         duty = (share * tax).sum(axis=1)
         n_orders = orders.sum(axis=1)
         profit = (orders * margin).sum(axis=1)
-        for i, (k, (ch, _, _, reliability, integ, route, rep_route, kw)) in enumerate(zip(finite, chosen)):
-            out[k] = Option(ch["channel"], integ, route, rep_route, float(cost[i]), float(duty[i]), float(days[i]),
-                            float(n_orders[i]), float(profit[i]), reliability, sd[i], nonprice=float(nonprice[i]),
-                            unit_cost=unit_cost[i], price=price[i], tax=tax[i], pf=pf[i], **kw)
+        for i, (k, c) in enumerate(zip(finite, chosen)):
+            out[k] = Option(c.facts["channel"], c.integrator, c.route, c.rep_route, float(cost[i]), float(duty[i]),
+                            float(days[i]), float(n_orders[i]), float(profit[i]), c.reliability, sd[i],
+                            nonprice=float(nonprice[i]), unit_cost=unit_cost[i], price=price[i], tax=tax[i], pf=pf[i],
+                            **c.quote)
         return out
 
     def typical_profit(self) -> float:

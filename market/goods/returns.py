@@ -238,9 +238,9 @@ class Returns:
             return np.zeros(np.shape(refund))
         pp = self._per_product()
         products = np.asarray(products, dtype=np.int64)
-        warehouse = np.asarray(warehouse, dtype=np.int64)
-        on_time = np.asarray(on_time, dtype=np.float64)
-        rows = warehouse.ndim == 1            # an option per row: its warehouse and on-time share per row
+        one = np.ndim(warehouse) == 0         # one option (else a row per option)
+        warehouse = np.atleast_1d(np.asarray(warehouse, dtype=np.int64))
+        on_time = np.atleast_1d(np.asarray(on_time, dtype=np.float64))[:, None]
         local, across = pp["local"][products], pp["across"][products]
         abroad = pp["origin_territory"][products] != self.market_territory[market]
         best = np.maximum(pp["liquidate"][products] - local, -cfg.scrap_cost)
@@ -248,16 +248,13 @@ class Returns:
         if self.drawback[market]:
             back = back + np.where(abroad, cfg.drawback_share * np.asarray(duty, dtype=np.float64), 0.0)
         best = np.maximum(best, back)
+        # stock kept for the market: resold there (less the way back across a border from abroad)
         resell = pp["resale"][products] - local - cfg.restocking_cost
-        if rows:
-            wh_abroad = self.warehouse_abroad[np.maximum(warehouse, 0)][:, None]
-            best = np.where((warehouse >= 0)[:, None], np.maximum(best, np.where(wh_abroad, resell - across, resell)),
-                            best)
-            on_time = on_time[:, None]
-        elif warehouse >= 0:
-            best = np.maximum(best, resell - across if self.warehouse_abroad[warehouse] else resell)
+        wh_abroad = self.warehouse_abroad[warehouse][:, None]     # -1 (no warehouse) reads the last entry: False
+        best = np.where((warehouse >= 0)[:, None], np.maximum(best, np.where(wh_abroad, resell - across, resell)), best)
         rate = np.minimum(pp["rate"][products] * (1.0 + cfg.late_uplift * (1.0 - on_time)), 1.0)
-        return rate * (np.asarray(refund, dtype=np.float64) - best)
+        out = rate * (np.asarray(refund, dtype=np.float64) - best)
+        return out[0] if one else out
 
     def _per_product(self) -> dict[str, np.ndarray]:
         """Per product: on-time return rate, local and cross-border return freight, and the

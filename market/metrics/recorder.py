@@ -372,7 +372,7 @@ class Metrics:
             "invoices_gone_late": c["went_late"], "invoices_defaulted": c["defaulted"],
             "bad_debt_usd": c["bad_debt_cents"] / 100.0, "late_interest_usd": c["interest_cents"] / 100.0,
             "receivables_outstanding_usd": model.credit.receivables_cents() / 100.0,
-            "invoices_open": int((book["status"] == 0).sum()),
+            "invoices_open": int((book.live("status") == 0).sum()),     # closed ones are never live-open
             "merchant_score_min": float(scores.min()) if scores.size else None,
             "merchant_score_median": float(np.median(scores)) if scores.size else None,
             "merchant_score_max": float(scores.max()) if scores.size else None,

@@ -88,12 +88,13 @@ class InvoiceBook:
     COLUMNS = (("debtor", np.int64), ("creditor", np.int64), ("amount", np.int64), ("paid", np.int64),
                ("issued", np.int32), ("due", np.int32), ("status", np.int8), ("late", np.bool_),
                ("closed", np.int32), ("interest", np.int64))
+    _STORED = COLUMNS + (("invoice_id", np.int64),)     # ... and each row's id, once rows move
 
     def __init__(self, capacity: int = 1024):
         self.n = 0              # invoices issued: the next one's id
         self.n_live = 0
-        self._cols = {name: np.zeros(capacity, dtype=t) for name, t in self.COLUMNS + (("invoice_id", np.int64),)}
-        self.archive = ColumnArchive(dict(self.COLUMNS + (("invoice_id", np.int64),)))
+        self._cols = {name: np.zeros(capacity, dtype=t) for name, t in self._STORED}
+        self.archive = ColumnArchive(dict(self._STORED))
 
     def live(self, name: str) -> np.ndarray:
         """A column of the live invoices (a view: writing to it changes the book)."""

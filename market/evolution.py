@@ -29,6 +29,7 @@ import numpy as np
 
 from agents.carrier import Carrier
 from agents.customs_agent import CustomsAgent
+from agents.provider import Provider
 from agents.warehouse_operator import WarehouseOperator, add_space_where_stock_was_turned_away
 from market.goods.parcels import IN_STAGE, WAITING
 from market.money.contracts import ACTIVE, SIGNED, TERMINATED
@@ -236,9 +237,8 @@ class Evolution:
             off_band = offers.active & (((demand > hi) & queued & growable) | (peak < 0.9 * 0.5 * (lo + hi)))
             deciding = set(offers.provider[off_band].tolist())
             before = base_capacity.copy()
-            for provider in providers:
-                if provider.in_market and provider.unique_id in deciding:
-                    provider.review_capacity(demand, queued, peak, base_capacity, growable, cfg)
+            Provider.review_capacity([p for p in providers if p.in_market and p.unique_id in deciding],
+                                     demand, queued, peak, base_capacity, growable, cfg)
             moved = np.flatnonzero(base_capacity != before)
             if moved.size and not changed:
                 # only capacities moved: scale today's capacity (shocks in force included) with

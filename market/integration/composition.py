@@ -192,6 +192,16 @@ def _strictly_dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return better
 
 
+def _dominates_3(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """:func:`_strictly_dominates` for three objectives, unrolled (the search's inner test):
+    no worse everywhere, and not equal, is better somewhere (values are never NaN)."""
+    return a[0] <= b[0] and a[1] <= b[1] and a[2] <= b[2] and a != b
+
+
+def _dominates_for(n_objectives: int):
+    return _dominates_3 if n_objectives == 3 else _strictly_dominates
+
+
 # ---------------------------------------------------------------------------
 # Martins' label-setting algorithm
 # ---------------------------------------------------------------------------
@@ -255,11 +265,10 @@ def _martins(
     counter = itertools.count()
     heap: list = [(zero, 0, next(counter), start)]
     n_permanent = 0
-
-    def dominated_by_target(values) -> bool:
-        # A label strictly dominated by a complete route can only yield
-        # dominated routes: legs add non-negative amounts.
-        return any(_strictly_dominates(t.values, values) for t in target_labels)
+    dominates = _dominates_for(len(objectives))
+    # A node's out-legs, read once per search: [head, key, data, admissible, leg values], the
+    # last two filled in the first time a label tries the leg (as the search would read them).
+    out_legs: dict[Hashable, list[list]] = {}
 
     while heap:
         values, hops, _, lab = heapq.heappop(heap)
@@ -275,7 +284,9 @@ def _martins(
                 trace.truncated = True
                 break
             continue
-        if dominated_by_target(values):
+        # A label strictly dominated by a complete route can only yield
+        # dominated routes: legs add non-negative amounts.
+        if any(dominates(t.values, values) for t in target_labels):
             lab.dead = True
             labels_at[node].remove(lab)
             continue
@@ -286,35 +297,46 @@ def _martins(
         if hop_aware and hops >= max_hops:
             continue
         trace.expanded.add(node)
-        for _, v, key, data in G.out_edges(node, keys=True, data=True):
-            if v in lab.nodes_on_path:  # simple paths only
+        legs = out_legs.get(node)
+        if legs is None:
+            legs = out_legs[node] = [[v, key, data, None, None]
+                                     for _, v, key, data in G.out_edges(node, keys=True, data=True)]
+        on_path = lab.nodes_on_path
+        for leg in legs:
+            v, key, data, ok, leg_values = leg
+            if v in on_path:  # simple paths only
                 continue
-            if edge_ok is not None and not edge_ok(node, v, key, data):
+            if ok is None:
+                ok = leg[3] = edge_ok is None or bool(edge_ok(node, v, key, data))
+            if not ok:
                 continue
-            new_values = tuple(x + _leg_value(data, name) for x, name in zip(values, objectives))
+            if leg_values is None:
+                leg_values = leg[4] = tuple(_leg_value(data, name) for name in objectives)
+            new_values = tuple(x + y for x, y in zip(values, leg_values))
             new_hops = hops + 1
-            if dominated_by_target(new_values):
+            if any(dominates(t.values, new_values) for t in target_labels):
                 continue
             here = labels_at.setdefault(v, [])
             # The target's front ignores hops (no leg leaves it); elsewhere a
             # label with fewer hops may still be needed under a hop limit.
             use_hops = hop_aware and v != target
-            if any(
-                _strictly_dominates(o.values, new_values) and (not use_hops or o.hops <= new_hops) for o in here
-            ):
+            if use_hops:
+                if any(dominates(o.values, new_values) and o.hops <= new_hops for o in here):
+                    continue
+            elif any(dominates(o.values, new_values) for o in here):
                 continue
             # Drop queued labels the new one dominates. Permanent ones are
             # never dominated: they are lexicographically smaller.
             keep = []
             for o in here:
-                if not o.dead and _strictly_dominates(new_values, o.values) and (not use_hops or new_hops <= o.hops):
+                if not o.dead and dominates(new_values, o.values) and (not use_hops or new_hops <= o.hops):
                     o.dead = True
                     if v == target:
                         target_labels.remove(o)
                 else:
                     keep.append(o)
             here[:] = keep
-            new = _Label(new_values, new_hops, v, (node, v, key), lab, lab.nodes_on_path + (v,))
+            new = _Label(new_values, new_hops, v, (node, v, key), lab, on_path + (v,))
             here.append(new)
             if v == target:
                 target_labels.append(new)

@@ -33,14 +33,18 @@ def _open_leg(u, v, k, d) -> bool:
     return d["capacity"] > 0
 
 
-def _capacity_class(c: float) -> float:
-    return -1.0 if c <= 0 else float(np.floor(np.log2(max(c, 1e-9))))
+def _capacity_class(c: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(c <= 0, -1.0, np.floor(np.log2(np.maximum(c, 1e-9))))
 
 
-def _material(old: tuple, new: tuple) -> bool:
-    """Whether a leg changed enough to matter for composition (1% on cost, capacity class)."""
-    return (abs(new[0] - old[0]) > 0.01 * max(abs(old[0]), 1e-9) or abs(new[1] - old[1]) > 0.05
-            or abs(new[2] - old[2]) > 0.002 or _capacity_class(new[3]) != _capacity_class(old[3]))
+def _material(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Which legs (rows of cost at the reference weight, days, risk, capacity) changed enough
+    to matter for composition: 1% on cost, 0.05 days, 0.002 risk, or the capacity class."""
+    with np.errstate(invalid="ignore"):
+        return ((np.abs(new[:, 0] - old[:, 0]) > 0.01 * np.maximum(np.abs(old[:, 0]), 1e-9))
+                | (np.abs(new[:, 1] - old[:, 1]) > 0.05) | (np.abs(new[:, 2] - old[:, 2]) > 0.002)
+                | (_capacity_class(new[:, 3]) != _capacity_class(old[:, 3])))
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ class ServiceCatalogue:
         self.requests = 0
         self._menus: dict[tuple, dict] = {}      # offers made from an unchanged front
         self._edges: list[tuple[tuple, tuple, int, int]] = []   # (u, v, offer, route)
+        # per leg (as in _edges): its data in the graph, the values composition last saw
+        # (cost at the reference weight, days, risk, capacity) and whether it has been valued
+        self._data: list[dict] = []
+        self._stored = np.zeros((0, 4))
+        self._valued = np.zeros(0, dtype=bool)
         self._build()
 
     # ---- the graph ----
@@ -170,27 +179,34 @@ class ServiceCatalogue:
         self.version = self.model.market_version
         if not self._edges:
             return
+        n = len(self._edges)
         offers = np.array([e[2] for e in self._edges], dtype=np.int64)
         cp, ck, time, risk, cap = self._leg_values(offers)
-        ref = cp + ck * self.model.reference_weight
-        changed = 0
-        for i, (u, v, offer, _) in enumerate(self._edges):
-            d = self.G.edges[u, v, offer]
-            new = (float(ref[i]), float(time[i]), float(risk[i]), float(cap[i]))
-            old = (d.get("cost"), d.get("time"), d.get("risk"), d.get("capacity"))
-            if old[0] is not None and not _material(old, new):
-                continue   # price drift too small to change which services are efficient
-            if new != old:
-                worse = old[0] is not None and new[0] >= old[0] and new[1] >= old[1] and new[2] >= old[2] \
-                    and new[3] <= old[3]
-                d.update(cost=new[0], time=new[1], risk=new[2], capacity=new[3],
-                         cost_parcel=float(cp[i]), cost_kg=float(ck[i]))
-                if old[0] is not None:
-                    self.cache.leg_changed(u, v, offer, worsened=worse)
-                changed += 1
-        if changed:
+        new = np.column_stack([cp + ck * self.model.reference_weight, time, risk, cap])
+        if self._stored.shape[0] < n:           # legs added since: never valued yet
+            grow = n - self._stored.shape[0]
+            self._stored = np.vstack([self._stored, np.full((grow, 4), np.nan)])
+            self._valued = np.concatenate([self._valued, np.zeros(grow, dtype=bool)])
+            self._data.extend(self.G.edges[u, v, offer] for u, v, offer, _ in self._edges[-grow:])
+        old, valued = self._stored, self._valued
+        # a leg is revalued where it changed enough to matter for composition (1% on cost, the
+        # capacity class); price drift too small to change which services are efficient is not
+        material = ~valued | _material(old, new)
+        update = np.flatnonzero(material & ((new != old).any(axis=1) | ~valued))
+        for i in update.tolist():
+            u, v, offer, _ = self._edges[i]
+            cost, days, risk_i, capacity = new[i].tolist()
+            self._data[i].update(cost=cost, time=days, risk=risk_i, capacity=capacity,
+                                 cost_parcel=float(cp[i]), cost_kg=float(ck[i]))
+            if valued[i]:
+                o = old[i]
+                worse = cost >= o[0] and days >= o[1] and risk_i >= o[2] and capacity <= o[3]
+                self.cache.leg_changed(u, v, offer, worsened=bool(worse))
+        old[update] = new[update]
+        valued[update] = True
+        if update.size:
             self._menus.clear()
-        return changed
+        return int(update.size)
 
     # ---- services ----
     def services(self, family: tuple, volume: float = 0.0) -> list[Service]:

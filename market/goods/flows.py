@@ -140,7 +140,7 @@ class ParcelFlow:
 
         def of_contract(col: np.ndarray, default) -> np.ndarray:
             """A contract column for legs under contract, ``default`` for spot legs."""
-            out = np.array(np.broadcast_to(default, contract.shape), dtype=col.dtype)
+            out = np.full(contract.shape, default, dtype=col.dtype)
             out[has_contract] = col[contract[has_contract]]
             return out
         n = rows.size

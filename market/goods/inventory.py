@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from market.arrays import unique_inverse
 from market.world.customs import triangular
 from market.money.claims import INSURANCE, LOSS
 from market.money.ledger import to_cents
@@ -458,7 +459,7 @@ class Inventory:
         mer = model.prod_merchant_idx[prod]
         n_warehouses = self.stock.shape[1]
         key = mer * n_warehouses + wh
-        keys, inv = np.unique(key, return_inverse=True)
+        keys, inv = unique_inverse(key)
         units = np.bincount(inv, weights=self.stock[prod, wh])
         k_mer, k_wh = keys // n_warehouses, keys % n_warehouses
         integ = model.mm.stock_holders(len(model.merchants), len(model.warehouse_nodes))[k_mer, k_wh]   # -1: the merchant

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from market.arrays import broadcast
 from market.goods.parcels import WAITING, WAITING_STOCK
 from market.mechanisms.insurance import premium as insurance_premium
 from market.money.ledger import to_cents
@@ -243,7 +244,7 @@ class Orders:
             return
 
         def per_parcel(a):
-            return np.repeat(np.broadcast_to(a, listings.shape), count)
+            return np.repeat(broadcast(a, listings.shape), count)
         row = per_parcel(model.lst_mm[listings])
         prod = per_parcel(model.lst_product[listings])
         route = per_parcel(group["route"])

@@ -25,6 +25,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from market.arrays import unique_inverse
+
 __all__ = [
     "COEFFICIENTS",
     "Preferences",
@@ -210,7 +212,7 @@ def _nest_parts(U, nests, lambdas, available):
     nests = np.asarray(nests, dtype=np.int64)
     if nests.shape != (V.shape[1],):
         raise ValueError(f"nests must give one nest id per alternative ({V.shape[1]}), got shape {nests.shape}")
-    ids, inv = np.unique(nests, return_inverse=True)
+    ids, inv = unique_inverse(nests)
     lam = np.broadcast_to(np.asarray(lambdas, dtype=float), (ids.size,)) if np.ndim(lambdas) == 0 \
         else np.asarray(lambdas, dtype=float)[ids]
     if lam.shape != (ids.size,) or np.any(lam <= 0) or np.any(lam > 1):

@@ -22,6 +22,8 @@ from typing import Mapping
 
 import numpy as np
 
+from market.arrays import broadcast
+
 __all__ = ["ReputationBook", "DIMENSIONS"]
 
 DIMENSIONS: tuple[str, ...] = ("delivery", "loss", "dispute", "payment")
@@ -83,14 +85,14 @@ class ReputationBook:
         together; ``dimension`` is a name or an array of dimension indices.
         """
         e = np.atleast_1d(np.asarray(entity, dtype=np.int64))
-        ok = np.broadcast_to(np.asarray(success, dtype=bool), e.shape)
-        w = np.broadcast_to(np.asarray(weight, dtype=float), e.shape)
+        ok = broadcast(np.asarray(success, dtype=bool), e.shape)
+        w = broadcast(np.asarray(weight, dtype=float), e.shape)
         if np.any(w < 0):
             raise ValueError("evidence weight must be >= 0")
         if e.size and (e.min() < 0 or e.max() >= self.n_entities):
             raise IndexError("entity index out of range")
         d = (np.full(e.shape, self._dim[dimension]) if isinstance(dimension, str)
-             else np.broadcast_to(np.asarray(dimension, dtype=np.int64), e.shape))
+             else broadcast(np.asarray(dimension, dtype=np.int64), e.shape))
         flat = e * len(self.dimensions) + d
         size = self.positive.size
         self.positive += np.bincount(flat, weights=w * ok, minlength=size).reshape(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from market.arrays import broadcast
 from market.world.customs import triangular, whole_days
 
 OPEN, PAID = 0, 1
@@ -64,7 +65,7 @@ class ClaimBook:
         if k == 0:
             return
         cfg = self.rules
-        take = lambda a: np.broadcast_to(np.asarray(a), amount_cents.shape)[keep]   # noqa: E731
+        take = lambda a: broadcast(a, amount_cents.shape)[keep]   # noqa: E731
         kind, via = take(kind).astype(np.int64), take(via_4pl).astype(bool)
         proof = take(proof).astype(bool)
         ruid = take(respondent_uid).astype(np.int64)

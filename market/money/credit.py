@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from market.archive import ColumnArchive
+from market.arrays import unique_inverse
 from market.money.ledger import Ledger
 
 OPEN, PAID, DEFAULTED = 0, 1, 2
@@ -279,7 +280,7 @@ class TradeCredit:
             return
         payer, payee, cents = payer[ok], payee[ok], cents[ok]
         n = self.ledger.n_accounts
-        key, inv = np.unique(payer * n + payee, return_inverse=True)    # one invoice per buyer and seller
+        key, inv = unique_inverse(payer * n + payee)    # one invoice per buyer and seller
         amount = np.bincount(inv, weights=cents).astype(np.int64)        # exact below 2**53 cents
         debtor, creditor = key // n, key % n
         # terms: credit up to the limit (exposure on open invoices included), the rest prepaid

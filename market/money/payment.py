@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from market.archive import ColumnArchive
+from market.arrays import unique_inverse
 from market.money.currency import USD
 from market.money.ledger import KIND, KINDS
 from market.scenario import CURRENCIES
@@ -88,7 +89,7 @@ class Payments:
         model = self.model
         n_mkt, n_ch = len(model.world.markets), len(model.world.channels)
         key = (merchant_idx * n_mkt + market) * n_ch + channel
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = unique_inverse(key)
         booked = np.bincount(inv, weights=sale_cents, minlength=uniq.size).astype(np.int64)
         mer, rest = np.divmod(uniq, n_mkt * n_ch)
         mkt, ch = np.divmod(rest, n_ch)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from market.arrays import broadcast
 from market.money.contracts import ACTIVE
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class Quoter:
         if np.ndim(volume) == 0:
             vols = [float(volume)] * len(res)
         else:
-            vols = np.broadcast_to(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
+            vols = broadcast(np.asarray(volume, dtype=np.float64), (len(res),)).tolist()
         carriers = self.model.config.carriers
         D, H = carriers.density_discount, carriers.density_half_volume
         interval = self.model.config.market.tender_interval_days

@@ -70,6 +70,48 @@ def test_composition_equals_brute_force_on_the_service_graph():
         assert len(fast) >= 1
 
 
+def test_the_catalogue_keeps_its_legs_and_fronts_current_as_the_market_moves():
+    """After five weeks of weekly price reviews, capacity moves and contracts, and a refresh, every
+    leg of the service graph holds values within the materiality thresholds of what the offer
+    book and contracts give today (1% on cost, 0.05 days, 0.002 risk, the same capacity class), and every
+    cached front is the front a fresh search of the graph finds."""
+    m = Marketplace("baseline", rng=4, **SMALL)
+    it = m.integrators[0]
+    for _ in range(35):
+        m.step()
+        for family in m.world.route_variants:          # fronts cached along the way
+            if family[2] != "replenish":
+                it.offers(family, 1.0)
+    cat = it.catalogue
+    cat.version = -1                 # capacity alone moved since the last price review: revalue now
+    cat.refresh()
+    offers = np.array([e[2] for e in cat._edges], dtype=np.int64)
+    cp, ck, days, risk, cap = cat._leg_values(offers)
+    cost = cp + ck * m.reference_weight
+    moved = 0
+    for i, (u, v, offer, _) in enumerate(cat._edges):
+        d = cat.G.edges[u, v, offer]
+        assert abs(d["cost"] - cost[i]) <= 0.01 * max(abs(d["cost"]), 1e-9)
+        assert abs(d["time"] - days[i]) <= 0.05 and abs(d["risk"] - risk[i]) <= 0.002
+        klass = [-1.0 if c <= 0 else float(np.floor(np.log2(c))) for c in (d["capacity"], cap[i])]
+        assert klass[0] == klass[1]
+        moved += d["cost"] != cost[i]
+    assert moved > 0                 # prices did drift below the threshold somewhere
+    checked = 0
+    for family in m.world.route_variants:
+        if family[2] == "replenish":
+            continue
+        key = (("src", family), ("dst", family), "open")
+        if key not in cat.cache:
+            continue
+        cached = cat.cache.get(*key[:2], filter_key="open")
+        fresh = pareto_services(cat.G, ("src", family), ("dst", family),
+                                edge_ok=lambda u, v, k, d: d["capacity"] > 0)
+        assert [s.legs for s in cached] == [s.legs for s in fresh], family
+        checked += 1
+    assert checked >= 10
+
+
 def test_diy_friction_raises_the_4pl_share():
     """Dearer doing it yourself (a transaction cost of 3000 USD per contract and tender period,
     2 days at each hand-off, against none) sends merchants to the 4PL: in every paired seed the

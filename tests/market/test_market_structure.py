@@ -529,3 +529,46 @@ def test_exporters_sell_only_to_the_export_markets_named():
                      if everywhere.world.graph.nodes[everywhere.world.spec.markets[m].node]["territory"] not in CHINA}
     exporters = [mer for mer in everywhere.merchants if mer.name.startswith("exporter")]
     assert {names[everywhere.mm.market[r]] for mer in exporters for r in mer.rows} == outside_china
+
+
+def test_capacity_review_follows_each_providers_rule_offer_by_offer():
+    """The providers reviewing capacity on a day decide in one pass over their offers; checked
+    against the rule written out here offer by offer: a hot, queued, growable offer grows by
+    capacity_step of its gap; an idle one (recent peak below 90% of mid-band) sheds at half
+    that step towards the top of the band; never below the outside spare; and a provider none
+    of whose offers is off the band leaves every offer as it is - even one below its spare."""
+    m = Marketplace("baseline", rng=2, **SMALL)
+    offers, providers = m.offers, [p for p in m.carriers if p.offer_ids.size >= 2][:3]
+    assert len(providers) == 3
+    lo, hi = m.config.carriers.utilisation_target
+    mid, step = 0.5 * (lo + hi), m.config.evolution.capacity_step
+    demand, peak = np.full(offers.n, mid), np.full(offers.n, mid)   # in the band: nothing moves
+    queued, growable = np.ones(offers.n, dtype=bool), np.ones(offers.n, dtype=bool)
+    hot_offer, idle_offer = providers[0].offer_ids[:2]
+    demand[hot_offer] = hi + 0.2                     # provider 0: one offer hot ...
+    peak[idle_offer] = 0.3 * mid                     # ... and one idle
+    lifted = providers[1].offer_ids[0]               # provider 1: in band, below its spare
+    still = providers[2].offer_ids[0]                # provider 2: below its spare too ...
+    demand[providers[2].offer_ids[1]] = hi + 0.2     # ... and one offer hot
+    base = m.shockboard.base["capacity"].copy()
+    for off in (lifted, still):
+        offers.outside_capacity[off] = base[off] + 5.0
+    offers.outside_capacity[idle_offer] = 0.0        # room to shed
+    before = base.copy()
+    type(providers[0]).review_capacity(providers, demand, queued, peak, base, growable, m.config.evolution)
+    expect = before.copy()
+    grow, shed = 1 + step * ((hi + 0.2) / mid - 1), 1 + 0.5 * step * (0.3 * mid / hi - 1)
+    hot2 = providers[2].offer_ids[1]
+    expect[[hot_offer, hot2]] *= grow
+    expect[idle_offer] *= shed
+    for p in (providers[0], providers[2]):           # the providers that act: never below the spare
+        mine = p.offer_ids[offers.active[p.offer_ids]]
+        expect[mine] = np.maximum(expect[mine], offers.outside_capacity[mine])
+    assert expect[still] == before[still] + 5.0      # an acting provider lifts an offer to its spare
+    np.testing.assert_allclose(base, expect, rtol=1e-12)
+    assert base[hot_offer] > before[hot_offer] and base[idle_offer] < before[idle_offer]
+    assert base[lifted] == before[lifted]            # a provider that does not act leaves it
+    mine = np.concatenate([p.offer_ids for p in providers])
+    moved = mine[base[mine] != before[mine]]
+    np.testing.assert_allclose(offers.fixed_cost_day[moved],
+                               offers.fixed_rate[moved] * np.maximum(base[moved] - offers.outside_capacity[moved], 0))

@@ -355,7 +355,7 @@ class Merchant(mesa.Agent):
         for i, c in enumerate(chosen):
             pairs.setdefault((c.route, c.rep_route), []).append(i)
         for (route, rep_route), rows_of in pairs.items():
-            tax[rows_of] = model.orders.taxes(np.tile(prods, len(rows_of)), route, rep_route,
+            tax[rows_of] = model.orders.taxes(np.concatenate([prods] * len(rows_of)), route, rep_route,
                                               price[rows_of].ravel(), fx).reshape(len(rows_of), prods.size)
         paid = consumer_price(price, tax, demand.tax_pass_through)
         pf = price_factor(paid, ref_price, demand.price_elasticity)

@@ -22,9 +22,13 @@ from typing import Mapping
 
 import numpy as np
 
-from market.arrays import broadcast
-
 __all__ = ["ReputationBook", "DIMENSIONS"]
+
+
+def _broadcast(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    # np.broadcast_to costs microseconds a call; evidence mostly comes a value per entity already
+    return a if a.shape == shape else np.broadcast_to(a, shape)
+
 
 DIMENSIONS: tuple[str, ...] = ("delivery", "loss", "dispute", "payment")
 _DEFAULT_WEIGHTS = {"delivery": 0.5, "loss": 0.25, "dispute": 0.1, "payment": 0.15}
@@ -85,14 +89,14 @@ class ReputationBook:
         together; ``dimension`` is a name or an array of dimension indices.
         """
         e = np.atleast_1d(np.asarray(entity, dtype=np.int64))
-        ok = broadcast(np.asarray(success, dtype=bool), e.shape)
-        w = broadcast(np.asarray(weight, dtype=float), e.shape)
+        ok = _broadcast(np.asarray(success, dtype=bool), e.shape)
+        w = _broadcast(np.asarray(weight, dtype=float), e.shape)
         if np.any(w < 0):
             raise ValueError("evidence weight must be >= 0")
         if e.size and (e.min() < 0 or e.max() >= self.n_entities):
             raise IndexError("entity index out of range")
         d = (np.full(e.shape, self._dim[dimension]) if isinstance(dimension, str)
-             else broadcast(np.asarray(dimension, dtype=np.int64), e.shape))
+             else _broadcast(np.asarray(dimension, dtype=np.int64), e.shape))
         flat = e * len(self.dimensions) + d
         size = self.positive.size
         self.positive += np.bincount(flat, weights=w * ok, minlength=size).reshape(

@@ -108,11 +108,12 @@ class Quoter:
             ref = book.rate_parcel[ids] + book.rate_kg[ids] * self.model.reference_weight + book.rate_shipment[ids]
             got = {}
             cap: dict[int, float] = {}
-            for cid in ids[np.argsort(-ref, kind="stable")]:   # cheapest last wins
-                r = int(book.resource[cid])
-                got[r] = (float(book.rate_parcel[cid]), float(book.rate_kg[cid]),
-                          float(book.rate_shipment[cid]), float(book.rate_storage[cid]))
-                cap[r] = cap.get(r, 0.0) + float(book.capacity[cid])
+            order = ids[np.argsort(-ref, kind="stable")]     # cheapest last wins
+            columns = (book.resource, book.rate_parcel, book.rate_kg, book.rate_shipment, book.rate_storage,
+                       book.capacity)
+            for r, *rates, capacity in zip(*(col[order].tolist() for col in columns)):
+                got[r] = tuple(rates)
+                cap[r] = cap.get(r, 0.0) + capacity
             got = {r: (rates, cap[r]) for r, rates in got.items()}
             self._contract_cache[buyer_acct] = got
         return got

@@ -349,14 +349,8 @@ class Merchant(mesa.Agent):
                     * reliability_factor(on_time, demand.late_churn) * spread_factor(np.array(sd), demand.spread_penalty))
         unit_cost = logistics + np.array([c.facts["carrying"] for c in chosen])
         price = retail_price(value, unit_cost, ref_cost, demand.pass_through) * fx_price
-        # duty and VAT: one assessment per route pair, over all its candidates' units at once
-        tax = np.empty_like(price)
-        pairs: dict[tuple[int, int], list[int]] = {}
-        for i, c in enumerate(chosen):
-            pairs.setdefault((c.route, c.rep_route), []).append(i)
-        for (route, rep_route), rows_of in pairs.items():
-            tax[rows_of] = model.orders.taxes(np.concatenate([prods] * len(rows_of)), route, rep_route,
-                                              price[rows_of].ravel(), fx).reshape(len(rows_of), prods.size)
+        # duty and VAT: one assessment per customs regime, over all the candidates' units at once
+        tax = model.orders.taxes_rows(prods, [c.route for c in chosen], [c.rep_route for c in chosen], price, fx)
         paid = consumer_price(price, tax, demand.tax_pass_through)
         pf = price_factor(paid, ref_price, demand.price_elasticity)
         orders = (base * nonprice)[:, None] * share * pf

@@ -138,11 +138,13 @@ class ParcelFlow:
         has_contract = contract >= 0
         contract_or_0 = np.maximum(contract, 0)
 
+        any_contract = bool(has_contract.any())
+
         def of_contract(col: np.ndarray, default) -> np.ndarray:
             """A contract column for legs under contract, ``default`` for spot legs."""
-            out = np.full(contract.shape, default, dtype=col.dtype)
-            out[has_contract] = col[contract[has_contract]]
-            return out
+            if not any_contract:
+                return np.full(contract.shape, default, dtype=col.dtype)
+            return np.where(has_contract, col[contract_or_0], default).astype(col.dtype, copy=False)
         n = rows.size
         np.subtract.at(book.remaining_today, contract[has_contract], 1.0)
         offers.used_today += np.bincount(offer, minlength=offers.n)
@@ -198,7 +200,8 @@ class ParcelFlow:
             spot = clearing * unit_cost / np.maximum(ref_cost, 1e-9)
         else:
             spot = unit_cost * (1.0 + offers.markup[offer]) * offers.spot_factor[offer]
-        rate = np.where(has_contract, of_contract(book.rate_parcel, 0.0) + of_contract(book.rate_kg, 0.0) * weight, spot)
+        rate_parcel, rate_kg = of_contract(book.rate_parcel, 0.0), of_contract(book.rate_kg, 0.0)
+        rate = np.where(has_contract, rate_parcel + rate_kg * weight, spot)
         factor = of_contract(book.cost_factor, 1.0)
         var_cost = unit_cost * factor * (1.0 - model.config.carriers.fixed_cost_share)
         rate_c, cost_c = to_cents(rate), to_cents(var_cost)
@@ -251,7 +254,7 @@ class ParcelFlow:
         ref_w = model.reference_weight
         ref_cost = offers.cost_parcel[offer] + offers.cost_kg[offer] * ref_w
         ref_spot = clearing if auction else ref_cost * (1.0 + offers.markup[offer]) * offers.spot_factor[offer]
-        ref_price = np.where(has_contract, of_contract(book.rate_parcel, 0.0) + of_contract(book.rate_kg, 0.0) * ref_w, ref_spot)
+        ref_price = np.where(has_contract, rate_parcel + rate_kg * ref_w, ref_spot)
         nm = len(self.contract_rate_sum)
         sel_c, sel_s = is_mode & has_contract, is_mode & ~has_contract
         self.contract_rate_sum += np.bincount(mode[sel_c], ref_price[sel_c], nm)

@@ -99,6 +99,19 @@ class Orders:
         return (model.expected_duties.per_unit(products, route, rep_route, model.day, model.date, sale)
                 + self.sale_vat(products, route, rep_route, usd, model.date)) / fx
 
+    def taxes_rows(self, products: np.ndarray, routes: list[int], rep_routes: list[int], price: np.ndarray,
+                   fx: float) -> np.ndarray:
+        """:meth:`taxes` for many candidate routes at once (rows x products, figure for figure):
+        row ``i`` along ``routes[i]`` and ``rep_routes[i]`` at the prices ``price[i]``."""
+        model = self.model
+        usd = np.asarray(price, dtype=np.float64) * fx
+        duties = model.expected_duties.per_unit_rows(products, routes, rep_routes, model.date, usd)
+        sale_vat = np.zeros(usd.shape)
+        for i, (route, rep_route) in enumerate(zip(routes, rep_routes)):
+            if route >= 0 and rep_route >= 0 and self.sale_vat_territory[route] >= 0:
+                sale_vat[i] = self.sale_vat(products, route, rep_route, usd[i], model.date)
+        return (duties + sale_vat) / fx
+
     def _refresh_taxes_if_rules_changed(self):
         """Re-price every listing's duty and VAT when the rules in force changed (a dated rule
         starts, or a duty shock begins or ends)."""

@@ -218,6 +218,7 @@ class ExpectedDuties:
         self.value, self.cost_share, self.weight = value, cost_share, weight
         self.category, self.origin_territory = category, origin_territory
         self._memo: dict[tuple, np.ndarray] = {}
+        self._import_steps: dict[int, list[tuple[str, str]]] = {}
 
     def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date,
                  price: np.ndarray | None = None) -> np.ndarray:
@@ -230,6 +231,59 @@ class ExpectedDuties:
         if self._memo and next(iter(self._memo))[0] != day:
             self._memo.clear()
         self._memo[key] = out = self._assess(products, route, rep_route, date, price)
+        return out
+
+    def _imports(self, route: int) -> list[tuple[str, str]]:
+        """The (territory, regime) of each import on a route, in route order."""
+        got = self._import_steps.get(route)
+        if got is None:
+            got = self._import_steps[route] = [
+                (self.world.resources[r].territory, self.world.resources[r].regime)
+                for r in self.world.routes[route].resources if self.world.resources[r].kind == IMPORT]
+        return got
+
+    def per_unit_rows(self, products: np.ndarray, routes: list[int], rep_routes: list[int], date,
+                      sale: np.ndarray) -> np.ndarray:
+        """Duty plus VAT per unit for many candidate routes at once: row ``i`` is
+        :meth:`per_unit` of ``products`` along ``routes[i]`` and ``rep_routes[i]`` at the
+        sale prices ``sale[i]`` (rows x products, USD), figure for figure. Each customs
+        regime is assessed once over every row's units that cross it (assessment is unit by
+        unit), and each row adds its imports in the order :meth:`per_unit` does: the parcel's
+        along its route, then the bulk entries along its replenishment route."""
+        out = np.zeros(sale.shape)
+        n_rows = len(routes)
+        parcel_steps = [self._imports(r) if r >= 0 else [] for r in routes]
+        level = 0
+        while True:      # the k-th import of each route that has one, grouped by (territory, regime)
+            groups: dict[tuple[str, str], list[int]] = {}
+            for i in range(n_rows):
+                if level < len(parcel_steps[i]):
+                    groups.setdefault(parcel_steps[i][level], []).append(i)
+            if not groups:
+                break
+            for (territory, regime), rows in groups.items():
+                k = len(rows)
+                duty, vat = self.duties.assess(territory, date, regime, sale[rows].ravel(),
+                                               np.tile(self.weight[products], k), np.tile(self.category[products], k),
+                                               np.tile(self.origin_territory[products], k))
+                out[rows] += (duty + vat).reshape(k, products.size)
+            level += 1
+        # bulk entries are declared at the goods' purchase cost: the same for every row on a route
+        bulk_value = self.value[products] * self.cost_share[products]
+        bulk: dict[int, list[np.ndarray]] = {}
+        for i in range(n_rows):
+            rep = rep_routes[i]
+            if rep < 0:
+                continue
+            parts = bulk.get(rep)
+            if parts is None:
+                parts = bulk[rep] = []
+                for territory, regime in self._imports(rep):
+                    duty, vat = self.duties.assess(territory, date, regime, bulk_value, self.weight[products],
+                                                   self.category[products], self.origin_territory[products])
+                    parts.append(duty + vat)
+            for part in parts:
+                out[i] += part
         return out
 
     def _assess(self, products: np.ndarray, route: int, rep_route: int, date, price=None) -> np.ndarray:

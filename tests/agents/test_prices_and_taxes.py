@@ -141,3 +141,36 @@ def test_merchants_pay_the_fixed_cost_of_the_markets_they_serve(priced):
         acct = int(agents.loc[agents["agent_id"] == mer.unique_id, "account"].iloc[0])
         paid = ledger[(ledger["payer"] == acct) & (ledger["kind"] == "market_cost")]["amount_usd"].sum()
         assert paid == pytest.approx(want), mer.name
+
+
+@pytest.mark.parametrize("fx", [1.0, 1.087])
+def test_the_taxes_of_many_candidate_routes_at_once_are_each_routes_own(priced, fx):
+    """Merchants value their candidate options together: duty and VAT assessed once per customs
+    regime over every candidate's units (Orders.taxes_rows). Each row must be, figure for
+    figure, the taxes of its own route and replenishment route at its own prices (Orders.taxes,
+    assessed import by import), for every channel's route variants into every market, direct
+    or through a warehouse, at prices that straddle the de minimis thresholds."""
+    m = priced.model
+    world = m.world
+    rng = np.random.default_rng(3)
+    checked = set()
+    for row in range(m.mm.market.size):
+        mer = m.merchants[m.mm.merchant[row]]
+        prods = mer.products
+        market = world.markets[m.mm.market[row]]
+        routes, reps = [], []
+        for route0, rep0 in world.channel_routes(mer.origin, market).values():
+            for route in world.route_variants[world.routes[route0].family]:
+                rep_variants = [-1] if rep0 is None else world.route_variants[world.routes[rep0].family]
+                for rep in rep_variants:
+                    routes.append(route)
+                    reps.append(rep)
+        if not routes:
+            continue
+        price = rng.uniform(0.2, 3.0, (len(routes), prods.size)) * m.prod_value[prods]
+        got = m.orders.taxes_rows(prods, routes, reps, price, fx)
+        for i, (route, rep) in enumerate(zip(routes, reps)):
+            np.testing.assert_array_equal(got[i], m.orders.taxes(prods, route, rep, price[i], fx))
+            checked.add((route, rep))
+    assert len(checked) > 20
+    assert any(rep >= 0 for _, rep in checked) and any(rep < 0 for _, rep in checked)

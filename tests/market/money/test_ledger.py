@@ -200,6 +200,23 @@ def test_journal_lines_start_to_stop_are_those_of_the_whole_journal():
             pd.testing.assert_frame_equal(part, expected)
 
 
+def test_the_journals_arrow_table_is_the_frames_table():
+    """The journal written to ledger.parquet is built as Arrow columns, not through a frame of
+    Python strings; it must be the table the frame gives, schema and pandas metadata included
+    (so the file's bytes stay those of the frame written whole), for any run of lines."""
+    import pyarrow as pa
+
+    L = _busy_ledger()
+    n = L.journal_lines()
+    for start, stop in [(0, None), (0, 1), (3, 17), (n - 2, n), (11, None), (5, 5)]:
+        expected = pa.Table.from_pandas(L.journal(start, stop), preserve_index=False)
+        got = L.journal_table(start, stop)
+        assert got.equals(expected, check_metadata=True), (start, stop)
+    assert L.journal_table().column("payee_name").to_pylist() == list(L.journal()["payee_name"])
+    assert Ledger().journal_table().equals(pa.Table.from_pandas(Ledger().journal(), preserve_index=False),
+                                           check_metadata=True)
+
+
 def test_the_journal_written_a_row_group_at_a_time_is_the_file_written_whole(tmp_path):
     """ledger.parquet of a market-scale run is written a row group at a time; the bytes are
     those of the whole frame written with the same row groups (and so those of every run

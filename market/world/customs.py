@@ -219,6 +219,7 @@ class ExpectedDuties:
         self.category, self.origin_territory = category, origin_territory
         self._memo: dict[tuple, np.ndarray] = {}
         self._import_steps: dict[int, list[tuple[str, str]]] = {}
+        self._bulk_memo: dict[tuple, list[np.ndarray]] = {}
 
     def per_unit(self, products: np.ndarray, route: int, rep_route: int, day: int, date,
                  price: np.ndarray | None = None) -> np.ndarray:
@@ -263,28 +264,35 @@ class ExpectedDuties:
                 break
             for (territory, regime), rows in groups.items():
                 k = len(rows)
-                duty, vat = self.duties.assess(territory, date, regime, sale[rows].ravel(),
-                                               np.tile(self.weight[products], k), np.tile(self.category[products], k),
-                                               np.tile(self.origin_territory[products], k))
+                units = np.broadcast_to(products, (k, products.size)).reshape(-1)
+                duty, vat = self.duties.assess(territory, date, regime, sale[rows].ravel(), self.weight[units],
+                                               self.category[units], self.origin_territory[units])
                 out[rows] += (duty + vat).reshape(k, products.size)
             level += 1
-        # bulk entries are declared at the goods' purchase cost: the same for every row on a route
-        bulk_value = self.value[products] * self.cost_share[products]
-        bulk: dict[int, list[np.ndarray]] = {}
+        # bulk entries are declared at the goods' purchase cost: the same for every row on a
+        # replenishment route, all day
         for i in range(n_rows):
-            rep = rep_routes[i]
-            if rep < 0:
-                continue
-            parts = bulk.get(rep)
-            if parts is None:
-                parts = bulk[rep] = []
-                for territory, regime in self._imports(rep):
-                    duty, vat = self.duties.assess(territory, date, regime, bulk_value, self.weight[products],
-                                                   self.category[products], self.origin_territory[products])
-                    parts.append(duty + vat)
-            for part in parts:
-                out[i] += part
+            if rep_routes[i] >= 0:
+                for part in self._bulk_parts(products, rep_routes[i], date):
+                    out[i] += part
         return out
+
+    def _bulk_parts(self, products: np.ndarray, rep_route: int, date) -> list[np.ndarray]:
+        """Duty plus VAT per unit at each import of a replenishment route, on the goods' cost
+        (memoised for the date and the rules in force, which a shock may change)."""
+        imports = self._imports(rep_route)
+        key = (date, rep_route, products.tobytes(), tuple(id(self.world.duty_rule(t, date)) for t, _ in imports))
+        got = self._bulk_memo.get(key)
+        if got is None:
+            if self._bulk_memo and next(iter(self._bulk_memo))[0] != date:
+                self._bulk_memo.clear()
+            bulk_value = self.value[products] * self.cost_share[products]
+            got = self._bulk_memo[key] = []
+            for territory, regime in imports:
+                duty, vat = self.duties.assess(territory, date, regime, bulk_value, self.weight[products],
+                                               self.category[products], self.origin_territory[products])
+                got.append(duty + vat)
+        return got
 
     def _assess(self, products: np.ndarray, route: int, rep_route: int, date, price=None) -> np.ndarray:
         out = np.zeros(products.size)

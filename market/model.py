@@ -415,11 +415,8 @@ class Marketplace(mesa.Model):
         if self._summary is None:
             parcels = self.parcels
             live = (parcels["status"] != DELIVERED) & (parcels["status"] != LOST)
-            self.sink.hand_over(parcels.take(live) if live.any() else None)
-            try:
-                self.ledger.close_journal_file()    # written while the parcel writer finishes
-            finally:
-                self.sink.close()
+            self.sink.close(parcels.take(live) if live.any() else None)
+            self.ledger.close_journal_file()
             self._summary = self.metrics.summary(self)
         return copy.deepcopy(self._summary)
 

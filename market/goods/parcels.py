@@ -259,23 +259,15 @@ class ParcelSink:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.write_table(table, row_group_size=self.chunk_rows)
 
-    def hand_over(self, in_flight: dict[str, np.ndarray] | None = None):
-        """Hand what is buffered, plus the parcels still in flight, to the writer thread without
-        waiting for it: the caller can do other work (the model writes the ledger's journal)
-        while the last row groups are encoded; :meth:`close` then waits and closes the file."""
+    def close(self, in_flight: dict[str, np.ndarray] | None = None):
+        """Write what is buffered plus the parcels still in flight, and close the file. Closing a
+        closed sink does nothing (a second close must not overwrite the file with an empty one)."""
         if self.path is None or self.closed:
             return
         if in_flight is not None and in_flight["parcel_id"].size:
             self._buf.append(in_flight)
             self._buffered += in_flight["parcel_id"].size
         self.flush()
-
-    def close(self, in_flight: dict[str, np.ndarray] | None = None):
-        """Write what is buffered plus the parcels still in flight, and close the file. Closing a
-        closed sink does nothing (a second close must not overwrite the file with an empty one)."""
-        if self.path is None or self.closed:
-            return
-        self.hand_over(in_flight)
         try:
             self._wait()
         finally:
